@@ -1,0 +1,204 @@
+"""The sync ledger: one row per (flow, source key, target system).
+
+It is at once the id map (source key → target id), the idempotency check (a version at or below the one applied, or
+the same content fingerprint, is not written again), the echo filter for two-way flows (the fingerprint of what we
+wrote), and the lineage store (Kafka position, commit and apply times, attempts, last error).
+
+SQLite by default (WAL mode, one writer per flow process), PostgreSQL for production: any SQLAlchemy URL.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    select,
+    tuple_,
+)
+from sqlalchemy.engine import Engine
+
+metadata = MetaData()
+
+sync_ledger = Table(
+    "sync_ledger",
+    metadata,
+    Column("flow", String(64), primary_key=True),
+    Column("source_key", String(255), primary_key=True),
+    Column("target_system", String(32), primary_key=True),
+    Column("source_version", BigInteger, nullable=False),
+    Column("target_id", String(64)),
+    Column("fingerprint", String(64)),
+    Column("status", String(16), nullable=False),
+    Column("action", String(16)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("kafka_topic", String(255)),
+    Column("kafka_partition", Integer),
+    Column("kafka_offset", BigInteger),
+    Column("captured_at_ms", BigInteger),
+    Column("applied_at_ms", BigInteger),
+    Column("updated_at_ms", BigInteger, nullable=False),
+)
+
+SYNCED = "synced"
+FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    flow: str
+    source_key: str
+    target_system: str
+    source_version: int
+    target_id: str | None
+    fingerprint: str | None
+    status: str
+    attempts: int
+    applied_at_ms: int | None
+
+
+@dataclass(frozen=True)
+class Position:
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def open_engine(url: str) -> Engine:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.close()
+
+    metadata.create_all(engine)
+    return engine
+
+
+class SyncLedger:
+    """Reads and writes ledger rows for one flow and target system."""
+
+    def __init__(self, engine: Engine, flow: str, target_system: str) -> None:
+        self.engine = engine
+        self.flow = flow
+        self.target_system = target_system
+
+    def entries(self, keys: Iterable[str]) -> dict[str, LedgerEntry]:
+        keys = list(dict.fromkeys(keys))
+        found: dict[str, LedgerEntry] = {}
+        t = sync_ledger.c
+        with self.engine.connect() as conn:
+            for i in range(0, len(keys), 500):
+                chunk = keys[i : i + 500]
+                rows = conn.execute(
+                    select(sync_ledger).where(
+                        t.flow == self.flow, t.target_system == self.target_system, t.source_key.in_(chunk)
+                    )
+                )
+                for r in rows:
+                    found[r.source_key] = LedgerEntry(
+                        r.flow, r.source_key, r.target_system, r.source_version, r.target_id,
+                        r.fingerprint, r.status, r.attempts, r.applied_at_ms,
+                    )
+        return found
+
+    def _upsert(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        t = sync_ledger.c
+        with self.engine.begin() as conn:
+            existing = {
+                r.source_key: r
+                for r in conn.execute(
+                    select(t.source_key, t.attempts).where(
+                        t.flow == self.flow,
+                        t.target_system == self.target_system,
+                        t.source_key.in_([r["source_key"] for r in rows]),
+                    )
+                )
+            }
+            for row in rows:
+                row = {"flow": self.flow, "target_system": self.target_system, "updated_at_ms": _now_ms(), **row}
+                prev = existing.get(row["source_key"])
+                if prev is None:
+                    conn.execute(sync_ledger.insert().values(**row))
+                else:
+                    key = tuple_(t.flow, t.source_key, t.target_system)
+                    conn.execute(
+                        sync_ledger.update()
+                        .where(key == (self.flow, row["source_key"], self.target_system))
+                        .values(**row)
+                    )
+
+    def record_applied(
+        self,
+        source_key: str,
+        version: int,
+        *,
+        target_id: str | None,
+        fingerprint: str,
+        action: str,
+        attempts: int,
+        position: Position,
+        captured_at_ms: int | None,
+    ) -> None:
+        self.record_applied_many(
+            [dict(source_key=source_key, source_version=version, target_id=target_id, fingerprint=fingerprint,
+                  action=action, attempts=attempts, position=position, captured_at_ms=captured_at_ms)]
+        )
+
+    def record_applied_many(self, results: list[dict[str, Any]]) -> None:
+        now = _now_ms()
+        rows = []
+        for r in results:
+            pos: Position = r.pop("position")
+            rows.append(
+                {**r, "status": SYNCED, "last_error": None, "applied_at_ms": now, "kafka_topic": pos.topic,
+                 "kafka_partition": pos.partition, "kafka_offset": pos.offset}
+            )
+        self._upsert(rows)
+
+    def record_failed(
+        self, source_key: str, version: int, *, error: str, attempts: int, position: Position,
+        captured_at_ms: int | None,
+    ) -> None:
+        """A permanent failure: kept with its error; the version is recorded so a replay of it is not retried
+        endlessly, but a newer version is still applied."""
+        self._upsert(
+            [{"source_key": source_key, "source_version": version, "status": FAILED, "last_error": error[:4000],
+              "attempts": attempts, "kafka_topic": position.topic, "kafka_partition": position.partition,
+              "kafka_offset": position.offset, "captured_at_ms": captured_at_ms}]
+        )
+
+    def counts(self) -> dict[str, int]:
+        t = sync_ledger.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.status, func.count()).where(t.flow == self.flow).group_by(t.status)
+            )
+            return {status: n for status, n in rows}

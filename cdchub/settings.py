@@ -1,0 +1,96 @@
+"""Configuration of cdchub, validated at start.
+
+Every setting comes from the environment (prefix ``CDCHUB_``, nested with ``__``) or from ``.env``-style files; a wrong
+setting fails at start naming the field.  Secrets are ``SecretStr`` and are read from the environment or from files in
+the secrets folder (``.cache/secrets`` for the local stack, written by ``cdchub up``); they are never logged.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CACHE_DIR = PROJECT_ROOT / ".cache"
+SECRETS_DIR = CACHE_DIR / "secrets"
+
+
+def read_secret(name: str, default: str = "") -> str:
+    """A secret from the local secrets folder (one file per secret), or ``default``."""
+    path = SECRETS_DIR / name
+    return path.read_text(encoding="utf-8").strip() if path.exists() else default
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str = "127.0.0.1:19092"
+    controller_port: int = 19093
+    heap: str = "512m"
+    topic_partitions: int = 3
+
+
+class RegistrySettings(BaseModel):
+    port: int = 18081
+    management_port: int = 18082  # Quarkus management interface (health/metrics); its default 9000 clashes easily
+    heap: str = "256m"
+    compatibility: str = "BACKWARD"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/apis/ccompat/v7"
+
+
+class KingdeeDbSettings(BaseModel):
+    """The Kingdee database (PostgreSQL with logical decoding)."""
+
+    host: str = "127.0.0.1"
+    port: int = 15432
+    database: str = "kingdee"
+    user: str = "cdchub"
+    password: SecretStr = Field(default_factory=lambda: SecretStr(read_secret("pg_password")))
+    slot: str = "cdchub_kingdee"
+
+    def sqlalchemy_url(self) -> str:
+        pw = self.password.get_secret_value()
+        return f"postgresql+psycopg2://{self.user}:{pw}@{self.host}:{self.port}/{self.database}"
+
+    def dsn(self) -> str:
+        pw = self.password.get_secret_value()
+        return f"host={self.host} port={self.port} dbname={self.database} user={self.user} password={pw}"
+
+
+class ZohoSettings(BaseModel):
+    """ZOHO CRM: accounts host for OAuth, API domain for calls (both the simulator locally)."""
+
+    accounts_url: str = "http://127.0.0.1:18090"
+    api_domain: str = "http://127.0.0.1:18090"
+    api_version: str = "v8"
+    client_id: str = Field(default_factory=lambda: read_secret("zoho_client_id", "1000.CDCHUBLOCAL"))
+    client_secret: SecretStr = Field(default_factory=lambda: SecretStr(read_secret("zoho_client_secret")))
+    refresh_token: SecretStr = Field(default_factory=lambda: SecretStr(read_secret("zoho_refresh_token")))
+    timeout_s: float = 10.0
+    max_concurrency: int = 5
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CDCHUB_", env_nested_delimiter="__", frozen=True, extra="ignore"
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    registry: RegistrySettings = RegistrySettings()
+    kingdee_db: KingdeeDbSettings = Field(default_factory=KingdeeDbSettings)
+    zoho: ZohoSettings = Field(default_factory=ZohoSettings)
+    state_dir: Path = CACHE_DIR / "state"
+    ledger_url: str = ""
+    zoho_simulator_port: int = 18090
+
+    def ledger_database_url(self) -> str:
+        return self.ledger_url or f"sqlite:///{self.state_dir / 'ledger.db'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

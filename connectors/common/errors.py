@@ -1,0 +1,33 @@
+"""One error taxonomy for every connector.
+
+``TransientError`` — worth retrying (429, 5xx, timeouts, lost sessions, malformed responses from a struggling server).
+``PermanentError`` — retrying cannot help (validation, unknown code, missing reference); the record goes to the
+dead-letter topic with the reason.  Unknown exceptions count as transient (dlt's rule): a bug shows up as retries in
+the log, not as silently dead-lettered data.
+"""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    """Base of every error a connector raises on purpose."""
+
+
+class TransientError(ConnectorError):
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(ConnectorError):
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class RateLimited(TransientError):
+    """The target said 429: back off (honouring ``retry_after`` when given)."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    return not isinstance(exc, PermanentError)

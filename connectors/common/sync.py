@@ -1,0 +1,24 @@
+"""What a flow hands to a sink: one target write, with everything the ledger needs to make it idempotent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cdchub.ledger import Position
+
+
+@dataclass(frozen=True)
+class SyncCommand:
+    flow: str
+    #: Source key (the document id) — the ledger's key.
+    key: str
+    #: Business number (material code, bill number) for logs and traces.
+    number: str | None
+    #: Source version (commit LSN): a version at or below the applied one is never written again.
+    version: int
+    record: dict[str, Any]
+    fingerprint: str
+    captured_at_ms: int
+    position: Position
+    deleted: bool = False

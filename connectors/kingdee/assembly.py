@@ -1,0 +1,193 @@
+"""Document assembly: row changes of one committed transaction → one change event per touched document.
+
+Guarantees: one event per business document per committing transaction, carrying the whole document (header, all
+entry rows with their ``_F``/``_R`` splits merged in, ``_L`` texts) as it was before and after that transaction; an
+entry-only change yields the whole document; a deleted document yields a ``d`` event (then the capture writes a
+tombstone for its key).  Rows of tables that belong to no declared document are ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from connectors.kingdee.document_store import DocumentStore
+from connectors.kingdee.documents import HEADER, DocumentCatalog, DocumentSpec, Part
+from connectors.kingdee.row_types import BadValue, RowTypes
+
+log = logging.getLogger(__name__)
+ZH_CN = 2052
+
+
+@dataclass(frozen=True)
+class RowChange:
+    table: str
+    op: str  # "I", "U", "D"
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+@dataclass
+class Transaction:
+    xid: int | None
+    commit_lsn: int
+    commit_time_ms: int
+    changes: list[RowChange] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DocumentChange:
+    spec: DocumentSpec
+    doc_id: str
+    op: str  # "c", "u", "d", "r"
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    tables: tuple[str, ...]
+
+    @property
+    def number(self) -> str | None:
+        doc = self.after or self.before or {}
+        value = doc.get(self.spec.number_column)
+        return None if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class FailedDocument:
+    """A touched document that could not be built (a value its column type cannot hold)."""
+
+    spec: DocumentSpec
+    doc_id: str
+    error: BadValue
+
+
+def wire_value(value: Any) -> Any:
+    """A decoded column value as kept in the store (JSON-safe, exact)."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def wire_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: wire_value(v) for k, v in row.items()}
+
+
+def row_pk(part: Part, row: dict[str, Any]) -> str:
+    return "|".join(str(row[c]) for c in part.pk)
+
+
+class DocumentAssembler:
+    def __init__(self, catalog: DocumentCatalog, store: DocumentStore, types: RowTypes) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.types = types
+        #: Documents of the last :meth:`apply` that could not be built; the caller dead-letters them.
+        self.failures: list[FailedDocument] = []
+
+    # --- building documents from the store ----------------------------------------------------------------------
+    def build(self, spec: DocumentSpec, doc_id: str, *, resolve: bool = True) -> dict[str, Any] | None:
+        headers = self.store.rows(spec.header.table, doc_id)
+        if not headers:
+            return None
+        doc = self.types.typed(spec.header.table, headers[0])
+        lists: dict[str, list[dict[str, Any]]] = {}
+        for part in spec.parts:
+            if part.list_field is None:
+                continue
+            rows = [self.types.typed(part.table, r) for r in self.store.rows(part.table, doc_id)]
+            if part.order_by:
+                rows.sort(key=lambda r, k=part.order_by: (r.get(k) is None, r.get(k), row_pk(part, r)))
+            lists[part.list_field] = rows
+        for part in spec.parts:
+            if part.merge_into == HEADER:
+                for split in self.store.rows(part.table, doc_id)[:1]:
+                    for k, v in self.types.typed(part.table, split).items():
+                        doc.setdefault(k, v)
+            if part.merge_into is None or part.merge_on is None:
+                continue
+            target = {str(r.get(part.merge_on)): r for r in lists.get(part.merge_into, [])}
+            for split in self.store.rows(part.table, doc_id):
+                row = target.get(str(split.get(part.merge_on)))
+                if row is None:
+                    continue
+                for k, v in self.types.typed(part.table, split).items():
+                    row.setdefault(k, v)
+        doc.update(lists)
+        if resolve:
+            for ref in spec.references:
+                ref_id = doc.get(ref.via)
+                ref_doc = None
+                if ref_id is not None:
+                    ref_doc = self.build(self.catalog.by_name[ref.document], str(ref_id), resolve=False)
+                doc[f"{ref.name}_number"] = (ref_doc or {}).get("FNUMBER")
+                doc[f"{ref.name}_name"] = zh_cn_name(ref_doc)
+        return doc
+
+    # --- applying a transaction -----------------------------------------------------------------------------------
+    def _touched(self, tx: Transaction) -> dict[tuple[str, str], set[str]]:
+        touched: dict[tuple[str, str], set[str]] = {}
+        for ch in tx.changes:
+            found = self.catalog.by_table.get(ch.table)
+            if found is None:
+                continue
+            spec, part = found
+            for row in (ch.before, ch.after):
+                if row is not None and row.get(part.doc_key) is not None:
+                    touched.setdefault((spec.name, str(row[part.doc_key])), set()).add(ch.table)
+        return touched
+
+    def _apply_row(self, ch: RowChange) -> None:
+        found = self.catalog.by_table.get(ch.table)
+        if found is None:
+            return
+        _, part = found
+        if ch.before is not None and (ch.op == "D" or (ch.after is not None and
+                                                      row_pk(part, ch.before) != row_pk(part, ch.after))):
+            self.store.delete(ch.table, row_pk(part, ch.before))
+        if ch.after is not None and ch.op != "D":
+            self.store.put(ch.table, row_pk(part, ch.after), str(ch.after[part.doc_key]), wire_row(ch.after))
+
+    def apply(self, tx: Transaction) -> list[DocumentChange]:
+        """Apply the transaction to the store (uncommitted) and return the document changes it makes."""
+        touched = self._touched(tx)
+        self.failures = []
+        before: dict[tuple[str, str], dict[str, Any] | None] = {}
+        for key in touched:
+            try:
+                before[key] = self.build(self.catalog.by_name[key[0]], key[1])
+            except BadValue:
+                before[key] = None  # the stored image was already unreadable: emitted as a new document
+        for ch in tx.changes:
+            self._apply_row(ch)
+        changes: list[DocumentChange] = []
+        for (name, doc_id), tables in touched.items():
+            spec = self.catalog.by_name[name]
+            try:
+                after = self.build(spec, doc_id)
+            except BadValue as exc:
+                self.failures.append(FailedDocument(spec, doc_id, exc))
+                continue
+            old = before[(name, doc_id)]
+            if old is None and after is None:
+                log.debug("rows of %s %s changed without a header; no document to emit", name, doc_id)
+                continue
+            op = "c" if old is None else ("d" if after is None else "u")
+            if op == "u" and old == after:
+                continue
+            changes.append(DocumentChange(spec, doc_id, op, old, after, tuple(sorted(tables))))
+        return changes
+
+
+def zh_cn_name(doc: dict[str, Any] | None) -> str | None:
+    """The zh-CN (2052) ``FNAME`` of a basedata document, else its first text's name."""
+    texts = (doc or {}).get("texts") or []
+    for text in texts:
+        if text.get("FLOCALEID") == ZH_CN:
+            return text.get("FNAME")
+    return texts[0].get("FNAME") if texts else None

@@ -1,0 +1,89 @@
+"""The capture's copy of the captured tables, so a change to one entry row can be emitted as the whole document.
+
+Logical decoding delivers rows, not documents: an entry-only change carries no header and no sibling rows.  The
+store keeps the current image of every captured row (filled by the initial snapshot, kept current by the stream)
+and assembles documents from it.  Its changes are committed together with the LSN they reach, and only after Kafka
+has acknowledged the events of those transactions; a transaction at or below the stored LSN is skipped on resume,
+so a replayed transaction is neither applied twice nor emitted from a half-applied state.
+
+Values are kept in JSON as decoded from the wire (numbers as exact strings), typed again when a document is built.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS row_image (
+    tbl TEXT NOT NULL, pk TEXT NOT NULL, doc TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (tbl, pk)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS row_image_doc ON row_image (tbl, doc);
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+"""
+
+
+class DocumentStore:
+    """Single-threaded; changes stay uncommitted until :meth:`commit`."""
+
+    def __init__(self, path: Path | str) -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), isolation_level="DEFERRED")
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._db.commit()
+
+    # --- rows -------------------------------------------------------------------------------------------------
+    def put(self, table: str, pk: str, doc: str, row: dict[str, Any]) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO row_image (tbl, pk, doc, data) VALUES (?, ?, ?, ?)",
+            (table, pk, doc, json.dumps(row, ensure_ascii=False, separators=(",", ":"))),
+        )
+
+    def put_many(self, table: str, rows: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO row_image (tbl, pk, doc, data) VALUES (?, ?, ?, ?)",
+            ((table, pk, doc, json.dumps(row, ensure_ascii=False, separators=(",", ":"))) for pk, doc, row in rows),
+        )
+
+    def delete(self, table: str, pk: str) -> None:
+        self._db.execute("DELETE FROM row_image WHERE tbl = ? AND pk = ?", (table, pk))
+
+    def rows(self, table: str, doc: str) -> list[dict[str, Any]]:
+        cur = self._db.execute("SELECT data FROM row_image WHERE tbl = ? AND doc = ? ORDER BY pk", (table, doc))
+        return [json.loads(d) for (d,) in cur]
+
+    def doc_ids(self, table: str) -> list[str]:
+        return [d for (d,) in self._db.execute("SELECT DISTINCT doc FROM row_image WHERE tbl = ?", (table,))]
+
+    def clear(self) -> None:
+        self._db.execute("DELETE FROM row_image")
+        self._db.execute("DELETE FROM meta")
+
+    # --- position ---------------------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT v FROM meta WHERE k = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    @property
+    def lsn(self) -> int | None:
+        value = self.get_meta("lsn")
+        return int(value) if value is not None else None
+
+    def commit(self, lsn: int | None = None, **meta: str) -> None:
+        if lsn is not None:
+            meta["lsn"] = str(lsn)
+        for key, value in meta.items():
+            self._db.execute("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", (key, value))
+        self._db.commit()
+
+    def rollback(self) -> None:
+        self._db.rollback()
+
+    def close(self) -> None:
+        self._db.close()

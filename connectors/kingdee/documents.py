@@ -1,0 +1,147 @@
+"""Kingdee business documents declared as data: which tables make up a document and how.
+
+A Kingdee document is a header table plus entry tables plus ``_L`` (texts), ``_F`` (prices/amounts) and ``_R``
+(progress/source links) splits.  Every split and child table carries its document's id (``FID`` for bills, the
+basedata id for ``_L`` texts), so every row change names its document.  Split tables of entries (``_F``, ``_R``)
+are merged into the entry rows by ``FENTRYID``; ``_L`` texts and entries become lists.
+
+References to basedata (a material's group and unit, an order's customer) are resolved at assembly time from the
+captured basedata documents and carried as ``<name>_number`` / ``<name>_name`` (the zh-CN name).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Part:
+    """One table of a document."""
+
+    table: str
+    pk: tuple[str, ...]
+    #: Column holding the document's id.
+    doc_key: str
+    #: List field in the document (``entries``, ``texts``); ``None`` for the header.
+    list_field: str | None = None
+    #: For a split of a child table: merged into that list's rows, matched on this column.  ``HEADER`` merges a
+    #: 1:1 split of the header (``T_BD_MATERIALBASE``) into the document itself.
+    merge_into: str | None = None
+    merge_on: str | None = None
+    #: Rows of a list are ordered by this column (``FSEQ``), else by primary key.
+    order_by: str | None = None
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A basedata reference resolved from another captured document."""
+
+    name: str
+    document: str
+    via: str
+
+
+@dataclass(frozen=True)
+class DocumentSpec:
+    name: str
+    form_id: str
+    header: Part
+    parts: tuple[Part, ...] = ()
+    references: tuple[Reference, ...] = ()
+    #: Code column (``FNUMBER``/``FBILLNO``) used in logs and traces.
+    number_column: str = "FNUMBER"
+
+    @property
+    def topic(self) -> str:
+        return f"kingdee.{self.name}"
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        return (self.header.table, *(p.table for p in self.parts))
+
+    @property
+    def key_column(self) -> str:
+        return self.header.doc_key
+
+
+HEADER = "@header"
+
+
+def _header(table: str, key: str) -> Part:
+    return Part(table=table, pk=(key,), doc_key=key)
+
+
+def _texts(table: str, key: str) -> Part:
+    return Part(table=table, pk=("FPKID",), doc_key=key, list_field="texts", order_by="FLOCALEID")
+
+
+def _entries(table: str, list_field: str = "entries") -> Part:
+    return Part(table=table, pk=("FENTRYID",), doc_key="FID", list_field=list_field, order_by="FSEQ")
+
+
+def _split(table: str, into: str = "entries") -> Part:
+    return Part(table=table, pk=("FENTRYID",), doc_key="FID", merge_into=into, merge_on="FENTRYID")
+
+
+def _header_split(table: str, key: str) -> Part:
+    return Part(table=table, pk=("FENTRYID",), doc_key=key, merge_into=HEADER)
+
+
+DOCUMENTS: tuple[DocumentSpec, ...] = (
+    DocumentSpec("material_group", "BD_MATERIALGROUP", _header("T_BD_MATERIALGROUP", "FID"),
+                 (_texts("T_BD_MATERIALGROUP_L", "FID"),)),
+    DocumentSpec("unit", "BD_UNIT", _header("T_BD_UNIT", "FUNITID"), (_texts("T_BD_UNIT_L", "FUNITID"),)),
+    DocumentSpec("stock", "BD_STOCK", _header("T_BD_STOCK", "FSTOCKID"), (_texts("T_BD_STOCK_L", "FSTOCKID"),)),
+    DocumentSpec(
+        "material", "BD_MATERIAL", _header("T_BD_MATERIAL", "FMATERIALID"),
+        (_texts("T_BD_MATERIAL_L", "FMATERIALID"), _header_split("T_BD_MATERIALBASE", "FMATERIALID")),
+        (Reference("group", "material_group", "FMATERIALGROUP"), Reference("base_unit", "unit", "FBASEUNITID")),
+    ),
+    DocumentSpec("customer", "BD_Customer", _header("T_BD_CUSTOMER", "FCUSTID"), (_texts("T_BD_CUSTOMER_L", "FCUSTID"),)),
+    DocumentSpec(
+        "sales_order", "SAL_SaleOrder", _header("T_SAL_ORDER", "FID"),
+        (_header_split("T_SAL_ORDERFIN", "FID"), _entries("T_SAL_ORDERENTRY"), _split("T_SAL_ORDERENTRY_F"),
+         _split("T_SAL_ORDERENTRY_R")),
+        (Reference("customer", "customer", "FCUSTID"),),
+        number_column="FBILLNO",
+    ),
+    DocumentSpec(
+        "outbound", "SAL_OUTSTOCK", _header("T_SAL_OUTSTOCK", "FID"),
+        (_header_split("T_SAL_OUTSTOCKFIN", "FID"), _entries("T_SAL_OUTSTOCKENTRY"),
+         _split("T_SAL_OUTSTOCKENTRY_F"), _split("T_SAL_OUTSTOCKENTRY_R")),
+        (Reference("customer", "customer", "FCUSTOMERID"),),
+        number_column="FBILLNO",
+    ),
+)
+
+
+@dataclass
+class DocumentCatalog:
+    """Lookups over the declared documents (by name, by table)."""
+
+    specs: tuple[DocumentSpec, ...] = DOCUMENTS
+    by_name: dict[str, DocumentSpec] = field(init=False)
+    by_table: dict[str, tuple[DocumentSpec, Part]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.by_name = {s.name: s for s in self.specs}
+        self.by_table = {}
+        for spec in self.specs:
+            for part in (spec.header, *spec.parts):
+                self.by_table[part.table] = (spec, part)
+
+    @property
+    def tables(self) -> list[str]:
+        return list(self.by_table)
+
+    def only(self, names: list[str]) -> DocumentCatalog:
+        """The catalog restricted to ``names`` plus the documents they reference."""
+        wanted: set[str] = set()
+        todo = list(names)
+        while todo:
+            name = todo.pop()
+            if name in wanted:
+                continue
+            wanted.add(name)
+            todo.extend(r.document for r in self.by_name[name].references)
+        return DocumentCatalog(tuple(s for s in self.specs if s.name in wanted))

@@ -1,0 +1,86 @@
+"""Column types of the captured tables, from the SQLAlchemy model: typing of decoded values and their Avro types.
+
+Kingdee's wall-clock times have no zone, so they travel as Avro ``local-timestamp-millis``; amounts and quantities
+are ``decimal(23,10)`` as in Kingdee.  A value that cannot be typed (a number with more digits than the column,
+an unparseable time) raises ``BadValue`` naming the table and column; the capture dead-letters that document.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import MetaData, types
+
+
+class BadValue(ValueError):
+    pass
+
+
+def _kind(coltype: types.TypeEngine[Any]) -> tuple[str, int, int]:
+    if isinstance(coltype, types.Boolean):
+        return "boolean", 0, 0
+    if isinstance(coltype, types.Integer):
+        return "long", 0, 0
+    if isinstance(coltype, types.Numeric) and not isinstance(coltype, types.Float):
+        return "decimal", coltype.precision or 38, coltype.scale or 0
+    if isinstance(coltype, types.Float):
+        return "double", 0, 0
+    if isinstance(coltype, types.DateTime):
+        return "datetime", 0, 0
+    if isinstance(coltype, types.Date):
+        return "date", 0, 0
+    return "string", 0, 0
+
+
+class RowTypes:
+    def __init__(self, metadata: MetaData) -> None:
+        self.columns: dict[str, dict[str, tuple[str, int, int]]] = {
+            table.name: {c.name: _kind(c.type) for c in table.columns} for table in metadata.sorted_tables
+        }
+
+    def typed(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
+        cols = self.columns[table]
+        out: dict[str, Any] = {}
+        for name, value in row.items():
+            kind = cols.get(name)
+            out[name] = value if kind is None else _typed(table, name, kind, value)
+        return out
+
+    def avro_type(self, table: str, column: str) -> Any:
+        kind, precision, scale = self.columns[table][column]
+        if kind == "decimal":
+            return {"type": "bytes", "logicalType": "decimal", "precision": precision, "scale": scale}
+        if kind == "datetime":
+            return {"type": "long", "logicalType": "local-timestamp-millis"}
+        if kind == "date":
+            return {"type": "int", "logicalType": "date"}
+        return kind
+
+
+def _typed(table: str, column: str, kind: tuple[str, int, int], value: Any) -> Any:
+    if value is None:
+        return None
+    name, precision, scale = kind
+    try:
+        if name == "decimal":
+            number = Decimal(str(value)).quantize(Decimal(1).scaleb(-scale))
+            if len(number.as_tuple().digits) > precision:
+                raise BadValue(f"{table}.{column}: {value} has more than {precision} digits")
+            return number
+        if name == "long":
+            return int(value)
+        if name == "double":
+            return float(value)
+        if name == "boolean":
+            return value if isinstance(value, bool) else str(value).lower() in ("t", "true", "1")
+        if name == "datetime":
+            return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        if name == "date":
+            return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+        return value if isinstance(value, str) else str(value)
+    except (InvalidOperation, ValueError) as exc:
+        if isinstance(exc, BadValue):
+            raise
+        raise BadValue(f"{table}.{column}: cannot read {value!r} as {name}: {exc}") from exc

@@ -1,0 +1,338 @@
+"""KingdeeCdcSource: log-based capture of Kingdee documents from PostgreSQL into Avro Kafka topics.
+
+Delivery guarantee: at-least-once into Kafka, effectively-once per transaction on resume.
+- The replication slot (wal2json) is created with an exported snapshot; the initial snapshot is read under that
+  snapshot, so nothing between the snapshot and the stream is lost or doubled.
+- Events of a batch of transactions are produced, Kafka acknowledges them (flush), then the document store commits
+  the batch's end LSN, and only then is the slot acknowledged (``flush_lsn``).  On resume, transactions at or below
+  the store's LSN are skipped; so a crash anywhere re-sends at most the unacknowledged batch (duplicates in Kafka
+  that idempotent sinks ignore), and never skips one.  Many rows in one transaction share one commit and travel as
+  one unit, so a bulk insert is neither skipped nor doubled.
+- Heartbeats (``pg_logical_emit_message``) move the slot forward while the captured tables are idle, so the slot
+  does not pin WAL.
+- A missing slot while the store has a position, or a slot of another plugin, fails loudly (``SlotLost``/
+  ``SlotInvalid``) — never a silent restart that would skip changes.
+- A document that cannot be typed or encoded goes to ``cdchub.dlq.capture`` with the reason; the rest flows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import select
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import psycopg2.extras
+from confluent_kafka import KafkaError, Producer
+
+from connectors.common.avro import AvroEncoder, load_schema_text, registry_client
+from connectors.common.dead_letters import DeadLetter, dlq_topic
+from connectors.common.kafka import CHANGE_TOPIC_CONFIG, DLQ_TOPIC_CONFIG, ensure_topics, producer
+from connectors.kingdee.assembly import DocumentAssembler, DocumentChange, Transaction, row_pk, wire_row
+from connectors.kingdee.document_store import DocumentStore
+from connectors.kingdee.documents import DocumentCatalog
+from connectors.kingdee.row_types import BadValue, RowTypes
+from connectors.kingdee.wal2json import OPTIONS, PLUGIN, Heartbeat, Truncated, TransactionReader, format_lsn
+
+log = logging.getLogger(__name__)
+
+CAPTURE_FLOW = "capture"
+HEARTBEAT_PREFIX = "cdchub.heartbeat"
+SNAPSHOT_FETCH = 5000
+
+
+class SlotLost(RuntimeError):
+    pass
+
+
+class SlotInvalid(RuntimeError):
+    pass
+
+
+class DeliveryFailed(RuntimeError):
+    pass
+
+
+@dataclass
+class CaptureConfig:
+    dsn: str
+    database: str
+    slot: str
+    bootstrap: str
+    registry_url: str
+    state_dir: Path
+    partitions: int = 3
+    heartbeat_s: float = 5.0
+    max_batch_tx: int = 500
+    max_batch_s: float = 0.05
+    documents: list[str] | None = None
+
+
+@dataclass
+class CaptureStats:
+    events: int = 0
+    transactions: int = 0
+    snapshot_events: int = 0
+    dead_letters: int = 0
+    acked_lsn: int = 0
+    last_commit_ms: int = 0
+    started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+
+    def write(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({**self.__dict__, "acked_lsn_text": format_lsn(self.acked_lsn)}))
+        tmp.replace(path)
+
+
+class KingdeeCdcSource:
+    def __init__(self, config: CaptureConfig, types: RowTypes, catalog: DocumentCatalog | None = None) -> None:
+        self.config = config
+        self.catalog = (catalog or DocumentCatalog()).only(config.documents) if config.documents else (
+            catalog or DocumentCatalog())
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        self.store = DocumentStore(config.state_dir / f"capture-{config.slot}.sqlite")
+        self.assembler = DocumentAssembler(self.catalog, self.store, types)
+        self.stats = CaptureStats()
+        self.stats_path = config.state_dir / "capture-stats.json"
+        self._stop = False
+        self._delivery_errors: list[str] = []
+        self._producer: Producer | None = None
+        self._encoders: dict[str, AvroEncoder] = {}
+
+    # --- setup ----------------------------------------------------------------------------------------------------
+    def _prepare_kafka(self) -> None:
+        topics = [spec.topic for spec in self.catalog.specs]
+        ensure_topics(self.config.bootstrap, topics, self.config.partitions, CHANGE_TOPIC_CONFIG)
+        ensure_topics(self.config.bootstrap, [dlq_topic(CAPTURE_FLOW)], 1, DLQ_TOPIC_CONFIG)
+        registry = registry_client(self.config.registry_url)
+        for spec in self.catalog.specs:
+            self._encoders[spec.name] = AvroEncoder(registry, f"{spec.topic}-value", load_schema_text(spec.topic))
+        self._producer = producer(self.config.bootstrap)
+
+    def stop(self, *_: Any) -> None:
+        self._stop = True
+
+    def _slot_row(self, conn: Any) -> tuple[str, str | None] | None:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT plugin, confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s",
+                (self.config.slot,),
+            )
+            row = cur.fetchone()
+        return (row[0], row[1]) if row else None
+
+    # --- main loop --------------------------------------------------------------------------------------------
+    def run(self, *, until_idle: bool = False) -> None:
+        """Capture until stopped (SIGINT/SIGTERM), or — with ``until_idle`` — until the stream has no more data."""
+        self._prepare_kafka()
+        admin = psycopg2.connect(self.config.dsn)
+        admin.autocommit = True
+        repl = psycopg2.connect(self.config.dsn, connection_factory=psycopg2.extras.LogicalReplicationConnection)
+        cur = repl.cursor()
+        try:
+            slot = self._slot_row(admin)
+            if self.store.lsn is None:
+                if slot is not None:
+                    log.warning("slot %s exists but no snapshot was completed; dropping and starting over",
+                                self.config.slot)
+                    with admin.cursor() as c:
+                        c.execute("SELECT pg_drop_replication_slot(%s)", (self.config.slot,))
+                self._create_slot_and_snapshot(cur)
+            elif slot is None:
+                raise SlotLost(
+                    f"replication slot {self.config.slot!r} is missing but the capture holds position "
+                    f"{format_lsn(self.store.lsn)}: changes since then may be lost. Start over with "
+                    f"`cdchub capture --resnapshot` (re-sends every document; sinks are idempotent)."
+                )
+            elif slot[0] != PLUGIN:
+                raise SlotInvalid(f"replication slot {self.config.slot!r} uses plugin {slot[0]!r}, not {PLUGIN!r}")
+            assert self.store.lsn is not None
+            cur.start_replication(slot_name=self.config.slot, decode=True, start_lsn=0, options=OPTIONS)
+            log.info("streaming from slot %s after %s", self.config.slot, format_lsn(self.store.lsn))
+            self._stream(cur, admin, until_idle)
+        finally:
+            if self._producer is not None:
+                self._producer.flush(10)
+            self.stats.write(self.stats_path)
+            self.store.close()
+            repl.close()
+            admin.close()
+
+    def _create_slot_and_snapshot(self, cur: Any) -> None:
+        cur.execute(f"CREATE_REPLICATION_SLOT {self.config.slot} LOGICAL {PLUGIN} EXPORT_SNAPSHOT")
+        _, consistent_point, snapshot_name, _ = cur.fetchone()
+        lsn = int(consistent_point.split("/")[0], 16) << 32 | int(consistent_point.split("/")[1], 16)
+        log.info("created slot %s at %s; reading the initial snapshot", self.config.slot, consistent_point)
+        self.store.clear()
+        snap = psycopg2.connect(self.config.dsn)
+        try:
+            with snap.cursor() as c:
+                c.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                c.execute("SET TRANSACTION SNAPSHOT %s", (snapshot_name,))
+            for table, (_, part) in self.catalog.by_table.items():
+                with snap.cursor(name=f"snap_{table.lower()}") as c:
+                    c.itersize = SNAPSHOT_FETCH
+                    c.execute(f'SELECT * FROM "{table}"')
+                    cols: list[str] | None = None
+                    batch: list[tuple[str, str, dict[str, Any]]] = []
+                    for values in c:
+                        cols = cols or [d.name for d in c.description]
+                        row = wire_row(dict(zip(cols, values, strict=True)))
+                        batch.append((row_pk(part, row), str(row[part.doc_key]), row))
+                        if len(batch) >= SNAPSHOT_FETCH:
+                            self.store.put_many(table, batch)
+                            batch = []
+                    self.store.put_many(table, batch)
+            snap.rollback()
+        finally:
+            snap.close()
+        tx = Transaction(xid=None, commit_lsn=lsn, commit_time_ms=int(time.time() * 1000))
+        for spec in self.catalog.specs:
+            for doc_id in self.store.doc_ids(spec.header.table):
+                try:
+                    doc = self.assembler.build(spec, doc_id)
+                except BadValue as exc:
+                    self._dead_letter(spec.name, doc_id, exc, tx)
+                    continue
+                change = DocumentChange(spec, doc_id, "r", None, doc, spec.tables)
+                self._emit(change, tx, snapshot=True)
+                self.stats.snapshot_events += 1
+        self._acknowledge(None, lsn)
+        log.info("initial snapshot done: %d documents", self.stats.snapshot_events)
+
+    def _messages(self, cur: Any, timeout: float) -> Iterator[Any]:
+        msg = cur.read_message()
+        if msg is None:
+            ready, _, _ = select.select([cur], [], [], timeout)
+            if ready:
+                msg = cur.read_message()
+        while msg is not None:
+            yield msg
+            msg = cur.read_message()
+
+    def _stream(self, cur: Any, admin: Any, until_idle: bool) -> None:
+        reader = TransactionReader()
+        last_heartbeat = 0.0
+        last_feedback = 0.0
+        pending_lsn: int | None = None
+        batch_started = 0.0
+        batch_tx = 0
+        while not self._stop:
+            now = time.monotonic()
+            if now - last_heartbeat >= self.config.heartbeat_s:
+                with admin.cursor() as c:
+                    c.execute("SELECT pg_logical_emit_message(false, %s, now()::text)", (HEARTBEAT_PREFIX,))
+                last_heartbeat = now
+            got_any = False
+            for msg in self._messages(cur, timeout=0.0 if pending_lsn else 0.2):
+                got_any = True
+                item = reader.feed(msg.payload, msg.data_start)
+                if isinstance(item, Transaction):
+                    if item.commit_lsn <= (self.store.lsn or 0):
+                        continue  # already emitted before a restart
+                    self._publish(item)
+                    pending_lsn = item.commit_lsn
+                    batch_tx += 1
+                    batch_started = batch_started or time.monotonic()
+                elif isinstance(item, Heartbeat) and not reader.in_transaction and pending_lsn is None:
+                    if item.lsn > (self.store.lsn or 0):
+                        self._acknowledge(cur, item.lsn)
+                elif isinstance(item, Truncated):
+                    self._dead_letter("truncate", item.table, RuntimeError(
+                        f"TRUNCATE of {item.table}: no row events; run a re-snapshot"), None)
+                if batch_tx >= self.config.max_batch_tx or (
+                    pending_lsn and time.monotonic() - batch_started >= self.config.max_batch_s
+                ):
+                    break
+            if pending_lsn is not None and not reader.in_transaction:
+                self._acknowledge(cur, pending_lsn)
+                pending_lsn, batch_tx, batch_started = None, 0, 0.0
+            if time.monotonic() - last_feedback >= 1.0:
+                cur.send_feedback(flush_lsn=self.store.lsn or 0, reply=True)
+                self.stats.write(self.stats_path)
+                last_feedback = time.monotonic()
+            if until_idle and not got_any and pending_lsn is None and not reader.in_transaction:
+                return
+
+    # --- producing ----------------------------------------------------------------------------------------------
+    def _on_delivery(self, err: KafkaError | None, _msg: Any) -> None:
+        if err is not None:
+            self._delivery_errors.append(str(err))
+
+    def _produce(self, topic: str, key: bytes, value: bytes | None) -> None:
+        assert self._producer is not None
+        while True:
+            try:
+                self._producer.produce(topic, key=key, value=value, on_delivery=self._on_delivery)
+                return
+            except BufferError:
+                self._producer.poll(0.05)
+
+    def _publish(self, tx: Transaction) -> None:
+        for change in self.assembler.apply(tx):
+            self._emit(change, tx, snapshot=False)
+        for failed in self.assembler.failures:
+            self._dead_letter(failed.spec.name, failed.doc_id, failed.error, tx)
+        self.stats.transactions += 1
+        self.stats.last_commit_ms = tx.commit_time_ms
+
+    def _emit(self, change: DocumentChange, tx: Transaction, *, snapshot: bool) -> None:
+        spec = change.spec
+        envelope = {
+            "before": change.before,
+            "after": change.after,
+            "op": change.op,
+            "ts_ms": int(time.time() * 1000),
+            "source": {
+                "system": "kingdee", "db": self.config.database, "form_id": spec.form_id,
+                "table": spec.header.table, "tables": list(change.tables), "number": change.number,
+                "lsn": tx.commit_lsn, "tx_id": tx.xid, "commit_time": tx.commit_time_ms, "snapshot": snapshot,
+            },
+        }
+        try:
+            value = self._encoders[spec.name].encode(envelope)
+        except Exception as exc:  # a value the schema cannot hold: dead-letter this document only
+            self._dead_letter(spec.name, change.doc_id, exc, tx, record=envelope)
+            return
+        key = change.doc_id.encode()
+        self._produce(spec.topic, key, value)
+        if change.op == "d":
+            self._produce(spec.topic, key, None)  # tombstone: compaction forgets the document
+        self.stats.events += 1
+        self._producer.poll(0)  # type: ignore[union-attr]
+
+    def _dead_letter(self, document: str, doc_id: str, exc: BaseException, tx: Transaction | None,
+                     record: Any = None) -> None:
+        letter = DeadLetter.of(
+            CAPTURE_FLOW, f"assemble:{document}", exc, key=doc_id, record=record,
+            topic=f"kingdee.{document}", offset=tx.commit_lsn if tx else None,
+        )
+        letter.log()
+        self._produce(dlq_topic(CAPTURE_FLOW), doc_id.encode(), letter.to_json())
+        self.stats.dead_letters += 1
+
+    def _acknowledge(self, cur: Any, lsn: int) -> None:
+        """Kafka first, then the store, then the slot: the order that makes a crash safe."""
+        assert self._producer is not None
+        remaining = self._producer.flush(30)
+        if remaining or self._delivery_errors:
+            self.store.rollback()
+            raise DeliveryFailed(f"Kafka did not acknowledge {remaining} events: {self._delivery_errors[:3]}")
+        self.store.commit(lsn)
+        if cur is not None:
+            cur.send_feedback(flush_lsn=lsn)
+        self.stats.acked_lsn = lsn
+
+
+def run_capture(config: CaptureConfig, types: RowTypes, *, until_idle: bool = False) -> CaptureStats:
+    source = KingdeeCdcSource(config, types)
+    signal.signal(signal.SIGTERM, source.stop)
+    signal.signal(signal.SIGINT, source.stop)
+    source.run(until_idle=until_idle)
+    return source.stats

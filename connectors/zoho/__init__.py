@@ -1,0 +1,1 @@
+"""ZOHO CRM: REST client (OAuth refresh, limits, error taxonomy) and the upsert sink."""

@@ -1,0 +1,178 @@
+"""ZOHO CRM REST client.
+
+Auth: an access token minted from the refresh token at ``{accounts_url}/oauth/v2/token``, cached until shortly before
+it expires and refreshed only then or on a 401 — a refresh token may mint at most 10 tokens per 10 minutes.
+Limits: at most ``MAX_RECORDS_PER_WRITE`` records per write; in-flight calls capped by ``max_concurrency`` (the org's
+concurrency limit answers 429 beyond it).
+Errors: 429, 5xx, timeouts, transport errors and unparseable bodies are transient; other 4xx are permanent.  Per-record
+errors inside a 200/207 answer are returned to the caller, not raised.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from typing import Any
+
+import httpx
+
+from cdchub.settings import ZohoSettings
+from connectors.common.errors import PermanentError, RateLimited, TransientError
+
+log = logging.getLogger(__name__)
+
+MAX_RECORDS_PER_WRITE = 100
+TOKEN_MINTS_PER_WINDOW = 10
+TOKEN_WINDOW_S = 600.0
+TOKEN_EXPIRY_MARGIN_S = 60.0
+
+
+class TokenManager:
+    """Caches the access token; mints a new one only when it is missing, about to expire, or refused."""
+
+    def __init__(self, settings: ZohoSettings, http: httpx.Client) -> None:
+        self._settings = settings
+        self._http = http
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._mints: deque[float] = deque()
+        self.api_domain = settings.api_domain
+        self.mint_count = 0
+
+    def token(self) -> str:
+        with self._lock:
+            if self._token is None or time.monotonic() >= self._expires_at:
+                self._mint()
+            assert self._token is not None
+            return self._token
+
+    def invalidate(self, token: str) -> None:
+        with self._lock:
+            if self._token == token:
+                self._token = None
+
+    def _mint(self) -> None:
+        now = time.monotonic()
+        while self._mints and now - self._mints[0] > TOKEN_WINDOW_S:
+            self._mints.popleft()
+        if len(self._mints) >= TOKEN_MINTS_PER_WINDOW:
+            wait = TOKEN_WINDOW_S - (now - self._mints[0])
+            raise RateLimited(f"ZOHO token refresh budget used up; next refresh in {wait:.0f}s", retry_after=wait)
+        s = self._settings
+        try:
+            resp = self._http.post(
+                f"{s.accounts_url}/oauth/v2/token",
+                data={
+                    "grant_type": "refresh_token",
+                    "client_id": s.client_id,
+                    "client_secret": s.client_secret.get_secret_value(),
+                    "refresh_token": s.refresh_token.get_secret_value(),
+                },
+            )
+        except httpx.HTTPError as exc:
+            raise TransientError(f"ZOHO token refresh failed: {exc!r}") from exc
+        self._mints.append(now)
+        body = _json_or_none(resp)
+        if resp.status_code >= 500 or body is None:
+            raise TransientError(f"ZOHO token refresh answered {resp.status_code}")
+        if "access_token" not in body:
+            error = body.get("error", "unknown")
+            if "too many requests" in str(body.get("error_description", "")).lower():
+                raise RateLimited("ZOHO refused the token refresh: too many requests", retry_after=60.0)
+            raise PermanentError(f"ZOHO token refresh refused: {error}", code=str(error))
+        self._token = body["access_token"]
+        self._expires_at = now + float(body.get("expires_in", 3600)) - TOKEN_EXPIRY_MARGIN_S
+        self.api_domain = body.get("api_domain") or self.api_domain
+        self.mint_count += 1
+        log.info("ZOHO access token refreshed (%d minted by this process)", self.mint_count)
+
+
+def _json_or_none(resp: httpx.Response) -> dict[str, Any] | None:
+    try:
+        body = resp.json()
+    except (json.JSONDecodeError, ValueError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+class ZohoClient:
+    """Thread-safe; one per process.  Calls raise ``TransientError``/``PermanentError`` (see module doc)."""
+
+    def __init__(self, settings: ZohoSettings, http: httpx.Client | None = None) -> None:
+        self.settings = settings
+        self._http = http or httpx.Client(timeout=settings.timeout_s)
+        self.tokens = TokenManager(settings, self._http)
+        self._slots = threading.BoundedSemaphore(settings.max_concurrency)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _url(self, path: str) -> str:
+        return f"{self.tokens.api_domain}/crm/{self.settings.api_version}/{path.lstrip('/')}"
+
+    def request(self, method: str, path: str, **kwargs: Any) -> tuple[int, dict[str, Any] | None]:
+        """One call; returns (status, parsed body or None for 204).  A refused token is replaced once."""
+        for attempt in (1, 2):
+            token = self.tokens.token()
+            headers = {"Authorization": f"Zoho-oauthtoken {token}", **kwargs.pop("headers", {})}
+            try:
+                with self._slots:
+                    resp = self._http.request(method, self._url(path), headers=headers, **kwargs)
+            except httpx.TimeoutException as exc:
+                raise TransientError(f"ZOHO {method} {path} timed out") from exc
+            except httpx.HTTPError as exc:
+                raise TransientError(f"ZOHO {method} {path} failed: {exc!r}") from exc
+            if resp.status_code == 204:
+                return 204, None
+            body = _json_or_none(resp)
+            code = (body or {}).get("code")
+            if resp.status_code == 401 and code == "INVALID_TOKEN" and attempt == 1:
+                self.tokens.invalidate(token)
+                continue
+            if resp.status_code == 429:
+                retry_after = resp.headers.get("Retry-After")
+                raise RateLimited(
+                    f"ZOHO {method} {path}: 429 {code or ''}", retry_after=float(retry_after) if retry_after else None
+                )
+            if resp.status_code >= 500:
+                raise TransientError(f"ZOHO {method} {path}: HTTP {resp.status_code} {code or ''}")
+            if body is None:
+                raise TransientError(f"ZOHO {method} {path}: HTTP {resp.status_code} with a malformed body")
+            if resp.status_code >= 400 and not isinstance(body.get("data"), list):
+                raise PermanentError(
+                    f"ZOHO {method} {path}: HTTP {resp.status_code} {code}: {body.get('message')}", code=code
+                )
+            return resp.status_code, body
+        raise TransientError(f"ZOHO {method} {path}: token refused twice")
+
+    def upsert(
+        self, module: str, records: list[dict[str, Any]], duplicate_check_fields: list[str]
+    ) -> list[dict[str, Any]]:
+        """Upsert ≤ 100 records; returns one result per record, in order (``status`` success or error)."""
+        if len(records) > MAX_RECORDS_PER_WRITE:
+            raise ValueError(f"at most {MAX_RECORDS_PER_WRITE} records per write, got {len(records)}")
+        _, body = self.request(
+            "POST",
+            f"{module}/upsert",
+            json={"data": records, "duplicate_check_fields": duplicate_check_fields, "trigger": []},
+        )
+        results = (body or {}).get("data")
+        if not isinstance(results, list) or len(results) != len(records):
+            raise TransientError(f"ZOHO upsert {module}: answer does not hold one result per record")
+        return results
+
+    def get(self, module: str, record_id: str) -> dict[str, Any] | None:
+        status, body = self.request("GET", f"{module}/{record_id}")
+        if status == 204 or not body:
+            return None
+        data = body.get("data") or []
+        return data[0] if data else None
+
+    def search(self, module: str, field: str, value: str) -> list[dict[str, Any]]:
+        escaped = value.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)").replace(",", "\\,")
+        status, body = self.request("GET", f"{module}/search", params={"criteria": f"({field}:equals:{escaped})"})
+        return [] if status == 204 or not body else list(body.get("data") or [])

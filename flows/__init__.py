@@ -1,0 +1,1 @@
+"""Bytewax dataflows, one module per business flow; mappings declared as data in ``flows/mappings/``."""

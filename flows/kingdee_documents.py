@@ -1,0 +1,96 @@
+"""Steps every flow over Kingdee document topics shares: read, decode, route failures to the dead-letter topic.
+
+Nothing is dropped silently: Kafka read errors (``errs``), undecodable values and mapping errors all become dead
+letters on ``cdchub.dlq.<flow>``; tombstones (value ``None``) are expected after every delete event and ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.connectors.kafka import KafkaSinkMessage, KafkaSourceMessage
+from bytewax.connectors.kafka import operators as kop
+from bytewax.dataflow import Dataflow, Stream
+
+from cdchub.ledger import Position
+from cdchub.settings import Settings
+from connectors.common.avro import AvroDecoder, load_schema_text, registry_client
+from connectors.common.dead_letters import DeadLetter, dlq_topic
+
+CONSUMER_CONFIG = {"fetch.wait.max.ms": "20", "session.timeout.ms": "10000"}
+
+
+@dataclass(frozen=True)
+class DocumentEvent:
+    """A decoded change event of one Kingdee document, with where it was read."""
+
+    key: str
+    envelope: dict[str, Any]
+    position: Position
+
+    @property
+    def version(self) -> int:
+        return int(self.envelope["source"]["lsn"])
+
+    @property
+    def commit_ms(self) -> int:
+        value = self.envelope["source"]["commit_time"]
+        return int(value.timestamp() * 1000) if hasattr(value, "timestamp") else int(value)
+
+
+class EnvelopeDecoder:
+    """Decodes change events; built lazily in each worker (registry clients do not pickle)."""
+
+    def __init__(self, registry_url: str, topic: str) -> None:
+        self.registry_url = registry_url
+        self.topic = topic
+        self._decoder: AvroDecoder | None = None
+
+    def __call__(self, msg: KafkaSourceMessage[bytes | None, bytes | None]) -> DocumentEvent | DeadLetter | None:
+        if msg.value is None:
+            return None  # tombstone after a delete event: compaction marker, nothing to do
+        if self._decoder is None:
+            self._decoder = AvroDecoder(registry_client(self.registry_url), load_schema_text(self.topic))
+        key = msg.key.decode("utf-8", "replace") if msg.key else ""
+        position = Position(msg.topic, msg.partition, msg.offset)
+        try:
+            envelope = self._decoder.decode(msg.value)
+        except Exception as exc:
+            return DeadLetter.of("?", "decode", exc, original=msg.value, key=key, topic=msg.topic,
+                                 partition=msg.partition, offset=msg.offset)
+        return DocumentEvent(key, envelope, position)
+
+
+def read_documents(
+    flow: Dataflow, flow_name: str, settings: Settings, topic: str
+) -> tuple[Stream[DocumentEvent], Stream[DeadLetter]]:
+    """The decoded events of ``topic`` and the dead letters of reading and decoding them."""
+    src = kop.input(
+        "read", flow, brokers=[settings.kafka.bootstrap_servers], topics=[topic], batch_size=500,
+        add_config=CONSUMER_CONFIG,
+    )
+    read_errors = op.map(
+        "read_errors", src.errs,
+        lambda e: DeadLetter(flow=flow_name, stage="read", error_class="KafkaError", error=str(e.err),
+                             topic=e.msg.topic, partition=e.msg.partition, offset=e.msg.offset),
+    )
+    decoded = op.filter_map("decode", src.oks, EnvelopeDecoder(settings.registry.url, topic))
+    split = op.branch("decoded_ok", decoded, lambda x: isinstance(x, DocumentEvent))
+    bad = op.map("name_flow", split.falses, lambda d: _with_flow(d, flow_name))
+    return split.trues, op.merge("read_dead_letters", read_errors, bad)  # type: ignore[return-value]
+
+
+def _with_flow(letter: DeadLetter, flow_name: str) -> DeadLetter:
+    letter.flow = flow_name
+    return letter
+
+
+def write_dead_letters(flow_name: str, settings: Settings, letters: Stream[DeadLetter]) -> None:
+    def to_message(letter: DeadLetter) -> KafkaSinkMessage[bytes, bytes]:
+        letter.log()
+        return KafkaSinkMessage(key=(letter.key or "").encode(), value=letter.to_json())
+
+    messages = op.map("dead_letter_messages", letters, to_message)
+    kop.output("dead_letters", messages, brokers=[settings.kafka.bootstrap_servers], topic=dlq_topic(flow_name))

@@ -1,0 +1,138 @@
+"""Document assembly: whole documents per transaction, entry-only changes, deletes, bad values."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from connectors.kingdee.assembly import DocumentAssembler, RowChange, Transaction
+from connectors.kingdee.document_store import DocumentStore
+from connectors.kingdee.documents import DocumentCatalog
+from connectors.kingdee.models import metadata
+from connectors.kingdee.row_types import RowTypes
+
+
+@pytest.fixture()
+def assembler() -> DocumentAssembler:
+    return DocumentAssembler(DocumentCatalog(), DocumentStore(":memory:"), RowTypes(metadata))
+
+
+def tx(lsn: int, *changes: RowChange) -> Transaction:
+    return Transaction(xid=lsn, commit_lsn=lsn, commit_time_ms=1_700_000_000_000 + lsn, changes=list(changes))
+
+
+def ins(table: str, **row: object) -> RowChange:
+    return RowChange(table, "I", None, dict(row))
+
+
+def upd(table: str, before: dict, **changes: object) -> RowChange:
+    return RowChange(table, "U", dict(before), {**before, **changes})
+
+
+def dele(table: str, **row: object) -> RowChange:
+    return RowChange(table, "D", dict(row), None)
+
+
+ORDER = {"FID": 500, "FBILLNO": "XSDD000500", "FDOCUMENTSTATUS": "C", "FCUSTID": 0}
+
+
+def order_rows(n: int = 3) -> list[RowChange]:
+    rows = [ins("T_SAL_ORDER", **ORDER)]
+    for i in range(1, n + 1):
+        rows.append(ins("T_SAL_ORDERENTRY", FENTRYID=600 + i, FID=500, FSEQ=i, FMATERIALID=100 + i,
+                        FQTY=Decimal("10.0000000000") * i))
+        rows.append(ins("T_SAL_ORDERENTRY_F", FENTRYID=600 + i, FID=500, FPRICE=Decimal("12.5"),
+                        FALLAMOUNT=Decimal("125") * i))
+        rows.append(ins("T_SAL_ORDERENTRY_R", FENTRYID=600 + i, FID=500, FSTOCKOUTQTY=0))
+    return rows
+
+
+def test_multi_line_order_in_one_transaction_is_one_document(assembler: DocumentAssembler) -> None:
+    changes = assembler.apply(tx(10, *reversed(order_rows(3))))  # row order within the tx must not matter
+    assert len(changes) == 1
+    (change,) = changes
+    assert (change.spec.name, change.doc_id, change.op, change.before) == ("sales_order", "500", "c", None)
+    entries = change.after["entries"]
+    assert [e["FSEQ"] for e in entries] == [1, 2, 3]
+    assert [e["FQTY"] for e in entries] == [Decimal("10"), Decimal("20"), Decimal("30")]
+    assert all(e["FPRICE"] == Decimal("12.5") for e in entries), "the _F split is merged into each entry"
+    assert entries[2]["FALLAMOUNT"] == Decimal("375")
+    assert change.number == "XSDD000500"
+
+
+def test_entry_only_change_yields_the_whole_document(assembler: DocumentAssembler) -> None:
+    assembler.apply(tx(10, *order_rows(3)))
+    old_entry = {"FENTRYID": 602, "FID": 500, "FSEQ": 2, "FMATERIALID": 102, "FQTY": "20"}
+    (change,) = assembler.apply(tx(20, upd("T_SAL_ORDERENTRY", old_entry, FQTY=Decimal("25"))))
+    assert change.op == "u"
+    assert change.after["FBILLNO"] == "XSDD000500"
+    assert len(change.after["entries"]) == 3
+    assert [e["FQTY"] for e in change.before["entries"]] == [Decimal("10"), Decimal("20"), Decimal("30")]
+    assert [e["FQTY"] for e in change.after["entries"]] == [Decimal("10"), Decimal("25"), Decimal("30")]
+    assert change.tables == ("T_SAL_ORDERENTRY",)
+
+
+def test_deleted_entry_leaves_the_document_with_fewer_lines(assembler: DocumentAssembler) -> None:
+    assembler.apply(tx(10, *order_rows(3)))
+    (change,) = assembler.apply(tx(20, dele("T_SAL_ORDERENTRY", FENTRYID=603, FID=500),
+                                   dele("T_SAL_ORDERENTRY_F", FENTRYID=603, FID=500),
+                                   dele("T_SAL_ORDERENTRY_R", FENTRYID=603, FID=500)))
+    assert change.op == "u"
+    assert [e["FENTRYID"] for e in change.after["entries"]] == [601, 602]
+
+
+def test_deleting_a_document_yields_a_delete_with_its_before_image(assembler: DocumentAssembler) -> None:
+    rows = order_rows(2)
+    assembler.apply(tx(10, *rows))
+    deletes = [RowChange(r.table, "D", r.after, None) for r in rows]
+    (change,) = assembler.apply(tx(20, *deletes))
+    assert change.op == "d"
+    assert change.after is None
+    assert change.before is not None and len(change.before["entries"]) == 2
+    assert assembler.build(change.spec, "500") is None
+
+
+def test_bulk_transaction_yields_one_event_per_document(assembler: DocumentAssembler) -> None:
+    rows = []
+    for i in range(1, 251):
+        rows.append(ins("T_BD_MATERIAL", FMATERIALID=i, FNUMBER=f"1.01.{i:04d}", FDOCUMENTSTATUS="C"))
+        rows.append(ins("T_BD_MATERIAL_L", FPKID=10_000 + i, FMATERIALID=i, FLOCALEID=2052, FNAME=f"喉罩{i}"))
+    changes = assembler.apply(tx(30, *rows))
+    assert len(changes) == 250
+    assert len({c.doc_id for c in changes}) == 250
+    assert all(c.op == "c" and c.after["texts"][0]["FNAME"].startswith("喉罩") for c in changes)
+
+
+def test_material_carries_its_base_split_and_resolved_references(assembler: DocumentAssembler) -> None:
+    assembler.apply(tx(5, ins("T_BD_MATERIALGROUP", FID=7, FNUMBER="01"),
+                       ins("T_BD_MATERIALGROUP_L", FPKID=70, FID=7, FLOCALEID=2052, FNAME="麻醉耗材"),
+                       ins("T_BD_UNIT", FUNITID=8, FNUMBER="Pcs"),
+                       ins("T_BD_UNIT_L", FPKID=80, FUNITID=8, FLOCALEID=2052, FNAME="个")))
+    (change,) = assembler.apply(tx(6, ins("T_BD_MATERIAL", FMATERIALID=1, FNUMBER="1.01.0001", FMATERIALGROUP=7),
+                                   ins("T_BD_MATERIALBASE", FENTRYID=11, FMATERIALID=1, FBASEUNITID=8)))
+    assert change.after["FBASEUNITID"] == 8
+    assert (change.after["group_number"], change.after["group_name"]) == ("01", "麻醉耗材")
+    assert change.after["base_unit_name"] == "个"
+
+
+def test_unchanged_update_emits_nothing(assembler: DocumentAssembler) -> None:
+    assembler.apply(tx(1, ins("T_BD_MATERIAL", FMATERIALID=1, FNUMBER="A")))
+    assert assembler.apply(tx(2, upd("T_BD_MATERIAL", {"FMATERIALID": 1, "FNUMBER": "A"}))) == []
+
+
+def test_child_rows_without_a_header_emit_nothing(assembler: DocumentAssembler) -> None:
+    assert assembler.apply(tx(1, ins("T_SAL_ORDERENTRY", FENTRYID=1, FID=999, FSEQ=1))) == []
+
+
+def test_a_value_the_column_cannot_hold_fails_only_its_document(assembler: DocumentAssembler) -> None:
+    changes = assembler.apply(tx(1, ins("T_BD_MATERIAL", FMATERIALID=1, FNUMBER="ok"),
+                                 ins("T_SAL_ORDER", FID=2, FBILLNO="X"),
+                                 ins("T_SAL_ORDERENTRY", FENTRYID=3, FID=2, FSEQ=1, FQTY="1e40")))
+    assert [c.spec.name for c in changes] == ["material"]
+    assert [(f.spec.name, f.doc_id) for f in assembler.failures] == [("sales_order", "2")]
+    assert "FQTY" in str(assembler.failures[0].error)
+
+
+def test_tables_outside_any_document_are_ignored(assembler: DocumentAssembler) -> None:
+    assert assembler.apply(tx(1, ins("SOME_OTHER_TABLE", X=1))) == []
