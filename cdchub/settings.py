@@ -29,6 +29,11 @@ class KafkaSettings(BaseModel):
     controller_port: int = 19093
     heap: str = "512m"
     topic_partitions: int = 3
+    #: Prefix of every topic this installation uses (isolates tests and side-by-side installations).
+    topic_prefix: str = ""
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
 
 
 class RegistrySettings(BaseModel):
@@ -86,6 +91,8 @@ class Settings(BaseSettings):
     state_dir: Path = CACHE_DIR / "state"
     ledger_url: str = ""
     zoho_simulator_port: int = 18090
+    #: Seconds between capture heartbeats (they keep an idle slot from pinning WAL).
+    capture_heartbeat_s: float = 5.0
 
     def ledger_database_url(self) -> str:
         return self.ledger_url or f"sqlite:///{self.state_dir / 'ledger.db'}"

@@ -18,6 +18,7 @@ from cdchub.ledger import Position
 from cdchub.settings import Settings
 from connectors.common.avro import AvroDecoder, load_schema_text, registry_client
 from connectors.common.dead_letters import DeadLetter, dlq_topic
+from connectors.common.kafka import CHANGE_TOPIC_CONFIG, DLQ_TOPIC_CONFIG, ensure_topics
 
 CONSUMER_CONFIG = {"fetch.wait.max.ms": "20", "session.timeout.ms": "10000"}
 
@@ -66,10 +67,16 @@ class EnvelopeDecoder:
 def read_documents(
     flow: Dataflow, flow_name: str, settings: Settings, topic: str
 ) -> tuple[Stream[DocumentEvent], Stream[DeadLetter]]:
-    """The decoded events of ``topic`` and the dead letters of reading and decoding them."""
+    """The decoded events of ``topic`` (unprefixed name) and the dead letters of reading and decoding them."""
+    # Bytewax lists the topic's partitions when the flow starts: a topic that does not exist yet would give a
+    # flow with no input, so both topics are created (idempotently) first.
+    ensure_topics(settings.kafka.bootstrap_servers, [settings.kafka.topic(topic)], settings.kafka.topic_partitions,
+                  CHANGE_TOPIC_CONFIG)
+    ensure_topics(settings.kafka.bootstrap_servers, [settings.kafka.topic(dlq_topic(flow_name))], 1,
+                  DLQ_TOPIC_CONFIG)
     src = kop.input(
-        "read", flow, brokers=[settings.kafka.bootstrap_servers], topics=[topic], batch_size=500,
-        add_config=CONSUMER_CONFIG,
+        "read", flow, brokers=[settings.kafka.bootstrap_servers], topics=[settings.kafka.topic(topic)],
+        batch_size=500, add_config=CONSUMER_CONFIG,
     )
     read_errors = op.map(
         "read_errors", src.errs,
@@ -93,4 +100,5 @@ def write_dead_letters(flow_name: str, settings: Settings, letters: Stream[DeadL
         return KafkaSinkMessage(key=(letter.key or "").encode(), value=letter.to_json())
 
     messages = op.map("dead_letter_messages", letters, to_message)
-    kop.output("dead_letters", messages, brokers=[settings.kafka.bootstrap_servers], topic=dlq_topic(flow_name))
+    kop.output("dead_letters", messages, brokers=[settings.kafka.bootstrap_servers],
+               topic=settings.kafka.topic(dlq_topic(flow_name)))

@@ -72,6 +72,7 @@ class CaptureConfig:
     max_batch_tx: int = 500
     max_batch_s: float = 0.05
     documents: list[str] | None = None
+    topic_prefix: str = ""
 
 
 @dataclass
@@ -107,13 +108,18 @@ class KingdeeCdcSource:
 
     # --- setup ----------------------------------------------------------------------------------------------------
     def _prepare_kafka(self) -> None:
-        topics = [spec.topic for spec in self.catalog.specs]
+        topics = [self._topic(spec.topic) for spec in self.catalog.specs]
         ensure_topics(self.config.bootstrap, topics, self.config.partitions, CHANGE_TOPIC_CONFIG)
-        ensure_topics(self.config.bootstrap, [dlq_topic(CAPTURE_FLOW)], 1, DLQ_TOPIC_CONFIG)
+        ensure_topics(self.config.bootstrap, [self._topic(dlq_topic(CAPTURE_FLOW))], 1, DLQ_TOPIC_CONFIG)
         registry = registry_client(self.config.registry_url)
         for spec in self.catalog.specs:
-            self._encoders[spec.name] = AvroEncoder(registry, f"{spec.topic}-value", load_schema_text(spec.topic))
+            self._encoders[spec.name] = AvroEncoder(
+                registry, f"{self._topic(spec.topic)}-value", load_schema_text(spec.topic)
+            )
         self._producer = producer(self.config.bootstrap)
+
+    def _topic(self, name: str) -> str:
+        return f"{self.config.topic_prefix}{name}"
 
     def stop(self, *_: Any) -> None:
         self._stop = True
@@ -301,9 +307,10 @@ class KingdeeCdcSource:
             self._dead_letter(spec.name, change.doc_id, exc, tx, record=envelope)
             return
         key = change.doc_id.encode()
-        self._produce(spec.topic, key, value)
+        topic = self._topic(spec.topic)
+        self._produce(topic, key, value)
         if change.op == "d":
-            self._produce(spec.topic, key, None)  # tombstone: compaction forgets the document
+            self._produce(topic, key, None)  # tombstone: compaction forgets the document
         self.stats.events += 1
         self._producer.poll(0)  # type: ignore[union-attr]
 
@@ -311,10 +318,10 @@ class KingdeeCdcSource:
                      record: Any = None) -> None:
         letter = DeadLetter.of(
             CAPTURE_FLOW, f"assemble:{document}", exc, key=doc_id, record=record,
-            topic=f"kingdee.{document}", offset=tx.commit_lsn if tx else None,
+            topic=self._topic(f"kingdee.{document}"), offset=tx.commit_lsn if tx else None,
         )
         letter.log()
-        self._produce(dlq_topic(CAPTURE_FLOW), doc_id.encode(), letter.to_json())
+        self._produce(self._topic(dlq_topic(CAPTURE_FLOW)), doc_id.encode(), letter.to_json())
         self.stats.dead_letters += 1
 
     def _acknowledge(self, cur: Any, lsn: int) -> None:

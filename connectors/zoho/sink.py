@@ -50,6 +50,7 @@ class ZohoUpsertPartition(StatelessSinkPartition[SyncCommand]):
         self.module = module
         self.external_key = external_key
         self.policy = policy
+        self.dlq_topic = dlq_topic(flow)
 
     def write_batch(self, items: list[SyncCommand]) -> None:
         commands = newest_per_key(items)
@@ -105,7 +106,7 @@ class ZohoUpsertPartition(StatelessSinkPartition[SyncCommand]):
             partition=cmd.position.partition, offset=cmd.position.offset, attempts=attempts,
         )
         letter.log()
-        self.dlq.produce(dlq_topic(self.flow), key=cmd.key.encode(), value=letter.to_json())
+        self.dlq.produce(self.dlq_topic, key=cmd.key.encode(), value=letter.to_json())
         self.ledger.record_failed(cmd.key, cmd.version, error=str(exc), attempts=attempts, position=cmd.position,
                                   captured_at_ms=cmd.captured_at_ms)
 
@@ -125,7 +126,9 @@ class ZohoUpsertSink(DynamicSink[SyncCommand]):
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> ZohoUpsertPartition:
         engine = open_engine(self.settings.ledger_database_url())
-        return ZohoUpsertPartition(
+        part = ZohoUpsertPartition(
             ZohoClient(self.settings.zoho), SyncLedger(engine, self.flow, "zoho"),
             producer(self.settings.kafka.bootstrap_servers), self.flow, self.module, self.external_key, self.policy,
         )
+        part.dlq_topic = self.settings.kafka.topic(dlq_topic(self.flow))
+        return part

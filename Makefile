@@ -1,0 +1,46 @@
+# One task runner for people and CI.  `make run` sets up everything and runs the main job; `make test` passes the tests.
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: install run test unit integration lint stack-up stack-down status bench clean-state
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+run: install          ## set up the stack, the Kingdee demo database, capture and the materials flow; live view
+	$(BIN)/cdchub run
+
+test: install         ## all tests: unit, then integration on the real local stack (started once, stopped after)
+	$(BIN)/pytest
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+integration: install
+	$(BIN)/pytest tests/integration
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy cdchub connectors flows infra
+
+stack-up: install
+	$(BIN)/cdchub up
+
+stack-down: install
+	$(BIN)/cdchub down
+
+status: install
+	$(BIN)/cdchub status
+
+bench: install        ## capture throughput, end-to-end latency percentiles, RSS; polling baseline in the same run
+	$(BIN)/python -m bench.materials_latency
+
+clean-state:          ## forget capture position, flow recovery and ledger (the stack keeps running)
+	rm -rf .cache/state

@@ -1,0 +1,200 @@
+"""The ``cdchub`` command: stack up/down/status, capture, flows, and ``run`` (everything, with a live view)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from cdchub.settings import CACHE_DIR, PROJECT_ROOT, Settings, get_settings
+
+log = logging.getLogger("cdchub")
+RUN_LOGS = CACHE_DIR / "run"
+
+
+def _logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from infra.stack.manager import up
+
+    for row in up(_fresh_settings(), args.components or None):
+        print(f"{row.name:<12} {'up' if row.running else 'DOWN':<5} {row.detail}")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from infra.stack.manager import down
+
+    for row in down(get_settings()):
+        print(f"{row.name:<12} {'up' if row.running else 'down':<5} {row.detail}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from infra.stack.manager import status
+
+    rows = status(get_settings())
+    for row in rows:
+        print(f"{row.name:<12} {'up' if row.running else 'DOWN':<5} {row.detail}")
+    try:
+        from cdchub.dashboard import line, take
+
+        print(line(take(get_settings(), args.flow)))
+    except Exception as exc:
+        print(f"flow {args.flow}: no ledger yet ({type(exc).__name__})")
+    return 0 if all(r.running for r in rows) else 1
+
+
+def _fresh_settings() -> Settings:
+    """Settings re-read after ``up`` may have written the local secrets."""
+    get_settings.cache_clear()
+    return get_settings()
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from cdchub.kingdee_db import prepare
+
+    print(prepare(get_settings(), materials=args.materials, customers=args.customers, orders=args.orders))
+    return 0
+
+
+def cmd_capture(args: argparse.Namespace) -> int:
+    from cdchub.kingdee_db import capture_config
+    from connectors.kingdee.models import metadata
+    from connectors.kingdee.row_types import RowTypes
+    from connectors.kingdee.source import run_capture
+
+    settings = get_settings()
+    config = capture_config(settings, args.documents.split(",") if args.documents else None)
+    if args.resnapshot:
+        from connectors.kingdee.document_store import DocumentStore
+
+        store = DocumentStore(config.state_dir / f"capture-{config.slot}.sqlite")
+        store.clear()
+        store.commit()
+        store.close()
+    stats = run_capture(config, RowTypes(metadata), until_idle=args.until_idle)
+    log.info("capture stopped: %s", stats)
+    return 0
+
+
+def cmd_flow(args: argparse.Namespace) -> int:
+    from cdchub.flow_runner import run_flow
+
+    run_flow(args.name, get_settings())
+    return 0
+
+
+def _spawn(name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+    RUN_LOGS.mkdir(parents=True, exist_ok=True)
+    logfile = open(RUN_LOGS / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+    return subprocess.Popen(
+        [sys.executable, "-m", "cdchub.cli", *argv], stdout=logfile, stderr=subprocess.STDOUT,
+        cwd=PROJECT_ROOT, start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def _stop(children: dict[str, subprocess.Popen[bytes]], timeout_s: float = 20.0) -> None:
+    for proc in children.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + timeout_s
+    for name, proc in children.items():
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning("%s did not stop in time; killing it", name)
+            proc.kill()
+            proc.wait()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Set up everything that is missing, start capture and the flow, and show live what happens."""
+    from cdchub.dashboard import watch
+    from cdchub.kingdee_db import prepare
+    from infra.stack.manager import up
+
+    print("starting the local stack (first start downloads Kafka and the registry; later starts are quick)…")
+    for row in up(_fresh_settings()):
+        print(f"  {row.name:<12} {row.detail}")
+    settings = get_settings()
+    print("  kingdee db  ", prepare(settings, materials=args.materials))
+    children = {
+        "capture": _spawn("capture", ["capture"]),
+        f"flow-{args.flow}": _spawn(f"flow-{args.flow}", ["flow", args.flow]),
+    }
+    print(f"capture and flow {args.flow} started (logs in {RUN_LOGS}); Ctrl-C stops them, `make stack-down` "
+          "stops the stack.")
+    print("Try: edit a material in the Kingdee database (see README) and watch it reach the CRM simulator.")
+    stopping = False
+
+    def alive() -> bool:
+        dead = [n for n, p in children.items() if p.poll() is not None]
+        if dead and not stopping:
+            print(f"\n{', '.join(dead)} exited; see {RUN_LOGS}/{dead[0]}.log")
+        return not dead and not stopping
+
+    try:
+        watch(settings, args.flow, alive)
+    except KeyboardInterrupt:
+        stopping = True
+        print("\nstopping capture and flow…")
+    _stop(children)
+    failed = [n for n, p in children.items() if p.returncode not in (0, -signal.SIGINT, 130)]
+    return 1 if (failed and not stopping) else 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cdchub", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("up", help="start the local stack (idempotent)")
+    s.add_argument("components", nargs="*", help="postgres, kafka, registry, zoho-sim … (default: all)")
+    s.set_defaults(fn=cmd_up)
+    sub.add_parser("down", help="stop the local stack").set_defaults(fn=cmd_down)
+    s = sub.add_parser("status", help="stack and flow status")
+    s.add_argument("--flow", default="materials")
+    s.set_defaults(fn=cmd_status)
+    s = sub.add_parser("prepare", help="create the Kingdee tables and seed demo data if empty")
+    s.add_argument("--materials", type=int, default=50)
+    s.add_argument("--customers", type=int, default=20)
+    s.add_argument("--orders", type=int, default=30)
+    s.set_defaults(fn=cmd_prepare)
+    s = sub.add_parser("capture", help="log-based capture of Kingdee documents into Kafka")
+    s.add_argument("--until-idle", action="store_true", help="stop when the stream has no more data")
+    s.add_argument("--resnapshot", action="store_true", help="forget the position and take a new snapshot")
+    s.add_argument("--documents", help="comma-separated document names (default: all declared)")
+    s.set_defaults(fn=cmd_capture)
+    s = sub.add_parser("flow", help="run one flow of flows/ with recovery")
+    s.add_argument("name")
+    s.set_defaults(fn=cmd_flow)
+    s = sub.add_parser("run", help="set up everything and run capture + the materials flow with a live view")
+    s.add_argument("--flow", default="materials")
+    s.add_argument("--materials", type=int, default=50)
+    s.set_defaults(fn=cmd_run)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    _logging(args.verbose)
+    try:
+        return int(args.fn(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""The Kingdee database for the local stack: schema, demo data, and the capture's configuration."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, create_engine, func, select
+
+from cdchub.settings import Settings
+from connectors.kingdee.source import CaptureConfig
+
+
+def engine(settings: Settings) -> Engine:
+    return create_engine(settings.kingdee_db.sqlalchemy_url(), future=True, pool_pre_ping=True)
+
+
+def prepare(settings: Settings, *, materials: int = 50, customers: int = 20, orders: int = 30) -> dict[str, int]:
+    """Create the Kingdee tables (idempotent) and seed demo data when the database is empty."""
+    from connectors.kingdee import demo_data, models
+
+    eng = engine(settings)
+    try:
+        models.create_schema(eng)
+        with eng.connect() as conn:
+            existing = conn.execute(select(func.count()).select_from(models.T_BD_MATERIAL)).scalar_one()
+        if existing:
+            return {"materials": int(existing), "seeded": 0}
+        summary = demo_data.seed(eng, materials=materials, customers=customers, orders=orders)
+        return {**summary, "seeded": 1}
+    finally:
+        eng.dispose()
+
+
+def capture_config(settings: Settings, documents: list[str] | None = None) -> CaptureConfig:
+    db = settings.kingdee_db
+    return CaptureConfig(
+        dsn=db.dsn(), database=db.database, slot=db.slot, bootstrap=settings.kafka.bootstrap_servers,
+        registry_url=settings.registry.url, state_dir=settings.state_dir,
+        partitions=settings.kafka.topic_partitions, documents=documents,
+        topic_prefix=settings.kafka.topic_prefix, heartbeat_s=settings.capture_heartbeat_s,
+    )

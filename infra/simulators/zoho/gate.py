@@ -1,0 +1,68 @@
+"""The door every ``/crm/`` call passes: token check, concurrency slot, credits, and the credits header.
+
+It runs outside fault injection, so an injected latency holds a concurrency slot exactly like a slow real
+call. The authenticated :class:`~infra.simulators.zoho.auth.Principal` is left in ``scope["zoho_principal"]``.
+"""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from infra.simulators.common.requestlog import notes
+from infra.simulators.zoho.auth import Principal, TokenAuthority
+from infra.simulators.zoho.errors import ZohoApiError, too_many_requests
+from infra.simulators.zoho.limits import CREDITS_HEADER, ConcurrencyGate, CreditMeter, write_cost
+
+API_PREFIX = "/crm/"
+PRINCIPAL_KEY = "zoho_principal"
+
+
+def principal_of(scope: Scope) -> Principal:
+    return scope[PRINCIPAL_KEY]
+
+
+class ApiGate:
+    def __init__(
+        self, app: ASGIApp, *, authority: TokenAuthority, concurrency: ConcurrencyGate, credits: CreditMeter
+    ) -> None:
+        self.app = app
+        self.authority = authority
+        self.concurrency = concurrency
+        self.credits = credits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(API_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        request_notes = notes(scope)
+        try:
+            principal = self.authority.authenticate(Headers(scope=scope).get("authorization"))
+        except ZohoApiError as exc:
+            await JSONResponse(exc.body(), status_code=exc.status)(scope, receive, send)
+            return
+        request_notes.update(token=principal.token_fingerprint, client_id=principal.client_id)
+        scope[PRINCIPAL_KEY] = principal
+        if self.credits.exhausted():
+            refusal = too_many_requests("credits", self.credits.budget)
+            await JSONResponse(refusal.body(), status_code=429)(scope, receive, send)
+            return
+        if not self.concurrency.try_acquire(principal.client_id):
+            refusal = too_many_requests("concurrency", self.concurrency.limit)
+            await JSONResponse(refusal.body(), status_code=429)(scope, receive, send)
+            return
+        try:
+            self.credits.charge(1)
+            credits_left = self.credits.header_value()
+
+            async def send_with_credits(message: Message) -> None:
+                if message["type"] == "http.response.start" and credits_left is not None:
+                    MutableHeaders(scope=message)[CREDITS_HEADER] = credits_left
+                await send(message)
+
+            await self.app(scope, receive, send_with_credits)
+            if request_notes.get("records"):
+                self.credits.charge(write_cost(request_notes["records"]) - 1)
+        finally:
+            self.concurrency.release(principal.client_id)

@@ -1,0 +1,93 @@
+"""Simulators of external systems, each a supervised ``python -m <module> --port N --state-dir DIR`` process.
+
+Add a simulator with one line in ``SIMULATORS``; it must answer ``GET /healthz`` with 200 once ready.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cdchub.settings import Settings
+from infra.stack.component import ComponentStatus
+from infra.stack.local_secrets import ensure_secrets
+from infra.stack.paths import PROJECT_ROOT, SIMULATORS_DIR, ensure_dir
+from infra.stack.probes import http_status
+from infra.stack.process import Daemon
+
+
+def project_python() -> str:
+    """The project's venv interpreter (``.venv/bin/python``), else the one running us."""
+    venv = PROJECT_ROOT / ".venv" / "bin" / "python"
+    return str(venv) if venv.exists() else sys.executable
+
+
+@dataclass(frozen=True)
+class SimulatorSpec:
+    name: str  # component name and state folder: .cache/simulators/<name>
+    module: str  # run as `python -m <module>`
+    port: Callable[[Settings], int]
+
+
+SIMULATORS: tuple[SimulatorSpec, ...] = (
+    SimulatorSpec("zoho", "infra.simulators.zoho", lambda s: s.zoho_simulator_port),
+)
+
+
+@dataclass
+class Simulator:
+    settings: Settings
+    spec: SimulatorSpec
+    requires: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return f"sim-{self.spec.name}"
+
+    @property
+    def port(self) -> int:
+        return self.spec.port(self.settings)
+
+    def daemon(self) -> Daemon:
+        state_dir = SIMULATORS_DIR / self.spec.name
+        return Daemon(
+            name=self.name,
+            argv=[
+                project_python(),
+                "-m",
+                self.spec.module,
+                "--port",
+                str(self.port),
+                "--state-dir",
+                str(state_dir),
+            ],
+            is_ready=self.is_ready,
+            marker=f"-m {self.spec.module} --port {self.port}",
+            ports=(self.port,),
+            cwd=PROJECT_ROOT,
+            ready_timeout_s=30,
+            stop_timeout_s=10,
+        )
+
+    def is_ready(self) -> bool:
+        return http_status(f"http://127.0.0.1:{self.port}/healthz") == 200
+
+    def up(self) -> str:
+        ensure_secrets()  # the simulators accept exactly the credentials in .cache/secrets
+        ensure_dir(SIMULATORS_DIR / self.spec.name)
+        return self.daemon().ensure_started()
+
+    def down(self) -> bool:
+        return self.daemon().stop()
+
+    def status(self) -> ComponentStatus:
+        pid = self.daemon().pid()
+        if pid is None:
+            return ComponentStatus(self.name, False, "stopped")
+        ready = self.is_ready()
+        return ComponentStatus(
+            self.name,
+            ready,
+            f"pid {pid}, http://127.0.0.1:{self.port}" + ("" if ready else ", NOT answering /healthz"),
+        )

@@ -1,0 +1,199 @@
+"""Helpers for integration tests on the real local stack: isolated environments, child processes, waiting."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from sqlalchemy import Engine
+
+from cdchub.settings import PROJECT_ROOT, KafkaSettings, KingdeeDbSettings, Settings
+
+T = TypeVar("T")
+
+
+def wait_for(condition: Callable[[], T], timeout_s: float = 60.0, what: str = "condition",
+             interval_s: float = 0.1) -> T:
+    """Poll ``condition`` until it returns something truthy; fail with ``what`` after the timeout."""
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what} (last: {str(last)[:500]})")
+
+
+@dataclass
+class ChildProcess:
+    """A cdchub command in its own process (so tests can SIGKILL it like a crash)."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ChildProcess:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "cdchub.cli", *self.argv], stdout=log, stderr=subprocess.STDOUT,
+            cwd=PROJECT_ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env}, start_new_session=True,
+        )
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: a crash at whatever point the process is."""
+        if self.alive():
+            assert self.proc is not None
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(30)
+
+    def stop(self, timeout_s: float = 30.0) -> int | None:
+        if self.alive():
+            assert self.proc is not None
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        return None if self.proc is None else self.proc.returncode
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class ZohoSim:
+    """The ZOHO simulator's admin API (reset, faults, request log, records)."""
+
+    def __init__(self, base_url: str) -> None:
+        self.http = httpx.Client(base_url=base_url, timeout=10)
+
+    def reset(self) -> None:
+        self.http.post("/__sim/reset").raise_for_status()
+
+    def records(self, module: str = "Products") -> list[dict[str, Any]]:
+        resp = self.http.get(f"/__sim/records/{module}")
+        resp.raise_for_status()
+        body = resp.json()
+        return body["records"] if isinstance(body, dict) else body
+
+    def by_kingdee_id(self, module: str = "Products") -> dict[str, dict[str, Any]]:
+        return {r["Kingdee_ID"]: r for r in self.records(module) if r.get("Kingdee_ID")}
+
+    def requests(self) -> list[dict[str, Any]]:
+        resp = self.http.get("/__sim/requests")
+        resp.raise_for_status()
+        body = resp.json()
+        return body["requests"] if isinstance(body, dict) else body
+
+    def fault(self, **rule: Any) -> None:
+        self.http.post("/__sim/faults", json=rule).raise_for_status()
+
+    def clear_faults(self) -> None:
+        self.http.delete("/__sim/faults").raise_for_status()
+
+    def expire_tokens(self) -> None:
+        self.http.post("/__sim/expire-tokens").raise_for_status()
+
+
+@dataclass
+class TestEnv:
+    """One test's isolated slice of the shared stack: own topics (prefix), slot, state dir, empty Kingdee DB."""
+
+    settings: Settings
+    env: dict[str, str]
+    tmp: Path
+    kingdee: Engine
+    zoho: ZohoSim
+    children: list[ChildProcess] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, base: Settings, tmp: Path, kingdee: Engine, zoho: ZohoSim) -> TestEnv:
+        tag = uuid.uuid4().hex[:8]
+        state = tmp / "state"
+        settings = base.model_copy(update={
+            "kafka": KafkaSettings(**{**base.kafka.model_dump(), "topic_prefix": f"t{tag}."}),
+            "kingdee_db": KingdeeDbSettings(**{**base.kingdee_db.model_dump(), "slot": f"t_{tag}"}),
+            "state_dir": state,
+            "capture_heartbeat_s": 1.0,
+        })
+        env = {
+            "CDCHUB_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
+            "CDCHUB_KINGDEE_DB__SLOT": settings.kingdee_db.slot,
+            "CDCHUB_STATE_DIR": str(state),
+            "CDCHUB_CAPTURE_HEARTBEAT_S": "1.0",
+        }
+        return cls(settings, env, tmp, kingdee, zoho)
+
+    def spawn(self, name: str, *argv: str) -> ChildProcess:
+        child = ChildProcess(name, list(argv), self.env, self.tmp / f"{name}.log").start()
+        self.children.append(child)
+        return child
+
+    def capture(self) -> ChildProcess:
+        return self.spawn(f"capture-{len(self.children)}", "capture")
+
+    def flow(self, name: str = "materials") -> ChildProcess:
+        return self.spawn(f"flow-{name}-{len(self.children)}", "flow", name)
+
+    def topic(self, name: str) -> str:
+        return self.settings.kafka.topic(name)
+
+    def read_topic(self, name: str, timeout_s: float = 5.0) -> list[tuple[bytes | None, bytes | None]]:
+        """Every message of a topic from the beginning (key, value)."""
+        consumer = Consumer({"bootstrap.servers": self.settings.kafka.bootstrap_servers,
+                             "group.id": f"test-{uuid.uuid4().hex}", "enable.auto.commit": False,
+                             "auto.offset.reset": "earliest"})
+        topic = self.topic(name)
+        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None or meta.error is not None:
+            consumer.close()
+            return []
+        parts = [TopicPartition(topic, p) for p in meta.partitions]
+        ends = {p.partition: consumer.get_watermark_offsets(p, timeout=10)[1] for p in parts}
+        consumer.assign([TopicPartition(topic, p.partition, 0) for p in parts])
+        out: list[tuple[bytes | None, bytes | None]] = []
+        remaining = {p: end for p, end in ends.items() if end > 0}
+        deadline = time.monotonic() + timeout_s
+        while remaining and time.monotonic() < deadline:
+            msg = consumer.poll(0.2)
+            if msg is None or msg.error():
+                continue
+            out.append((msg.key(), msg.value()))
+            if msg.offset() + 1 >= remaining.get(msg.partition(), 0):
+                remaining.pop(msg.partition(), None)
+        consumer.close()
+        return out
+
+    def dead_letters(self, flow: str) -> list[dict[str, Any]]:
+        return [json.loads(v) for _, v in self.read_topic(f"cdchub.dlq.{flow}") if v]
+
+    def close(self) -> None:
+        for child in self.children:
+            child.stop(10)
+        admin = AdminClient({"bootstrap.servers": self.settings.kafka.bootstrap_servers})
+        ours = [t for t in admin.list_topics(timeout=10).topics if t.startswith(self.settings.kafka.topic_prefix)]
+        if ours:
+            for fut in admin.delete_topics(ours).values():
+                try:
+                    fut.result(10)
+                except Exception:  # noqa: BLE001 - cleanup is best effort
+                    pass
