@@ -271,7 +271,7 @@ SELECT 'CREATE DATABASE {db.database} OWNER {db.user} ENCODING ''UTF8'' TEMPLATE
 
 
 def reset_kingdee_db(settings: Settings) -> None:
-    """Drop every replication slot and recreate the Kingdee database empty (for tests).
+    """Drop the replication slots of the Kingdee database and recreate it empty (tests, ``reset-kingdee``).
 
     Runs as the kingdee role (REPLICATION + CREATEDB): active slots are released by terminating their
     walsender first; sessions still connected to the database are closed by ``DROP DATABASE ... (FORCE)``.
@@ -283,16 +283,22 @@ def reset_kingdee_db(settings: Settings) -> None:
         with conn.cursor() as cur:
             cur.execute(
                 "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots"
-                " WHERE active_pid IS NOT NULL"
+                " WHERE active_pid IS NOT NULL AND database = %s",
+                (db.database,),
             )
 
             def slots_idle() -> bool:
-                cur.execute("SELECT count(*) FROM pg_replication_slots WHERE active")
+                cur.execute(
+                    "SELECT count(*) FROM pg_replication_slots WHERE active AND database = %s", (db.database,)
+                )
                 row = cur.fetchone()
                 return row is not None and row[0] == 0
 
             wait_until(slots_idle, 10, "replication slots released")
-            cur.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots")
+            cur.execute(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = %s",
+                (db.database,),
+            )
             cur.execute(f'DROP DATABASE IF EXISTS "{db.database}" WITH (FORCE)')
             cur.execute(
                 f'CREATE DATABASE "{db.database}" OWNER "{db.user}" ENCODING \'UTF8\' TEMPLATE template0'

@@ -19,7 +19,7 @@ from sqlalchemy import create_engine
 
 from cdchub.settings import PROJECT_ROOT, KingdeeDbSettings, Settings, ZohoSettings, get_settings
 from connectors.kingdee.models import create_schema
-from tests.integration.harness import TestEnv, ZohoSim, wait_for
+from tests.integration.harness import IsolatedEnv, ZohoSim, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +70,7 @@ def zoho_sim(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 
 @pytest.fixture()
-def env(stack: Settings, zoho_sim: tuple[ZohoSim, str], tmp_path: Path) -> Iterator[TestEnv]:
+def env(stack: Settings, zoho_sim: tuple[ZohoSim, str], tmp_path: Path) -> Iterator[IsolatedEnv]:
     sim, base = zoho_sim
     sim.reset()
     database = f"kingdee_t{uuid.uuid4().hex[:8]}"
@@ -84,7 +84,7 @@ def env(stack: Settings, zoho_sim: tuple[ZohoSim, str], tmp_path: Path) -> Itera
     })
     kingdee = create_engine(base.kingdee_db.sqlalchemy_url(), future=True)
     create_schema(kingdee)
-    test_env = TestEnv.create(base, tmp_path, kingdee, sim)
+    test_env = IsolatedEnv.create(base, tmp_path, kingdee, sim)
     test_env.env.update({
         "CDCHUB_KINGDEE_DB__DATABASE": database,
         "CDCHUB_ZOHO__ACCOUNTS_URL": base.zoho.accounts_url,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from sqlalchemy import Engine
 
@@ -35,6 +35,16 @@ def wait_for(condition: Callable[[], T], timeout_s: float = 60.0, what: str = "c
             return last
         time.sleep(interval_s)
     raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what} (last: {str(last)[:500]})")
+
+
+def at_least(n: int, items: Callable[[], list[T]]) -> Callable[[], list[T] | None]:
+    """A condition for ``wait_for``: the list once it has ``n`` items."""
+
+    def check() -> list[T] | None:
+        found = items()
+        return found if len(found) >= n else None
+
+    return check
 
 
 @dataclass
@@ -115,7 +125,7 @@ class ZohoSim:
 
 
 @dataclass
-class TestEnv:
+class IsolatedEnv:
     """One test's isolated slice of the shared stack: own topics (prefix), slot, state dir, empty Kingdee DB."""
 
     settings: Settings
@@ -126,7 +136,7 @@ class TestEnv:
     children: list[ChildProcess] = field(default_factory=list)
 
     @classmethod
-    def create(cls, base: Settings, tmp: Path, kingdee: Engine, zoho: ZohoSim) -> TestEnv:
+    def create(cls, base: Settings, tmp: Path, kingdee: Engine, zoho: ZohoSim) -> IsolatedEnv:
         tag = uuid.uuid4().hex[:8]
         state = tmp / "state"
         settings = base.model_copy(update={
@@ -168,7 +178,11 @@ class TestEnv:
             consumer.close()
             return []
         parts = [TopicPartition(topic, p) for p in meta.partitions]
-        ends = {p.partition: consumer.get_watermark_offsets(p, timeout=10)[1] for p in parts}
+        try:
+            ends = {p.partition: consumer.get_watermark_offsets(p, timeout=10)[1] for p in parts}
+        except KafkaException:  # a topic created a moment ago may have no leader yet: nothing to read
+            consumer.close()
+            return []
         consumer.assign([TopicPartition(topic, p.partition, 0) for p in parts])
         out: list[tuple[bytes | None, bytes | None]] = []
         remaining = {p: end for p, end in ends.items() if end > 0}

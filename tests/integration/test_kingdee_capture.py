@@ -11,10 +11,10 @@ from sqlalchemy import text
 from cdchub.settings import PROJECT_ROOT
 from connectors.common.avro import AvroDecoder, registry_client
 from connectors.kingdee.demo_data import OrderLine, insert_material, insert_sales_order, seed, update_order_line
-from tests.integration.harness import TestEnv, wait_for
+from tests.integration.harness import IsolatedEnv, at_least, wait_for
 
 
-def capture_until_idle(env: TestEnv) -> subprocess.CompletedProcess[str]:
+def capture_until_idle(env: IsolatedEnv) -> subprocess.CompletedProcess[str]:
     import os
 
     return subprocess.run(
@@ -23,12 +23,12 @@ def capture_until_idle(env: TestEnv) -> subprocess.CompletedProcess[str]:
     )
 
 
-def decoded(env: TestEnv, topic: str) -> list[tuple[str, dict | None]]:
+def decoded(env: IsolatedEnv, topic: str) -> list[tuple[str, dict | None]]:
     decoder = AvroDecoder(registry_client(env.settings.registry.url))
     return [(k.decode(), decoder.decode(v) if v else None) for k, v in env.read_topic(topic) if k]
 
 
-def test_snapshot_then_stream_then_resume_without_resending(env: TestEnv) -> None:
+def test_snapshot_then_stream_then_resume_without_resending(env: IsolatedEnv) -> None:
     for i in range(10):
         insert_material(env.kingdee, f"1.05.{i:04d}", f"气管插管 {i}", "ID 7.0")
     done = capture_until_idle(env)
@@ -48,7 +48,7 @@ def test_snapshot_then_stream_then_resume_without_resending(env: TestEnv) -> Non
     assert last["source"]["lsn"] > 0 and last["source"]["tx_id"] and last["source"]["commit_time"]
 
 
-def test_an_entry_only_change_emits_the_whole_order(env: TestEnv) -> None:
+def test_an_entry_only_change_emits_the_whole_order(env: IsolatedEnv) -> None:
     seed(env.kingdee, materials=5, customers=2, orders=0)
     with env.kingdee.connect() as conn:
         material_ids = [r[0] for r in conn.execute(text('SELECT "FMATERIALID" FROM "T_BD_MATERIAL" LIMIT 3'))]
@@ -59,8 +59,8 @@ def test_an_entry_only_change_emits_the_whole_order(env: TestEnv) -> None:
     fid = order.fid
     wait_for(lambda: any(k == str(fid) for k, _ in decoded(env, "kingdee.sales_order")), 60, "the order")
     update_order_line(env.kingdee, order.entry_ids[1], qty=25, touch_header=False)
-    events = wait_for(lambda: (e := [v for k, v in decoded(env, "kingdee.sales_order") if k == str(fid)])
-                      if len(e) >= 2 else None, 60, "the order's update")
+    events = wait_for(at_least(2, lambda: [v for k, v in decoded(env, "kingdee.sales_order") if k == str(fid)]),
+                      60, "the order's update")
     update = events[-1]
     assert update["op"] == "u"
     assert len(update["after"]["entries"]) == 3, "the whole document, not just the changed row"
@@ -68,7 +68,7 @@ def test_an_entry_only_change_emits_the_whole_order(env: TestEnv) -> None:
     assert update["after"]["customer_name"], "the customer reference is resolved"
 
 
-def test_a_lost_slot_fails_loudly(env: TestEnv) -> None:
+def test_a_lost_slot_fails_loudly(env: IsolatedEnv) -> None:
     insert_material(env.kingdee, "1.06.0001", "雾化器", "成人")
     assert capture_until_idle(env).returncode == 0
     with env.kingdee.connect() as conn:
@@ -79,7 +79,7 @@ def test_a_lost_slot_fails_loudly(env: TestEnv) -> None:
     assert "SlotLost" in failed.stderr + failed.stdout and "--resnapshot" in failed.stderr + failed.stdout
 
 
-def test_heartbeats_keep_an_idle_slot_from_pinning_wal(env: TestEnv) -> None:
+def test_heartbeats_keep_an_idle_slot_from_pinning_wal(env: IsolatedEnv) -> None:
     env.capture()
     slot = env.settings.kingdee_db.slot
     conn = psycopg2.connect(env.settings.kingdee_db.dsn())

@@ -14,17 +14,17 @@ from connectors.kingdee.demo_data import (
     insert_material,
     update_material,
 )
-from tests.integration.harness import TestEnv, wait_for
+from tests.integration.harness import IsolatedEnv, at_least, wait_for
 
 
-def crm_has(env: TestEnv, n: int):  # type: ignore[no-untyped-def]
+def crm_has(env: IsolatedEnv, n: int):  # type: ignore[no-untyped-def]
     def check():  # type: ignore[no-untyped-def]
         records = env.zoho.by_kingdee_id()
         return records if len(records) >= n else None
     return check
 
 
-def test_insert_edit_disable_delete_reach_the_crm(env: TestEnv) -> None:
+def test_insert_edit_disable_delete_reach_the_crm(env: IsolatedEnv) -> None:
     ids = [insert_material(env.kingdee, f"1.01.{i:04d}", f"一次性使用喉罩 {i}#", "成人 4#") for i in range(1, 4)]
     draft = insert_material(env.kingdee, "1.01.0999", "草稿物料", status="A")
     env.capture()
@@ -58,7 +58,7 @@ def test_insert_edit_disable_delete_reach_the_crm(env: TestEnv) -> None:
     assert decoder.decode(messages[-2][1])["op"] == "d"  # type: ignore[arg-type]
 
 
-def test_capture_restarts_mid_stream_lose_and_duplicate_nothing(env: TestEnv) -> None:
+def test_capture_restarts_mid_stream_lose_and_duplicate_nothing(env: IsolatedEnv) -> None:
     capture = env.capture()
     env.flow()
     inserted: list[int] = []
@@ -81,7 +81,7 @@ def test_capture_restarts_mid_stream_lose_and_duplicate_nothing(env: TestEnv) ->
     assert len(env.zoho.records()) == 300
 
 
-def test_bulk_insert_in_one_transaction_arrives_once(env: TestEnv) -> None:
+def test_bulk_insert_in_one_transaction_arrives_once(env: IsolatedEnv) -> None:
     env.capture()
     env.flow()
     ids = bulk_insert_materials(env.kingdee, 3000, prefix="3.01.")
@@ -92,7 +92,7 @@ def test_bulk_insert_in_one_transaction_arrives_once(env: TestEnv) -> None:
     assert upserts and max(r["records"] for r in upserts) <= 100
 
 
-def test_malformed_rows_go_to_the_dead_letter_topic_and_the_rest_flows(env: TestEnv) -> None:
+def test_malformed_rows_go_to_the_dead_letter_topic_and_the_rest_flows(env: IsolatedEnv) -> None:
     good = insert_material(env.kingdee, "4.01.0001", "吸痰管", "F12")
     too_long = insert_material(env.kingdee, "4.01.0002", "超长名称" * 40, "x")
     bad_code = insert_material(env.kingdee, "4.01/坏 编码", "雾化器", "成人")
@@ -102,7 +102,7 @@ def test_malformed_rows_go_to_the_dead_letter_topic_and_the_rest_flows(env: Test
     env.capture()
     env.flow()
     wait_for(lambda: str(after) in env.zoho.by_kingdee_id(), 90, "the material after the bad ones")
-    letters = wait_for(lambda: (d := env.dead_letters("materials")) if len(d) >= 3 else None, 30, "3 dead letters")
+    letters = wait_for(at_least(3, lambda: env.dead_letters("materials")), 30, "3 dead letters")
     by_key = {d["source"]["key"]: d for d in letters}
     assert "Product_Name: 160 characters" in by_key[str(too_long)]["error"]
     assert "does not match" in by_key[str(bad_code)]["error"]
@@ -110,7 +110,7 @@ def test_malformed_rows_go_to_the_dead_letter_topic_and_the_rest_flows(env: Test
     assert set(env.zoho.by_kingdee_id()) == {str(after)}
 
 
-def test_crm_errors_and_429s_for_a_while_then_everything_arrives(env: TestEnv) -> None:
+def test_crm_errors_and_429s_for_a_while_then_everything_arrives(env: IsolatedEnv) -> None:
     env.zoho.fault(path_regex=".*/Products/upsert", status=429, count=4)
     env.zoho.fault(path_regex=".*/Products/upsert", status=500, count=3)
     ids = [insert_material(env.kingdee, f"5.01.{i:04d}", f"人工鼻 {i}", "成人") for i in range(20)]
@@ -123,7 +123,7 @@ def test_crm_errors_and_429s_for_a_while_then_everything_arrives(env: TestEnv) -
     assert env.dead_letters("materials") == []
 
 
-def test_expired_token_is_refreshed_once_not_per_call(env: TestEnv) -> None:
+def test_expired_token_is_refreshed_once_not_per_call(env: IsolatedEnv) -> None:
     env.capture()
     env.flow()
     first = insert_material(env.kingdee, "6.01.0001", "湿化器", "成人")
@@ -137,7 +137,7 @@ def test_expired_token_is_refreshed_once_not_per_call(env: TestEnv) -> None:
     assert len(token_calls) == 2, "one token at start, one after expiry"
 
 
-def test_flow_crash_after_writes_makes_no_duplicates_on_restart(env: TestEnv) -> None:
+def test_flow_crash_after_writes_makes_no_duplicates_on_restart(env: IsolatedEnv) -> None:
     env.capture()
     flow = env.flow()
     ids = bulk_insert_materials(env.kingdee, 500, prefix="7.01.")

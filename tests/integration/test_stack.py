@@ -67,6 +67,15 @@ def test_schemas_survive_a_registry_restart(settings: Settings, registry: Schema
 
 
 def test_reset_kingdee_db_drops_an_active_wal2json_slot(settings: Settings) -> None:
+    # a scratch database, so a developer's `make run` database and slot are never touched
+    scratch = f"kingdee_stack_{uuid.uuid4().hex[:8]}"
+    admin = connect(settings, dbname="postgres")
+    admin.autocommit = True
+    with admin.cursor() as c:
+        c.execute(f'CREATE DATABASE "{scratch}"')
+    settings = settings.model_copy(
+        update={"kingdee_db": settings.kingdee_db.model_copy(update={"database": scratch})}
+    )
     slot = f"stack_test_{uuid.uuid4().hex[:8]}"
     repl = psycopg2.connect(settings.kingdee_db.dsn(), connection_factory=LogicalReplicationConnection)
     cur = repl.cursor()
@@ -83,10 +92,13 @@ def test_reset_kingdee_db_drops_an_active_wal2json_slot(settings: Settings) -> N
     repl.close()
 
     with connect(settings) as conn, conn.cursor() as c:
-        c.execute("SELECT count(*) FROM pg_replication_slots")
+        c.execute("SELECT count(*) FROM pg_replication_slots WHERE database = %s", (scratch,))
         assert c.fetchone() == (0,)
         c.execute("SELECT to_regclass('leftover')")
         assert c.fetchone() == (None,)
         c.execute("SHOW wal_level")
         assert c.fetchone() == ("logical",)
     conn.close()
+    with admin.cursor() as c:
+        c.execute(f'DROP DATABASE "{scratch}" WITH (FORCE)')
+    admin.close()
