@@ -40,7 +40,7 @@ status: install
 	$(BIN)/cdchub status
 
 bench: install        ## capture throughput, end-to-end latency percentiles, RSS; polling baseline in the same run
-	$(BIN)/python -m bench.materials_latency
+	$(BIN)/python -m tests.bench.bench_materials
 
 clean-state:          ## forget capture position, flow recovery and ledger (the stack keeps running)
 	rm -rf .cache/state

@@ -89,6 +89,7 @@ class DocumentAssembler:
         self.types = types
         #: Documents of the last :meth:`apply` that could not be built; the caller dead-letters them.
         self.failures: list[FailedDocument] = []
+        self._ref_cache: dict[tuple[str, str], dict[str, Any] | None] = {}
 
     # --- building documents from the store ----------------------------------------------------------------------
     def build(self, spec: DocumentSpec, doc_id: str, *, resolve: bool = True) -> dict[str, Any] | None:
@@ -124,10 +125,18 @@ class DocumentAssembler:
                 ref_id = doc.get(ref.via)
                 ref_doc = None
                 if ref_id is not None:
-                    ref_doc = self.build(self.catalog.by_name[ref.document], str(ref_id), resolve=False)
+                    ref_doc = self._referenced(ref.document, str(ref_id))
                 doc[f"{ref.name}_number"] = (ref_doc or {}).get("FNUMBER")
                 doc[f"{ref.name}_name"] = zh_cn_name(ref_doc)
         return doc
+
+    def _referenced(self, document: str, doc_id: str) -> dict[str, Any] | None:
+        """A referenced basedata document; cached while the store does not change (thousands of materials in
+        one transaction share a handful of groups and units)."""
+        key = (document, doc_id)
+        if key not in self._ref_cache:
+            self._ref_cache[key] = self.build(self.catalog.by_name[document], doc_id, resolve=False)
+        return self._ref_cache[key]
 
     # --- applying a transaction -----------------------------------------------------------------------------------
     def _touched(self, tx: Transaction) -> dict[tuple[str, str], set[str]]:
@@ -147,9 +156,11 @@ class DocumentAssembler:
         if found is None:
             return
         _, part = found
-        if ch.before is not None and (ch.op == "D" or (ch.after is not None and
-                                                      row_pk(part, ch.before) != row_pk(part, ch.after))):
-            self.store.delete(ch.table, row_pk(part, ch.before))
+        moved = ch.after is not None and ch.before is not None and (
+            row_pk(part, ch.before) != row_pk(part, ch.after) or ch.before[part.doc_key] != ch.after[part.doc_key]
+        )
+        if ch.before is not None and (ch.op == "D" or moved):
+            self.store.delete(ch.table, str(ch.before[part.doc_key]), row_pk(part, ch.before))
         if ch.after is not None and ch.op != "D":
             self.store.put(ch.table, row_pk(part, ch.after), str(ch.after[part.doc_key]), wire_row(ch.after))
 
@@ -157,14 +168,17 @@ class DocumentAssembler:
         """Apply the transaction to the store (uncommitted) and return the document changes it makes."""
         touched = self._touched(tx)
         self.failures = []
+        self._ref_cache.clear()
         before: dict[tuple[str, str], dict[str, Any] | None] = {}
         for key in touched:
             try:
                 before[key] = self.build(self.catalog.by_name[key[0]], key[1])
             except BadValue:
                 before[key] = None  # the stored image was already unreadable: emitted as a new document
+        self._ref_cache.clear()
         for ch in tx.changes:
             self._apply_row(ch)
+        self._ref_cache.clear()
         changes: list[DocumentChange] = []
         for (name, doc_id), tables in touched.items():
             spec = self.catalog.by_name[name]

@@ -19,9 +19,8 @@ from typing import Any
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS row_image (
-    tbl TEXT NOT NULL, pk TEXT NOT NULL, doc TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (tbl, pk)
+    tbl TEXT NOT NULL, doc TEXT NOT NULL, pk TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (tbl, doc, pk)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS row_image_doc ON row_image (tbl, doc);
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 """
 
@@ -41,18 +40,18 @@ class DocumentStore:
     # --- rows -------------------------------------------------------------------------------------------------
     def put(self, table: str, pk: str, doc: str, row: dict[str, Any]) -> None:
         self._db.execute(
-            "INSERT OR REPLACE INTO row_image (tbl, pk, doc, data) VALUES (?, ?, ?, ?)",
-            (table, pk, doc, json.dumps(row, ensure_ascii=False, separators=(",", ":"))),
+            "INSERT OR REPLACE INTO row_image (tbl, doc, pk, data) VALUES (?, ?, ?, ?)",
+            (table, doc, pk, json.dumps(row, ensure_ascii=False, separators=(",", ":"))),
         )
 
     def put_many(self, table: str, rows: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
         self._db.executemany(
-            "INSERT OR REPLACE INTO row_image (tbl, pk, doc, data) VALUES (?, ?, ?, ?)",
-            ((table, pk, doc, json.dumps(row, ensure_ascii=False, separators=(",", ":"))) for pk, doc, row in rows),
+            "INSERT OR REPLACE INTO row_image (tbl, doc, pk, data) VALUES (?, ?, ?, ?)",
+            ((table, doc, pk, json.dumps(row, ensure_ascii=False, separators=(",", ":"))) for pk, doc, row in rows),
         )
 
-    def delete(self, table: str, pk: str) -> None:
-        self._db.execute("DELETE FROM row_image WHERE tbl = ? AND pk = ?", (table, pk))
+    def delete(self, table: str, doc: str, pk: str) -> None:
+        self._db.execute("DELETE FROM row_image WHERE tbl = ? AND doc = ? AND pk = ?", (table, doc, pk))
 
     def rows(self, table: str, doc: str) -> list[dict[str, Any]]:
         cur = self._db.execute("SELECT data FROM row_image WHERE tbl = ? AND doc = ? ORDER BY pk", (table, doc))

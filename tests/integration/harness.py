@@ -9,7 +9,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,9 +18,10 @@ from typing import Any, TypeVar
 import httpx
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine
 
-from cdchub.settings import PROJECT_ROOT, KafkaSettings, KingdeeDbSettings, Settings
+from cdchub.settings import PROJECT_ROOT, KafkaSettings, KingdeeDbSettings, Settings, ZohoSettings
+from connectors.kingdee.models import create_schema
 
 T = TypeVar("T")
 
@@ -211,3 +213,43 @@ class IsolatedEnv:
                     fut.result(10)
                 except Exception:  # noqa: BLE001 - cleanup is best effort
                     pass
+
+
+@contextmanager
+def isolated_env(stack: Settings, sim: ZohoSim, sim_base: str, tmp: Path) -> Iterator[IsolatedEnv]:
+    """A fresh Kingdee database (with the schema), slot, topic prefix and state dir on the shared stack; all of it
+    is removed afterwards."""
+    database = f"kingdee_t{uuid.uuid4().hex[:8]}"
+    admin = create_engine(stack.kingdee_db.sqlalchemy_url().rsplit("/", 1)[0] + "/postgres",
+                          isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{database}" ENCODING \'UTF8\' TEMPLATE template0')
+    base = stack.model_copy(update={
+        "kingdee_db": KingdeeDbSettings(**{**stack.kingdee_db.model_dump(), "database": database}),
+        "zoho": ZohoSettings(**{**stack.zoho.model_dump(), "accounts_url": sim_base, "api_domain": sim_base}),
+    })
+    kingdee = create_engine(base.kingdee_db.sqlalchemy_url(), future=True)
+    create_schema(kingdee)
+    env = IsolatedEnv.create(base, tmp, kingdee, sim)
+    env.env.update({
+        "CDCHUB_KINGDEE_DB__DATABASE": database,
+        "CDCHUB_ZOHO__ACCOUNTS_URL": sim_base,
+        "CDCHUB_ZOHO__API_DOMAIN": sim_base,
+    })
+    try:
+        yield env
+    finally:
+        env.close()
+        kingdee.dispose()
+        slot = env.settings.kingdee_db.slot
+        with admin.connect() as conn:
+            conn.exec_driver_sql(
+                "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = %s AND active",
+                (slot,))
+            wait_for(lambda: conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_replication_slots WHERE slot_name = %s AND active", (slot,)).scalar() == 0,
+                10, "slot released")
+            conn.exec_driver_sql(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s", (slot,))
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        admin.dispose()
