@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from cdchub.settings import CACHE_DIR, PROJECT_ROOT, Settings, get_settings
 

@@ -6,6 +6,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,7 +76,7 @@ def line(s: Snapshot) -> str:
     )
 
 
-def watch(settings: Settings, flow: str, alive: "callable[[], bool]", interval_s: float = 1.0) -> None:  # type: ignore[valid-type]
+def watch(settings: Settings, flow: str, alive: Callable[[], bool], interval_s: float = 1.0) -> None:
     tty = sys.stdout.isatty()
     last = ""
     while alive():

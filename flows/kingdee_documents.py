@@ -85,7 +85,7 @@ def read_documents(
     )
     decoded = op.filter_map("decode", src.oks, EnvelopeDecoder(settings.registry.url, topic))
     split = op.branch("decoded_ok", decoded, lambda x: isinstance(x, DocumentEvent))
-    bad = op.map("name_flow", split.falses, lambda d: _with_flow(d, flow_name))
+    bad = op.map("name_flow", split.falses, lambda d: _with_flow(d, flow_name))  # type: ignore[arg-type]
     return split.trues, op.merge("read_dead_letters", read_errors, bad)  # type: ignore[return-value]
 
 

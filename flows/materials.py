@@ -11,7 +11,7 @@ the last snapshot) and topic replays cause no duplicate writes.
 from __future__ import annotations
 
 import bytewax.operators as op
-from bytewax.dataflow import Dataflow
+from bytewax.dataflow import Dataflow, Stream
 
 from cdchub.settings import Settings, get_settings
 from connectors.common.dead_letters import DeadLetter
@@ -55,8 +55,8 @@ def build_flow(settings: Settings | None = None, mapping: Mapping | None = None)
     events, read_dead = read_documents(flow, FLOW, settings, TOPIC)
     mapped = op.filter_map("map", events, lambda e: to_command(mapping, e))
     split = op.branch("mapped_ok", mapped, lambda x: isinstance(x, SyncCommand))
-    op.output("zoho_products", split.trues,
-              ZohoUpsertSink(settings, FLOW, mapping.module, mapping.external_key))
+    commands: Stream[SyncCommand] = split.trues  # type: ignore[assignment]
+    op.output("zoho_products", commands, ZohoUpsertSink(settings, FLOW, mapping.module, mapping.external_key))
     write_dead_letters(FLOW, settings, op.merge("all_dead_letters", read_dead, split.falses))
     return flow
 

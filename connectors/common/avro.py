@@ -78,7 +78,7 @@ class AvroDecoder:
         parsed = self._writers.get(schema_id)
         if parsed is None:
             schema = self._registry.get_schema(schema_id)
-            parsed = fastavro.parse_schema(json.loads(schema.schema_str))
+            parsed = fastavro.parse_schema(json.loads(schema.schema_str or "null"))
             self._writers[schema_id] = parsed
         return parsed
 
@@ -93,6 +93,9 @@ class AvroDecoder:
         except SchemaRegistryError as exc:
             raise PoisonMessage(f"schema id {schema_id} is unknown to the registry: {exc}") from exc
         try:
-            return fastavro.schemaless_reader(io.BytesIO(data[_HEADER.size :]), writer, self._reader)
+            record = fastavro.schemaless_reader(io.BytesIO(data[_HEADER.size :]), writer, self._reader)
         except Exception as exc:  # fastavro raises many kinds on corrupt input
             raise PoisonMessage(f"cannot decode Avro body with schema id {schema_id}: {exc!r}") from exc
+        if not isinstance(record, dict):
+            raise PoisonMessage(f"schema id {schema_id} does not describe a record")
+        return record

@@ -103,7 +103,8 @@ class DocumentAssembler:
                 continue
             rows = [self.types.typed(part.table, r) for r in self.store.rows(part.table, doc_id)]
             if part.order_by:
-                rows.sort(key=lambda r, k=part.order_by: (r.get(k) is None, r.get(k), row_pk(part, r)))
+                order_by = part.order_by
+                rows.sort(key=lambda r: (r.get(order_by) is None, r.get(order_by), row_pk(part, r)))
             lists[part.list_field] = rows
         for part in spec.parts:
             if part.merge_into == HEADER:

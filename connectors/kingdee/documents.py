@@ -97,7 +97,8 @@ DOCUMENTS: tuple[DocumentSpec, ...] = (
         (_texts("T_BD_MATERIAL_L", "FMATERIALID"), _header_split("T_BD_MATERIALBASE", "FMATERIALID")),
         (Reference("group", "material_group", "FMATERIALGROUP"), Reference("base_unit", "unit", "FBASEUNITID")),
     ),
-    DocumentSpec("customer", "BD_Customer", _header("T_BD_CUSTOMER", "FCUSTID"), (_texts("T_BD_CUSTOMER_L", "FCUSTID"),)),
+    DocumentSpec("customer", "BD_Customer", _header("T_BD_CUSTOMER", "FCUSTID"),
+                 (_texts("T_BD_CUSTOMER_L", "FCUSTID"),)),
     DocumentSpec(
         "sales_order", "SAL_SaleOrder", _header("T_SAL_ORDER", "FID"),
         (_header_split("T_SAL_ORDERFIN", "FID"), _entries("T_SAL_ORDERENTRY"), _split("T_SAL_ORDERENTRY_F"),

@@ -38,7 +38,7 @@ from connectors.kingdee.assembly import DocumentAssembler, DocumentChange, Trans
 from connectors.kingdee.document_store import DocumentStore
 from connectors.kingdee.documents import DocumentCatalog
 from connectors.kingdee.row_types import BadValue, RowTypes
-from connectors.kingdee.wal2json import OPTIONS, PLUGIN, Heartbeat, Truncated, TransactionReader, format_lsn
+from connectors.kingdee.wal2json import OPTIONS, PLUGIN, Heartbeat, TransactionReader, Truncated, format_lsn
 
 log = logging.getLogger(__name__)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -209,10 +210,8 @@ class IsolatedEnv:
         ours = [t for t in admin.list_topics(timeout=10).topics if t.startswith(self.settings.kafka.topic_prefix)]
         if ours:
             for fut in admin.delete_topics(ours).values():
-                try:
+                with contextlib.suppress(Exception):  # cleanup is best effort
                     fut.result(10)
-                except Exception:  # noqa: BLE001 - cleanup is best effort
-                    pass
 
 
 @contextmanager
