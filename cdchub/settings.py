@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     state_dir: Path = CACHE_DIR / "state"
     ledger_url: str = ""
     zoho_simulator_port: int = 18090
+    kingdee_webapi_simulator_port: int = 18091
+    weaver_simulator_port: int = 18092
+    huilianyi_simulator_port: int = 18093
     #: Seconds between capture heartbeats (they keep an idle slot from pinning WAL).
     capture_heartbeat_s: float = 5.0
 

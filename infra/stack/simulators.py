@@ -32,6 +32,8 @@ class SimulatorSpec:
 
 SIMULATORS: tuple[SimulatorSpec, ...] = (
     SimulatorSpec("zoho", "infra.simulators.zoho", lambda s: s.zoho_simulator_port),
+    SimulatorSpec("weaver", "infra.simulators.weaver", lambda s: s.weaver_simulator_port),
+    SimulatorSpec("huilianyi", "infra.simulators.huilianyi", lambda s: s.huilianyi_simulator_port),
 )
 
 

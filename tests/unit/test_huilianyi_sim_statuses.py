@@ -146,9 +146,7 @@ def test_generated_reports_look_like_the_business(driver: ReportDriver) -> None:
     linked = driver.create(ReportSpec(campaign_id="C-9"))
     forms = {f["fieldCode"]: f["value"] for f in linked["customFormValueVOList"]}
     assert forms["crm_campaign_id"] == "C-9"
-    assert all(
-        line["expenseTypeName"] in {"市场推广费", "会议费", "业务招待费"} for line in linked["invoiceVOList"]
-    )
+    assert all(line["expenseTypeName"] in {"市场推广费", "会议费", "业务招待费"} for line in linked["invoiceVOList"])
     assert {f["fieldCode"] for f in travel["customFormValueVOList"]} == {"travel_destination", "reason"}
     assert {line["expenseTypeName"] for line in travel["invoiceVOList"]} >= {"差旅费-交通", "差旅费-住宿"}
     assert travel["applicantName"] and travel["departmentName"] and travel["type"] == 1002
