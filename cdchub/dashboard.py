@@ -53,11 +53,14 @@ def take(settings: Settings, flow: str, window: int = 500) -> Snapshot:
     engine.dispose()
     synced = sum(1 for r in rows if r.status == "synced")
     failed = sum(1 for r in rows if r.status == "failed")
-    recent = sorted((r for r in rows if r.applied_at_ms and r.captured_at_ms and r.action != "unchanged"),
-                    key=lambda r: r.applied_at_ms)[-window:]
+    # latency of what was applied in the last two minutes (commit in Kingdee → applied in the target)
+    since = int(time.time() * 1000) - 120_000
+    recent = sorted((r for r in rows if r.applied_at_ms and r.captured_at_ms and r.action != "unchanged"
+                     and r.applied_at_ms >= since), key=lambda r: r.applied_at_ms)[-window:]
     lat = [float(r.applied_at_ms - r.captured_at_ms) for r in recent]
     return Snapshot(
-        captured=int(stats.get("events", 0)), snapshot=int(stats.get("snapshot_events", 0)),
+        captured=int(stats.get("events", 0)) - int(stats.get("snapshot_events", 0)),
+        snapshot=int(stats.get("snapshot_events", 0)),
         capture_dead=int(stats.get("dead_letters", 0)), synced=synced, failed=failed,
         latency_p50_ms=percentile(lat, 50), latency_p95_ms=percentile(lat, 95),
         latency_max_ms=max(lat) if lat else None,
@@ -71,7 +74,7 @@ def _ms(v: float | None) -> str:
 
 def line(s: Snapshot) -> str:
     return (
-        f"captured {s.captured} (+{s.snapshot} snapshot)  synced {s.synced}  in error {s.failed + s.capture_dead}  "
+        f"captured {s.captured} changes (+{s.snapshot} snapshot)  synced {s.synced}  in error {s.failed + s.capture_dead}  "
         f"latency p50 {_ms(s.latency_p50_ms)} p95 {_ms(s.latency_p95_ms)} max {_ms(s.latency_max_ms)}"
     )
 
