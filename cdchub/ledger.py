@@ -27,7 +27,6 @@ from sqlalchemy import (
     event,
     func,
     select,
-    tuple_,
 )
 from sqlalchemy.engine import Engine
 
@@ -128,32 +127,28 @@ class SyncLedger:
         return found
 
     def _upsert(self, rows: list[dict[str, Any]]) -> None:
+        """Insert or update many rows in one statement (SQLite and PostgreSQL both have ON CONFLICT)."""
         if not rows:
             return
-        t = sync_ledger.c
+        now = _now_ms()
+        rows = [{"flow": self.flow, "target_system": self.target_system, "updated_at_ms": now, **r} for r in rows]
+        # Every row of one call has the same columns; columns not given (a failure carries no target id) keep
+        # their stored values on update.
+        columns = list(rows[0])
+        if any(list(r) != columns for r in rows):
+            raise ValueError("ledger rows of one call must have the same columns")
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        stmt = insert(sync_ledger)
+        keys = ("flow", "source_key", "target_system")
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={c: stmt.excluded[c] for c in columns if c not in keys},
+        )
         with self.engine.begin() as conn:
-            existing = {
-                r.source_key: r
-                for r in conn.execute(
-                    select(t.source_key, t.attempts).where(
-                        t.flow == self.flow,
-                        t.target_system == self.target_system,
-                        t.source_key.in_([r["source_key"] for r in rows]),
-                    )
-                )
-            }
-            for row in rows:
-                row = {"flow": self.flow, "target_system": self.target_system, "updated_at_ms": _now_ms(), **row}
-                prev = existing.get(row["source_key"])
-                if prev is None:
-                    conn.execute(sync_ledger.insert().values(**row))
-                else:
-                    key = tuple_(t.flow, t.source_key, t.target_system)
-                    conn.execute(
-                        sync_ledger.update()
-                        .where(key == (self.flow, row["source_key"], self.target_system))
-                        .values(**row)
-                    )
+            conn.execute(stmt, rows)
 
     def record_applied(
         self,

@@ -73,6 +73,8 @@ class Mapping:
     only_when: dict[str, list[str]]
     fields: tuple[FieldRule, ...]
     on_delete: dict[str, Any]
+    #: The Kingdee document topic the mapping reads (``[source] document``), if it is a Kingdee → CRM mapping.
+    source_topic: str | None = None
 
     def applies_to(self, doc: dict[str, Any]) -> bool:
         return all(str(doc.get(col)) in allowed for col, allowed in self.only_when.items())
@@ -162,4 +164,5 @@ def load_mapping(name: str, directory: Path = MAPPINGS_DIR) -> Mapping:
         name=name, system=target["system"], module=target["module"], external_key=target["external_key"],
         only_when={k: [str(x) for x in v] for k, v in (raw.get("only_when") or {}).items()},
         fields=tuple(rules), on_delete=dict(raw.get("on_delete") or {}),
+        source_topic=f"kingdee.{raw['source']['document']}" if (raw.get("source") or {}).get("document") else None,
     )

@@ -571,6 +571,43 @@ T_STK_INVENTORY = Table(
 )
 
 
+# 费用报销单 (ER_ExpReimbursement, entry FEntity). Added for the WebAPI simulator. Confidence [L]: the reference
+# only says such tables exist; these names and columns are our assumption (K/3 Cloud naming habits), so a
+# connector must not rely on them without making them configurable.
+T_ER_EXPREIMBURSE = Table(
+    "T_ER_EXPREIMBURSE",
+    metadata,
+    _pk("FID"),
+    *_bill_common(),
+    _ref("FPROPOSERID"),  # 申请人
+    _ref("FREQUESTDEPTID"),  # 申请部门
+    _ref("FORGID"),  # 申请组织
+    _ref("FEXPENSEORGID"),  # 费用承担组织
+    _ref("FEXPENSEDEPTID"),  # 费用承担部门
+    _ref("FCURRENCYID"),
+    _text("FCONTACTUNITTYPE", 36),  # form id of the payee, e.g. BD_Empinfo
+    _ref("FCONTACTUNIT"),
+    _text("FCAUSA"),  # 事由 purpose
+    _text("FSOURCEBILLNO", 80),  # id of the report in the source system (e.g. 汇联易)
+    _amount("FREQAMOUNTSUM"),  # 申请报销金额
+    _amount("FEXPAMOUNTSUM"),  # 核定报销金额
+    Index("IDX_T_ER_EXPREIMBURSE_FBILLNO", "FBILLNO"),
+    Index("IDX_T_ER_EXPREIMBURSE_FMODIFYDATE", "FMODIFYDATE"),
+    quote=True,
+)
+T_ER_EXPREIMBURSEENTRY = _entry(
+    "T_ER_EXPREIMBURSEENTRY",
+    _ref("FEXPID"),  # 费用项目
+    _date("FOCCURDATE"),
+    _amount("FREQAMOUNT"),
+    _amount("FEXPAMOUNT"),
+    _amount("FTAXRATE"),
+    _amount("FTAXAMOUNT"),
+    _text("FINVOICETYPE", 20),
+    _text("FREMARK"),
+)
+
+
 # --- which tables carry which document id -------------------------------------------------------------------
 
 
@@ -615,6 +652,7 @@ DOCUMENT_TABLES: dict[str, DocumentTables] = {
         DocumentTables("T_IV_SALESIC", "FID", ("T_IV_SALESICENTRY",)),
         DocumentTables("T_IV_SALESOC", "FID", ("T_IV_SALESOCENTRY",)),
         DocumentTables("T_STK_INVENTORY", "FID"),
+        DocumentTables("T_ER_EXPREIMBURSE", "FID", ("T_ER_EXPREIMBURSEENTRY",)),
     )
 }
 

@@ -32,6 +32,7 @@ class SimulatorSpec:
 
 SIMULATORS: tuple[SimulatorSpec, ...] = (
     SimulatorSpec("zoho", "infra.simulators.zoho", lambda s: s.zoho_simulator_port),
+    SimulatorSpec("kingdee", "infra.simulators.kingdee", lambda s: s.kingdee_webapi_simulator_port),
     SimulatorSpec("weaver", "infra.simulators.weaver", lambda s: s.weaver_simulator_port),
     SimulatorSpec("huilianyi", "infra.simulators.huilianyi", lambda s: s.huilianyi_simulator_port),
 )

@@ -101,3 +101,32 @@ def test_a_module_is_declared_as_data() -> None:
     assert PRODUCTS.key_fields == ("Kingdee_ID", "Product_Name")
     with pytest.raises(ValueError):
         ModuleDef("Bad", fields=(FieldDef("A"),), system_duplicate_field="B")
+
+
+def test_line_items_accept_both_shapes_and_store_the_v3_name() -> None:
+    from infra.simulators.zoho.catalog import SALES_ORDERS
+    from infra.simulators.zoho.modules import versioned_view
+
+    v2 = {"Subject": "S", "Product_Details": [{"product": {"id": "7"}, "quantity": "2", "list_price": 3}]}
+    v8 = {"Subject": "S", "Ordered_Items": [{"Product_Name": {"id": "7"}, "Quantity": 2, "List_Price": 3}]}
+
+    stored_v2, problem_v2 = clean_record(SALES_ORDERS, v2, 0, for_insert=True)
+    stored_v8, problem_v8 = clean_record(SALES_ORDERS, v8, 0, for_insert=True)
+
+    assert problem_v2 is None and problem_v8 is None
+    assert (
+        stored_v2
+        == stored_v8
+        == {"Subject": "S", "Ordered_Items": [{"Product_Name": {"id": "7"}, "Quantity": 2, "List_Price": 3}]}
+    )
+    shown = versioned_view(SALES_ORDERS, {"Ordered_Items": [{"Product_Name": {"id": "7"}, "Quantity": 2}]}, "v2")
+    assert shown == {"Product_Details": [{"product": {"id": "7"}, "quantity": 2, "line_tax": []}]}
+
+
+def test_a_subform_row_names_its_own_missing_field() -> None:
+    from infra.simulators.zoho.catalog import SALES_ORDERS
+
+    _, problem = clean_record(SALES_ORDERS, {"Subject": "S", "Ordered_Items": [{"Quantity": 1}]}, 3, for_insert=True)
+
+    assert problem is not None and problem.code == "MANDATORY_NOT_FOUND"
+    assert problem.details == {"api_name": "Product_Name", "json_path": "$.data[3].Ordered_Items[0].Product_Name"}

@@ -112,3 +112,12 @@ def test_transient_errors_are_retried_until_success(parts) -> None:  # type: ign
     sink.write_batch([cmd(1, 10)])
     assert ledger.counts() == {"synced": 1}
     assert dlq.sent == []
+
+
+def test_a_later_failure_keeps_the_target_id(parts) -> None:  # type: ignore[no-untyped-def]
+    _, ledger, dlq, sink = parts
+    sink.write_batch([cmd(1, 10)])
+    sink.write_batch([cmd(1, 11, "长" * 130)])
+    entry = ledger.entries(["1"])["1"]
+    assert (entry.status, entry.source_version, entry.target_id) == ("failed", 11, "z1")
+    assert len(dlq.sent) == 1

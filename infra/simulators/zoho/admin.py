@@ -25,9 +25,7 @@ def _human(raw: Any) -> ApiUser:
         return HUMAN_USER
     if not isinstance(raw, dict) or not raw.get("name"):
         raise AdminError('user must look like {"name": "...", "id": "..."}')
-    return ApiUser(
-        str(raw.get("id") or HUMAN_USER.id), str(raw["name"]), str(raw.get("email") or HUMAN_USER.email)
-    )
+    return ApiUser(str(raw.get("id") or HUMAN_USER.id), str(raw["name"]), str(raw.get("email") or HUMAN_USER.email))
 
 
 def zoho_admin_routes(sim: ZohoSimulator) -> list[Route]:
@@ -140,6 +138,16 @@ def zoho_admin_routes(sim: ZohoSimulator) -> list[Route]:
         user = sim.authority.register_client(credentials, str(body.get("user_name") or "Integration User"))
         return JSONResponse({"client_id": credentials.client_id, "user": user.owner()}, status_code=201)
 
+    async def notifications(request: Request) -> Response:
+        if request.method == "DELETE":
+            sim.notifier.clear()
+            return JSONResponse({"cleared": True})
+        entries = sim.notifier.log()
+        return JSONResponse({"count": len(entries), "notifications": entries})
+
+    async def watch_channels(request: Request) -> Response:
+        return JSONResponse({"channels": [sim.watches.view(c) for c in sim.watches.live()]})
+
     token = sim.config.admin_token
 
     def route(path: str, endpoint: Endpoint, methods: list[str]) -> Route:
@@ -156,4 +164,6 @@ def zoho_admin_routes(sim: ZohoSimulator) -> list[Route]:
         route("/__sim/records/{module}/{record_id}", human_edit, ["PATCH"]),
         route("/__sim/records/{module}/{record_id}", human_delete, ["DELETE"]),
         route("/__sim/writes/{module}", writes, ["GET"]),
+        route("/__sim/notifications", notifications, ["GET", "DELETE"]),
+        route("/__sim/watch", watch_channels, ["GET"]),
     ]

@@ -19,7 +19,7 @@ from infra.simulators.zoho.errors import (
     required_param,
 )
 from infra.simulators.zoho.gate import principal_of
-from infra.simulators.zoho.modules import ModuleDef, field_metadata
+from infra.simulators.zoho.modules import ModuleDef
 from infra.simulators.zoho.simulator import ZohoSimulator
 
 API_VERSIONS = frozenset({"v2", "v2.1", "v3", "v4", "v5", "v6", "v7", "v8"})
@@ -63,7 +63,7 @@ async def _records(request: Request) -> tuple[dict[str, Any], list[Any]]:
         raise required_param("data")
     if not isinstance(items, list) or not items:
         raise ZohoApiError(400, "INVALID_DATA", "data must be a non-empty JSON array", {"api_name": "data"})
-    notes(request.scope)["records"] = len(items)
+    notes(request.scope).update(records=len(items), write_records=len(items))
     if len(items) > MAX_RECORDS_PER_CALL:
         raise limit_exceeded(MAX_RECORDS_PER_CALL)
     return body, items
@@ -135,7 +135,7 @@ async def record_item(request: Request) -> Response:
     record_id = request.path_params["record_id"]
     user = principal_of(request.scope).user
     if request.method == "GET":
-        body = sim.reader.get(module, record_id, request.query_params)
+        body = sim.reader.get(module, record_id, request.query_params, request.path_params["version"])
         _returned(request, body)
         return respond(body)
     if request.method == "DELETE":
@@ -144,59 +144,30 @@ async def record_item(request: Request) -> Response:
         return respond(outcome.body(), outcome.http_status())
     _, items = await _records(request)
     if len(items) != 1 or not isinstance(items[0], dict):
-        raise ZohoApiError(
-            400, "INVALID_DATA", "give exactly one record to update by id", {"api_name": "data"}
-        )
+        raise ZohoApiError(400, "INVALID_DATA", "give exactly one record to update by id", {"api_name": "data"})
     outcome = sim.writer.update(module, [{**items[0], "id": record_id}], user)
     return respond(outcome.body(), outcome.http_status())
 
 
 async def deleted_records(request: Request) -> Response:
     module = _module(request)
-    body = _sim(request).reader.deleted(
-        module, request.query_params, request.headers.get("if-modified-since")
-    )
+    body = _sim(request).reader.deleted(module, request.query_params, request.headers.get("if-modified-since"))
     _returned(request, body)
     return respond(body)
 
 
 async def search(request: Request) -> Response:
     module = _module(request)
-    body = _sim(request).reader.search(module, request.query_params)
+    body = _sim(request).reader.search(module, request.query_params, request.path_params["version"])
     _returned(request, body)
     return respond(body)
 
 
-async def settings_fields(request: Request) -> Response:
-    if request.path_params["version"] not in API_VERSIONS:
-        raise invalid_url()
-    name = request.query_params.get("module")
-    if not name:
-        raise required_param("module")
-    module = _sim(request).modules.get(name)
-    if module is None:
-        raise invalid_module(name)
-    return respond({"fields": [field_metadata(f) for f in module.fields]})
-
-
-async def settings_modules(request: Request) -> Response:
-    if request.path_params["version"] not in API_VERSIONS:
-        raise invalid_url()
-    modules = [
-        {"api_name": m.api_name, "module_name": m.api_name, "singular_label": m.singular_label or m.api_name,
-         "plural_label": m.api_name, "api_supported": True, "creatable": True, "editable": True,
-         "deletable": True}
-        for m in _sim(request).modules.values()
-    ]  # fmt: skip
-    return respond({"modules": modules})
-
-
 def api_routes() -> list[Route]:
+    """Record routes; more specific routes (metadata, watch, attachments, notes, convert) go before these."""
     base = "/crm/{version}"
     return [
         Route("/oauth/v2/token", oauth_token, methods=["POST"]),
-        Route(f"{base}/settings/fields", settings_fields, methods=["GET"]),
-        Route(f"{base}/settings/modules", settings_modules, methods=["GET"]),
         Route(f"{base}/{{module}}/upsert", upsert, methods=["POST"]),
         Route(f"{base}/{{module}}/deleted", deleted_records, methods=["GET"]),
         Route(f"{base}/{{module}}/search", search, methods=["GET"]),

@@ -22,6 +22,8 @@ from infra.simulators.common.faults import FaultMiddleware
 from infra.simulators.common.requestlog import RequestLogMiddleware
 from infra.simulators.zoho.admin import zoho_admin_routes
 from infra.simulators.zoho.api import api_routes
+from infra.simulators.zoho.api_meta import meta_routes
+from infra.simulators.zoho.api_related import related_routes
 from infra.simulators.zoho.config import ZohoSimConfig
 from infra.simulators.zoho.errors import (
     ZohoApiError,
@@ -72,6 +74,8 @@ def create_app(config: ZohoSimConfig) -> Starlette:
             admin_token=config.admin_token,
         ),
         *zoho_admin_routes(sim),
+        *meta_routes(),  # before the record routes: /users/{id} would match /{module}/{record_id}
+        *related_routes(),
         *api_routes(),
     ]
     app = Starlette(

@@ -109,12 +109,8 @@ class TokenAuthority:
     def refresh(self, params: Mapping[str, str], api_domain: str) -> TokenAnswer:
         if params.get("grant_type") != "refresh_token":
             return TokenAnswer(200, {"error": "unsupported_grant_type"})
-        client = self.db.query_one(
-            "SELECT * FROM oauth_clients WHERE client_id = ?", (params.get("client_id") or "",)
-        )
-        if client is None or not secrets.compare_digest(
-            client["client_secret"], params.get("client_secret") or ""
-        ):
+        client = self.db.query_one("SELECT * FROM oauth_clients WHERE client_id = ?", (params.get("client_id") or "",))
+        if client is None or not secrets.compare_digest(client["client_secret"], params.get("client_secret") or ""):
             return TokenAnswer(200, {"error": "invalid_client"})
         if not secrets.compare_digest(client["refresh_token"], params.get("refresh_token") or ""):
             return TokenAnswer(200, {"error": "invalid_code"})
@@ -162,6 +158,11 @@ class TokenAuthority:
         user = ApiUser(row["user_id"], row["user_name"], row["user_email"])
         return Principal(row["client_id"], user, token_hash[:12])
 
+    def users(self) -> list[ApiUser]:
+        """The CRM users behind the registered OAuth clients, oldest first."""
+        rows = self.db.query("SELECT DISTINCT user_id, user_name, user_email FROM oauth_clients ORDER BY user_id")
+        return [ApiUser(r["user_id"], r["user_name"], r["user_email"]) for r in rows]
+
     def expire_tokens(self, client_id: str | None = None) -> int:
         """Make live access tokens (of one client, or all) expire now; the mint history stays."""
         now = now_ms()
@@ -177,6 +178,4 @@ class TokenAuthority:
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM oauth_tokens")
             marks = ",".join("?" for _ in keep_client_ids) or "''"
-            conn.execute(
-                f"DELETE FROM oauth_clients WHERE client_id NOT IN ({marks})", tuple(keep_client_ids)
-            )
+            conn.execute(f"DELETE FROM oauth_clients WHERE client_id NOT IN ({marks})", tuple(keep_client_ids))

@@ -62,7 +62,7 @@ class ApiGate:
                 await send(message)
 
             await self.app(scope, receive, send_with_credits)
-            if request_notes.get("records"):
-                self.credits.charge(write_cost(request_notes["records"]) - 1)
+            if request_notes.get("write_records"):  # insert / update / upsert; a delete costs 1 like a read
+                self.credits.charge(write_cost(request_notes["write_records"]) - 1)
         finally:
             self.concurrency.release(principal.client_id)

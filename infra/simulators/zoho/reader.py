@@ -17,7 +17,7 @@ from typing import Any
 
 from infra.simulators.zoho.criteria import CriteriaError, compile_criteria, index_lookup, parse_criteria
 from infra.simulators.zoho.errors import ZohoApiError, invalid_param, invalid_query, required_param
-from infra.simulators.zoho.modules import ModuleDef
+from infra.simulators.zoho.modules import ModuleDef, versioned_view
 from infra.simulators.zoho.store import SORT_COLUMNS, RecordStore, StoredRecord
 from infra.simulators.zoho.timefmt import ZohoClock, now_ms
 
@@ -46,9 +46,10 @@ def _int_param(params: Params, name: str, default: int, low: int, high: int | No
 
 
 class RecordReader:
-    def __init__(self, store: RecordStore, clock: ZohoClock) -> None:
+    def __init__(self, store: RecordStore, clock: ZohoClock, modules: Mapping[str, ModuleDef] | None = None) -> None:
         self.store = store
         self.clock = clock
+        self.modules = modules or {}
 
     # -- shapes ----------------------------------------------------------------------------------------------
     def full_view(self, record: StoredRecord) -> dict[str, Any]:
@@ -62,11 +63,22 @@ class RecordReader:
             "Modified_Time": self.clock.format(record.modified_ms),
         }
 
-    def render(self, record: StoredRecord, fields: Sequence[str] | None) -> dict[str, Any]:
+    def render(self, record: StoredRecord, fields: Sequence[str] | None, version: str = "v8") -> dict[str, Any]:
+        """The record as API ``version`` shows it (line items: ``Product_Details`` in v2, subform in v3+)."""
         view = self.full_view(record)
+        module = self.modules.get(record.module)
+        if module is not None:
+            view = versioned_view(module, view, version)
+            if module.convertable:
+                view.setdefault("$converted", False)
         if fields is None:
             return view
-        return {"id": record.id, **{f: view[f] for f in fields if f in view}}
+        wanted = list(fields)
+        if module is not None:  # either name of line items selects them, in the version's shape
+            for spec in module.subforms:
+                if spec.v2_api_name and (spec.api_name in wanted or spec.v2_api_name in wanted):
+                    wanted += [spec.api_name, spec.v2_api_name]
+        return {"id": record.id, **{f: view[f] for f in wanted if f in view}}
 
     @staticmethod
     def flat_row(record: StoredRecord) -> dict[str, Any]:
@@ -105,9 +117,7 @@ class RecordReader:
 
     @staticmethod
     def _encode_token(state: dict[str, Any]) -> str:
-        return (
-            base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode()).decode().rstrip("=")
-        )
+        return base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode()).decode().rstrip("=")
 
     @staticmethod
     def _decode_token(token: str, module: str) -> dict[str, Any]:
@@ -186,15 +196,15 @@ class RecordReader:
             "previous_page_token": None,
             "page_token_expiry": self.clock.format(now_ms() + PAGE_TOKEN_TTL_MS) if next_token else None,
         }
-        return {"data": [self.render(r, fields) for r in rows], "info": info}
+        return {"data": [self.render(r, fields, version) for r in rows], "info": info}
 
-    def get(self, module: ModuleDef, record_id: str, params: Params) -> Body:
+    def get(self, module: ModuleDef, record_id: str, params: Params, version: str = "v8") -> Body:
         if not record_id.isdigit():
             raise ZohoApiError(400, "INVALID_DATA", "the id given seems to be invalid", {"api_name": "id"})
-        record = self.store.get(module.api_name, record_id)
-        if record is None:
-            return None
-        return {"data": [self.render(record, self.parse_fields(params, required=False))]}
+        record = self.store.get(module.api_name, record_id, include_deleted=True)
+        if record is None or (record.deleted_ms is not None and record.delete_type != "converted"):
+            return None  # a converted lead stays readable (``$converted: true``); a deleted record does not
+        return {"data": [self.render(record, self.parse_fields(params, required=False), version)]}
 
     def deleted(self, module: ModuleDef, params: Params, if_modified_since: str | None) -> Body:
         kind = params.get("type") or "all"
@@ -226,7 +236,7 @@ class RecordReader:
         info = {"per_page": per_page, "count": len(data), "page": page, "more_records": len(rows) > per_page}
         return {"data": data, "info": info}
 
-    def search(self, module: ModuleDef, params: Params) -> Body:
+    def search(self, module: ModuleDef, params: Params, version: str = "v8") -> Body:
         fields = self.parse_fields(params, required=False)
         per_page = _int_param(params, "per_page", MAX_PER_PAGE, 1, MAX_PER_PAGE)
         page = _int_param(params, "page", 1, 1)
@@ -248,7 +258,7 @@ class RecordReader:
             "page": page,
             "more_records": len(matches) > offset + per_page,
         }
-        return {"data": [self.render(r, fields) for r in rows], "info": info}
+        return {"data": [self.render(r, fields, version) for r in rows], "info": info}
 
     def _search_matches(self, module: ModuleDef, params: Params) -> Iterable[StoredRecord]:
         criteria = params.get("criteria")
@@ -278,9 +288,7 @@ class RecordReader:
         word = params.get("word")
         if word:
             needle = word.casefold()
-            text_fields = [
-                f.api_name for f in module.fields if f.data_type in ("text", "textarea", "picklist")
-            ]
+            text_fields = [f.api_name for f in module.fields if f.data_type in ("text", "textarea", "picklist")]
             return (
                 r
                 for r in self.store.iter_live(module.api_name)

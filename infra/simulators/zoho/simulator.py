@@ -8,14 +8,17 @@ from dataclasses import dataclass
 from infra.simulators.common.faults import FaultInjector
 from infra.simulators.common.requestlog import RequestLog
 from infra.simulators.common.sqlite import SqliteDb
+from infra.simulators.zoho.attachments import AttachmentStore
 from infra.simulators.zoho.auth import ApiUser, TokenAuthority
 from infra.simulators.zoho.catalog import MODULES
 from infra.simulators.zoho.config import ZohoSimConfig
+from infra.simulators.zoho.convert import LeadConverter
 from infra.simulators.zoho.limits import ConcurrencyGate, CreditMeter
 from infra.simulators.zoho.modules import ModuleDef
 from infra.simulators.zoho.reader import RecordReader
 from infra.simulators.zoho.store import RecordStore
 from infra.simulators.zoho.timefmt import ZohoClock
+from infra.simulators.zoho.watch import Notifier, WatchRegistry
 from infra.simulators.zoho.writer import RecordWriter
 
 
@@ -34,6 +37,10 @@ class ZohoSimulator:
     injector: FaultInjector
     request_log: RequestLog
     integration_user: ApiUser
+    attachments: AttachmentStore
+    watches: WatchRegistry
+    notifier: Notifier
+    converter: LeadConverter
 
     @classmethod
     def build(cls, config: ZohoSimConfig, modules: Mapping[str, ModuleDef] = MODULES) -> ZohoSimulator:
@@ -47,6 +54,10 @@ class ZohoSimulator:
             window_s=config.token_window_s,
         )
         user = authority.register_client(config.credentials, config.integration_user)
+        writer = RecordWriter(store, modules, clock)
+        watches = WatchRegistry(db, modules, clock)
+        notifier = Notifier(watches)
+        writer.listener = notifier.on_change
         return cls(
             config=config,
             modules=modules,
@@ -54,13 +65,17 @@ class ZohoSimulator:
             db=db,
             store=store,
             authority=authority,
-            writer=RecordWriter(store, modules, clock),
-            reader=RecordReader(store, clock),
+            writer=writer,
+            reader=RecordReader(store, clock, modules),
             concurrency=ConcurrencyGate(config.max_concurrency),
             credits=CreditMeter(config.daily_credits),
             injector=FaultInjector(config.fault_seed),
             request_log=RequestLog(),
             integration_user=user,
+            attachments=AttachmentStore(db, config.state_dir),
+            watches=watches,
+            notifier=notifier,
+            converter=LeadConverter(store, writer, modules, clock),
         )
 
     def reset(self) -> None:
@@ -69,6 +84,9 @@ class ZohoSimulator:
         Fault rules and the request log are cleared by the caller (the shared ``/__sim/reset`` route).
         """
         self.store.reset()
+        self.attachments.reset()
+        self.watches.reset()
+        self.notifier.clear()
         self.authority.reset(keep_client_ids={self.config.credentials.client_id})
         self.authority.ttl_s = self.config.token_ttl_s
         self.authority.tokens_per_window = self.config.tokens_per_window
@@ -78,4 +96,6 @@ class ZohoSimulator:
         self.credits.reset()
 
     def close(self) -> None:
+        self.notifier.close()
+        self.attachments.close()
         self.db.close()

@@ -133,11 +133,23 @@ class RecordStore:
             conn.execute("DELETE FROM record_keys WHERE module = ? AND id = ?", (record.module, record.id))
             self._log_write(conn, record, "delete", at_ms, user, {})
 
+    def mark_converted(self, record: StoredRecord, *, user: dict[str, Any], at_ms: int) -> None:
+        """A converted lead leaves the live list (like a deletion of type ``converted``) but stays readable."""
+        record.modified_ms = at_ms
+        record.modified_by = dict(user)
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE records SET data = ?, modified_ms = ?, modified_by = ?, deleted_ms = ?, deleted_by = ?,"
+                " delete_type = 'converted' WHERE module = ? AND id = ?",
+                (_dumps(record.data), at_ms, _dumps(user), at_ms, _dumps(user), record.module, record.id),
+            )
+            conn.execute("DELETE FROM record_keys WHERE module = ? AND id = ?", (record.module, record.id))
+            self._log_write(conn, record, "convert", at_ms, user, {})
+
     def purge_recycle_bin(self, module: str) -> int:
         """Empty the recycle bin: its records become ``permanent`` deletions."""
         return self.db.execute(
-            "UPDATE records SET delete_type = 'permanent', data = '{}'"
-            " WHERE module = ? AND delete_type = 'recycle'",
+            "UPDATE records SET delete_type = 'permanent', data = '{}' WHERE module = ? AND delete_type = 'recycle'",
             (module,),
         )
 
@@ -187,9 +199,7 @@ class RecordStore:
         return [_row_to_record(r) for r in rows]
 
     def all_records(self, module: str, *, include_deleted: bool) -> list[StoredRecord]:
-        sql = "SELECT * FROM records WHERE module = ?" + (
-            "" if include_deleted else " AND deleted_ms IS NULL"
-        )
+        sql = "SELECT * FROM records WHERE module = ?" + ("" if include_deleted else " AND deleted_ms IS NULL")
         return [_row_to_record(r) for r in self.db.query(sql + " ORDER BY id", (module,))]
 
     def write_history(self, module: str, *, since_seq: int, limit: int) -> list[dict[str, Any]]:

@@ -8,6 +8,13 @@
   exactly one live match wins and that record is updated (also the fields used for matching). No match: insert.
 - every applied write stamps ``Modified_Time`` (ms) and ``Modified_By`` (the caller's user), even if nothing
   changed.
+- subforms (line items): the rows sent replace the record's rows. A row with an ``id`` edits that row (unknown
+  id: ``INVALID_DATA``), ``"_delete": null`` with an ``id`` removes it, a row without ``id`` is added; rows
+  not sent are removed. Line items get ``Total``/``Net_Total`` and the record ``Sub_Total``/``Grand_Total``;
+  ``List_Price`` defaults to the product's ``Unit_Price``.
+- lookups (also inside subform rows, and Notes' ``Parent_Id``) must point at a live record, else
+  ``INVALID_DATA`` naming the field.
+- after each call, ``listener(module, operation, ids)`` is told what changed (watch notifications).
 
 A whole call runs in one SQLite transaction; records are still independent (one record's error does not undo
 another). HTTP status: all inserted 201, all succeeded otherwise 200, mixed 207, none succeeded 400.
@@ -15,13 +22,21 @@ another). HTTP status: all inserted 201, all succeeded otherwise 200, mixed 207,
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from infra.simulators.zoho.auth import ApiUser
 from infra.simulators.zoho.errors import ZohoApiError, error_body
-from infra.simulators.zoho.modules import ModuleDef, RecordProblem, clean_record, key_value
+from infra.simulators.zoho.modules import (
+    ROW_DELETE_KEY,
+    FieldDef,
+    ModuleDef,
+    RecordProblem,
+    clean_record,
+    key_value,
+)
 from infra.simulators.zoho.store import RecordStore, StoredRecord
 from infra.simulators.zoho.timefmt import ZohoClock, now_ms
 
@@ -57,11 +72,34 @@ def _duplicate(module: str, api_name: str, index: int, other_id: str, message: s
     return RecordProblem("DUPLICATE_DATA", message, details)
 
 
+ChangeListener = Callable[[str, str, list[str]], None]  # (module, "insert"|"update"|"delete", ids)
+
+
+def _money(value: Any) -> Decimal:
+    return Decimal(str(value)) if value not in (None, "") else Decimal(0)
+
+
+def _as_number(value: Decimal) -> int | float:
+    value = value.quantize(Decimal("0.01"))
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
 class RecordWriter:
     def __init__(self, store: RecordStore, modules: Mapping[str, ModuleDef], clock: ZohoClock) -> None:
         self.store = store
         self.modules = modules
         self.clock = clock
+        self.listener: ChangeListener | None = None
+
+    def _emit(self, module: ModuleDef, outcome: WriteOutcome) -> None:
+        if self.listener is None:
+            return
+        by_operation: dict[str, list[str]] = {}
+        for action, result in zip(outcome.actions, outcome.results, strict=True):
+            if action != "error":
+                by_operation.setdefault(action, []).append(str(result["details"]["id"]))
+        for operation, ids in by_operation.items():
+            self.listener(module.api_name, operation, ids)
 
     # -- public operations -----------------------------------------------------------------------------------
     def insert(self, module: ModuleDef, items: Sequence[Any], user: ApiUser) -> WriteOutcome:
@@ -69,12 +107,13 @@ class RecordWriter:
         with self.store.db.transaction():
             for index, raw in enumerate(items):
                 values, problem = clean_record(module, raw, index, for_insert=True)
-                problem = problem or self._check_refs(module, values, index, self_id=None)
+                problem = problem or self._prepare(module, values, index, existing=None)
                 if problem:
                     outcome.add("error", problem.to_json())
                     continue
                 record = self._insert(module, values, user)
                 outcome.add("insert", self._success(record, "record added"))
+        self._emit(module, outcome)
         return outcome
 
     def update(self, module: ModuleDef, items: Sequence[Any], user: ApiUser) -> WriteOutcome:
@@ -84,24 +123,21 @@ class RecordWriter:
                 record_id = raw.get("id") if isinstance(raw, dict) else None
                 if record_id is None or record_id == "":
                     details = {"api_name": "id", "json_path": f"$.data[{index}].id"}
-                    outcome.add(
-                        "error", error_body("MANDATORY_NOT_FOUND", "required field not found", details)
-                    )
+                    outcome.add("error", error_body("MANDATORY_NOT_FOUND", "required field not found", details))
                     continue
                 existing = self.store.get(module.api_name, str(record_id))
                 if existing is None:
                     details = {"api_name": "id", "json_path": f"$.data[{index}].id"}
-                    outcome.add(
-                        "error", error_body("INVALID_DATA", "the id given seems to be invalid", details)
-                    )
+                    outcome.add("error", error_body("INVALID_DATA", "the id given seems to be invalid", details))
                     continue
                 values, problem = clean_record(module, raw, index, for_insert=False)
-                problem = problem or self._check_refs(module, values, index, self_id=existing.id)
+                problem = problem or self._prepare(module, values, index, existing=existing)
                 if problem:
                     outcome.add("error", problem.to_json())
                     continue
                 record = self._update(existing, values, user)
                 outcome.add("update", self._success(record, "record updated"))
+        self._emit(module, outcome)
         return outcome
 
     def upsert(
@@ -119,7 +155,7 @@ class RecordWriter:
                 if problem is None and match is None:
                     values, problem = clean_record(module, raw, index, for_insert=True)
                 if problem is None:
-                    problem = self._check_refs(module, values, index, self_id=match.id if match else None)
+                    problem = self._prepare(module, values, index, existing=match)
                 if problem:
                     outcome.add("error", problem.to_json())
                 elif match is not None:
@@ -128,6 +164,7 @@ class RecordWriter:
                 else:
                     record = self._insert(module, values, user)
                     outcome.add("insert", self._success(record, "record added", "insert", None))
+        self._emit(module, outcome)
         return outcome
 
     def delete(self, module: ModuleDef, ids: Sequence[str], user: ApiUser) -> WriteOutcome:
@@ -138,9 +175,7 @@ class RecordWriter:
                 if existing is None:
                     outcome.add(
                         "error",
-                        error_body(
-                            "INVALID_DATA", "the related id given seems to be invalid", {"id": record_id}
-                        ),
+                        error_body("INVALID_DATA", "the related id given seems to be invalid", {"id": record_id}),
                     )
                     continue
                 self.store.mark_deleted(existing, user=user.ref(), at_ms=now_ms())
@@ -153,6 +188,7 @@ class RecordWriter:
                         "status": "success",
                     },
                 )
+        self._emit(module, outcome)
         return outcome
 
     # -- helpers ---------------------------------------------------------------------------------------------
@@ -195,6 +231,109 @@ class RecordWriter:
                 return self.store.get(module.api_name, ids[0]), name, None
         return None, None, None
 
+    def _prepare(
+        self, module: ModuleDef, values: dict[str, Any], index: int, *, existing: StoredRecord | None
+    ) -> RecordProblem | None:
+        """Merge subform rows, resolve lookups, check unique fields, compute line-item totals (in place)."""
+        for spec in module.subforms:
+            if spec.api_name not in values:
+                continue
+            old_rows = existing.data.get(spec.api_name) if existing else None
+            rows, problem = self._merge_rows(spec, values[spec.api_name], old_rows or [], index)
+            if problem:
+                return problem
+            values[spec.api_name] = rows
+        problem = self._check_refs(module, values, index, self_id=existing.id if existing else None)
+        if problem:
+            return problem
+        self._totals(module, values, existing.data if existing else {})
+        return None
+
+    def _merge_rows(
+        self, spec: FieldDef, sent: list[dict[str, Any]], old_rows: list[dict[str, Any]], index: int
+    ) -> tuple[list[dict[str, Any]], RecordProblem | None]:
+        by_id = {str(row.get("id")): row for row in old_rows}
+        rows: list[dict[str, Any]] = []
+        for position, row in enumerate(sent):
+            if "id" in row:
+                old = by_id.get(row["id"])
+                if old is None:
+                    path = f"$.data[{index}].{spec.api_name}[{position}].id"
+                    details = {"api_name": "id", "json_path": path}
+                    return [], RecordProblem("INVALID_DATA", "the id given seems to be invalid", details)
+                if not row.get(ROW_DELETE_KEY):
+                    rows.append({**old, **row})
+            else:
+                rows.append({"id": self.store.next_id(), **{f.api_name: None for f in spec.rows}, **row})
+        return rows, None
+
+    def _resolve(
+        self, target_module: ModuleDef, ref: dict[str, Any], api_name: str, path: str
+    ) -> tuple[dict[str, Any] | None, StoredRecord | None, RecordProblem | None]:
+        target = self.store.get(target_module.api_name, str(ref["id"]))
+        if target is None:
+            details = {"api_name": api_name, "json_path": path, "expected_data_type": "lookup"}
+            return None, None, RecordProblem("INVALID_DATA", "the id given seems to be invalid", details)
+        display = target_module.display_field
+        return {"id": target.id, "name": target.data.get(display) if display else None}, target, None
+
+    def _check_rows(self, module: ModuleDef, values: dict[str, Any], index: int) -> RecordProblem | None:
+        for spec in module.subforms:
+            for position, row in enumerate(values.get(spec.api_name) or []):
+                for row_field in spec.rows:
+                    target_module = self.modules.get(row_field.lookup_module or "")
+                    ref = row.get(row_field.api_name)
+                    if target_module is None or not isinstance(ref, dict):
+                        continue
+                    path = f"$.data[{index}].{spec.api_name}[{position}].{row_field.api_name}"
+                    resolved, target, problem = self._resolve(target_module, ref, row_field.api_name, path)
+                    if problem:
+                        return problem
+                    row[row_field.api_name] = resolved
+                    is_product = spec.v2_api_name is not None and row_field.api_name == "Product_Name"
+                    if is_product and target is not None and row.get("List_Price") is None:
+                        row["List_Price"] = target.data.get("Unit_Price")
+        return None
+
+    def _check_parent(self, module: ModuleDef, values: dict[str, Any], index: int) -> RecordProblem | None:
+        for spec in module.fields:
+            ref = values.get(spec.api_name)
+            if spec.data_type != "multi_module_lookup" or not isinstance(ref, dict):
+                continue
+            path = f"$.data[{index}].{spec.api_name}"
+            target_module = self.modules.get(ref.get("module") or "")
+            if target_module is None:
+                details = {"api_name": "se_module", "json_path": f"$.data[{index}].se_module"}
+                return RecordProblem("INVALID_DATA", "the module name given seems to be invalid", details)
+            resolved, _, problem = self._resolve(target_module, ref, spec.api_name, path)
+            if problem or resolved is None:
+                return problem
+            values[spec.api_name] = {**resolved, "module": {"api_name": target_module.api_name}}
+            values["$se_module"] = target_module.api_name
+        return None
+
+    @staticmethod
+    def _totals(module: ModuleDef, values: dict[str, Any], current: Mapping[str, Any]) -> None:
+        for spec in module.subforms:
+            if spec.v2_api_name is None or spec.api_name not in values:
+                continue
+            sub_total = Decimal(0)
+            for row in values[spec.api_name]:
+                total = _money(row.get("Quantity")) * _money(row.get("List_Price"))
+                after_discount = total - _money(row.get("Discount"))
+                net = after_discount + _money(row.get("Tax"))
+                row["Total"] = _as_number(total)
+                row["Total_After_Discount"] = _as_number(after_discount)
+                row["Net_Total"] = _as_number(net)
+                sub_total += net
+            merged = {**current, **values}
+            grand = (
+                sub_total - _money(merged.get("Discount")) + _money(merged.get("Tax"))
+                + _money(merged.get("Adjustment"))
+            )  # fmt: skip
+            values["Sub_Total"] = _as_number(sub_total)
+            values["Grand_Total"] = _as_number(grand)
+
     def _check_refs(
         self, module: ModuleDef, values: dict[str, Any], index: int, *, self_id: str | None
     ) -> RecordProblem | None:
@@ -221,7 +360,7 @@ class RecordWriter:
                 return RecordProblem("INVALID_DATA", "the id given seems to be invalid", details)
             display = target_module.display_field
             values[name] = {"id": target.id, "name": target.data.get(display) if display else None}
-        return None
+        return self._check_rows(module, values, index) or self._check_parent(module, values, index)
 
     def _keys(self, module: ModuleDef, data: Mapping[str, Any]) -> dict[str, str | None]:
         return {name: key_value(data.get(name)) for name in module.key_fields}
