@@ -89,6 +89,14 @@ def cmd_capture(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_poll_zoho(args: argparse.Namespace) -> int:
+    from connectors.zoho.source import run_poller
+
+    poller = run_poller(get_settings(), once=args.once)
+    log.info("ZOHO poller stopped after %d events", poller.events)
+    return 0
+
+
 def cmd_flow(args: argparse.Namespace) -> int:
     from cdchub.flow_runner import run_flow
 
@@ -176,6 +184,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--resnapshot", action="store_true", help="forget the position and take a new snapshot")
     s.add_argument("--documents", help="comma-separated document names (default: all declared)")
     s.set_defaults(fn=cmd_capture)
+    s = sub.add_parser("poll-zoho", help="poll ZOHO CRM for changes into zoho.<module> topics")
+    s.add_argument("--once", action="store_true", help="one pass over the modules, then stop")
+    s.set_defaults(fn=cmd_poll_zoho)
     s = sub.add_parser("flow", help="run one flow of flows/ with recovery")
     s.add_argument("name")
     s.set_defaults(fn=cmd_flow)

@@ -74,7 +74,8 @@ def _ms(v: float | None) -> str:
 
 def line(s: Snapshot) -> str:
     return (
-        f"captured {s.captured} changes (+{s.snapshot} snapshot)  synced {s.synced}  in error {s.failed + s.capture_dead}  "
+        f"captured {s.captured} changes (+{s.snapshot} snapshot)  synced {s.synced}  "
+        f"in error {s.failed + s.capture_dead}  "
         f"latency p50 {_ms(s.latency_p50_ms)} p95 {_ms(s.latency_p95_ms)} max {_ms(s.latency_max_ms)}"
     )
 

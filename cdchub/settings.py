@@ -77,6 +77,11 @@ class ZohoSettings(BaseModel):
     refresh_token: SecretStr = Field(default_factory=lambda: SecretStr(read_secret("zoho_refresh_token")))
     timeout_s: float = 10.0
     max_concurrency: int = 5
+    #: Change polling.  Budget: each module costs 2 calls per poll (records, deleted); at 30 s and three modules
+    #: that is ~17,000 of the Standard edition's 50,000 daily credits.  Watch notifications lower the latency.
+    poll_interval_s: float = 30.0
+    poll_overlap_s: float = 2.0
+    poll_modules: list[str] = ["Products", "Accounts", "Leads"]
 
 
 class Settings(BaseSettings):

@@ -21,6 +21,7 @@ import httpx
 
 from cdchub.settings import ZohoSettings
 from connectors.common.errors import PermanentError, RateLimited, TransientError
+from connectors.common.token_cache import CachedToken
 
 log = logging.getLogger(__name__)
 
@@ -30,32 +31,18 @@ TOKEN_WINDOW_S = 600.0
 TOKEN_EXPIRY_MARGIN_S = 60.0
 
 
-class TokenManager:
+class TokenManager(CachedToken):
     """Caches the access token; mints a new one only when it is missing, about to expire, or refused."""
 
     def __init__(self, settings: ZohoSettings, http: httpx.Client) -> None:
+        super().__init__()
         self._settings = settings
         self._http = http
-        self._lock = threading.Lock()
-        self._token: str | None = None
-        self._expires_at = 0.0
         self._mints: deque[float] = deque()
         self.api_domain = settings.api_domain
         self.mint_count = 0
 
-    def token(self) -> str:
-        with self._lock:
-            if self._token is None or time.monotonic() >= self._expires_at:
-                self._mint()
-            assert self._token is not None
-            return self._token
-
-    def invalidate(self, token: str) -> None:
-        with self._lock:
-            if self._token == token:
-                self._token = None
-
-    def _mint(self) -> None:
+    def _fetch(self) -> tuple[str, float]:
         now = time.monotonic()
         while self._mints and now - self._mints[0] > TOKEN_WINDOW_S:
             self._mints.popleft()
@@ -84,11 +71,10 @@ class TokenManager:
             if "too many requests" in str(body.get("error_description", "")).lower():
                 raise RateLimited("ZOHO refused the token refresh: too many requests", retry_after=60.0)
             raise PermanentError(f"ZOHO token refresh refused: {error}", code=str(error))
-        self._token = body["access_token"]
-        self._expires_at = now + float(body.get("expires_in", 3600)) - TOKEN_EXPIRY_MARGIN_S
         self.api_domain = body.get("api_domain") or self.api_domain
         self.mint_count += 1
         log.info("ZOHO access token refreshed (%d minted by this process)", self.mint_count)
+        return body["access_token"], now + float(body.get("expires_in", 3600)) - TOKEN_EXPIRY_MARGIN_S
 
 
 def _json_or_none(resp: httpx.Response) -> dict[str, Any] | None:
