@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, timezone
@@ -34,6 +33,7 @@ from typing import Any
 import httpx
 
 from connectors.common.errors import PermanentError, RateLimited, TransientError
+from connectors.common.token_cache import CachedToken
 from connectors.huilianyi.settings import HuilianyiSettings
 
 log = logging.getLogger(__name__)
@@ -90,30 +90,16 @@ def _raise_for(what: str, resp: httpx.Response, body: Any) -> None:
         raise PermanentError(f"Huilianyi {what}: HTTP {status} {code}: {message}", code=code)
 
 
-class TokenManager:
+class TokenManager(CachedToken):
     """Caches the access token; fetches one only when it is missing, about to expire, or refused."""
 
     def __init__(self, settings: HuilianyiSettings, http: httpx.Client) -> None:
+        super().__init__()
         self._settings = settings
         self._http = http
-        self._lock = threading.Lock()
-        self._token: str | None = None
-        self._expires_at = 0.0
         self.fetch_count = 0
 
-    def token(self) -> str:
-        with self._lock:
-            if self._token is None or time.monotonic() >= self._expires_at:
-                self._fetch()
-            assert self._token is not None
-            return self._token
-
-    def invalidate(self, token: str) -> None:
-        with self._lock:
-            if self._token == token:
-                self._token = None
-
-    def _fetch(self) -> None:
+    def _fetch(self) -> tuple[str, float]:
         s = self._settings
         now = time.monotonic()
         try:
@@ -132,10 +118,9 @@ class TokenManager:
         expires_in = float(body.get("expires_in") or 0)
         # The same token again means the server's clock decides: use it for all of its remaining time.
         margin = 0.0 if token == self._token else min(TOKEN_EXPIRY_MARGIN_S, expires_in / 10)
-        self._token = token
-        self._expires_at = now + expires_in - margin
         self.fetch_count += 1
         log.info("Huilianyi access token fetched (%d by this client)", self.fetch_count)
+        return token, now + expires_in - margin
 
 
 class HuilianyiClient:

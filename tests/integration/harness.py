@@ -126,6 +126,18 @@ class ZohoSim:
     def expire_tokens(self) -> None:
         self.http.post("/__sim/expire-tokens").raise_for_status()
 
+    def human_create(self, module: str, data: dict[str, Any]) -> str:
+        """Create a record as a human CRM user; returns its id."""
+        resp = self.http.post(f"/__sim/records/{module}", json={"data": data})
+        resp.raise_for_status()
+        return str(resp.json()["data"][0]["details"]["id"])
+
+    def human_edit(self, module: str, record_id: str, data: dict[str, Any]) -> None:
+        self.http.patch(f"/__sim/records/{module}/{record_id}", json={"data": data}).raise_for_status()
+
+    def human_delete(self, module: str, record_id: str) -> None:
+        self.http.delete(f"/__sim/records/{module}/{record_id}").raise_for_status()
+
 
 @dataclass
 class IsolatedEnv:

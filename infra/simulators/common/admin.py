@@ -42,6 +42,15 @@ def guarded(admin_token: str | None, endpoint: Endpoint) -> Endpoint:
     return wrapper
 
 
+def admin_router(admin_token: str | None) -> Callable[[str, Endpoint, list[str]], Route]:
+    """``route(path, endpoint, methods)``: a ``/__sim/`` route behind :func:`guarded` with this admin token."""
+
+    def route(path: str, endpoint: Endpoint, methods: list[str]) -> Route:
+        return Route(path, guarded(admin_token, endpoint), methods=methods)
+
+    return route
+
+
 async def json_body(request: Request, default: Any = None) -> Any:
     raw = await request.body()
     if not raw.strip():
@@ -112,9 +121,7 @@ def common_admin_routes(
         on_reset()
         return JSONResponse({"reset": True})
 
-    def route(path: str, endpoint: Endpoint, methods: list[str]) -> Route:
-        return Route(path, guarded(admin_token, endpoint), methods=methods)
-
+    route = admin_router(admin_token)
     return [
         route("/__sim/faults", list_faults, ["GET"]),
         route("/__sim/faults", add_faults, ["POST"]),

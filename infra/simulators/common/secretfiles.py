@@ -2,8 +2,8 @@
 file.
 
 A value found nowhere is generated once and written to its file (mode 0600, ``O_EXCL`` so a file another
-process just wrote is never overwritten), so the hub's settings, which read the same files, and the simulator
-agree without anyone copying secrets around.
+process just wrote is never overwritten: its value is used instead), so the hub's settings, which read the same
+files, and the simulator agree without anyone copying secrets around.
 """
 
 from __future__ import annotations
@@ -24,6 +24,18 @@ class SecretSpec:
     generate: Callable[[], str]  # a fresh value when none is configured anywhere
 
 
+def create_secret_file(path: Path, value: str) -> bool:
+    """Write ``value`` into a new file readable by its owner only; False (nothing written) if it exists already."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value + "\n")
+    return True
+
+
 def resolve_secrets(
     secrets_dir: Path, specs: Mapping[str, SecretSpec], given: Mapping[str, str | None]
 ) -> dict[str, str]:
@@ -36,10 +48,9 @@ def resolve_secrets(
             value = path.read_text(encoding="utf-8").strip()
         if not value:
             value = spec.generate()
-            secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(value + "\n")
-            log.warning("no %s configured: generated one into %s", key, path)
+            if create_secret_file(path, value):
+                log.warning("no %s configured: generated one into %s", spec.filename, path)
+            else:  # another process wrote it just now: use theirs
+                value = path.read_text(encoding="utf-8").strip()
         values[key] = value
     return values

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from infra.simulators.common.admin import AdminError, Endpoint, guarded, int_param, json_body
+from infra.simulators.common.admin import AdminError, admin_router, int_param, json_body
 from infra.simulators.huilianyi.catalog import EMPLOYEES_BY_ID, EXPENSE_TYPES_BY_CODE
 from infra.simulators.huilianyi.driver import DriverError, WrongDirection
 from infra.simulators.huilianyi.errors import HuilianyiApiError
@@ -196,11 +196,7 @@ def huilianyi_admin_routes(sim: HuilianyiSimulator) -> list[Route]:
             sim.authority.ttl_s = body["token_ttl_s"]
         return JSONResponse({"token_ttl_s": sim.authority.ttl_s})
 
-    token = sim.config.admin_token
-
-    def route(path: str, endpoint: Endpoint, methods: list[str]) -> Route:
-        return Route(path, guarded(token, endpoint), methods=methods)
-
+    route = admin_router(sim.config.admin_token)
     return [
         route("/__sim/reports", create_reports, ["POST"]),
         route("/__sim/reports", list_reports, ["GET"]),

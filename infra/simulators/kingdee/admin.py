@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from infra.simulators.common.admin import AdminError, Endpoint, guarded, json_body
+from infra.simulators.common.admin import AdminError, admin_router, json_body
 from infra.simulators.kingdee.auth import fingerprint
 from infra.simulators.kingdee.simulator import KingdeeSimulator
 
@@ -38,11 +38,7 @@ def kingdee_admin_routes(sim: KingdeeSimulator) -> list[Route]:
             {"acct_id": c.acct_id, "user": c.user, "app_id": c.app_id, "api_user_id": sim.config.api_user_id}
         )
 
-    token = sim.config.admin_token
-
-    def route(path: str, endpoint: Endpoint, methods: list[str]) -> Route:
-        return Route(path, guarded(token, endpoint), methods=methods)
-
+    route = admin_router(sim.config.admin_token)
     return [
         route("/__sim/sessions", list_sessions, ["GET"]),
         route("/__sim/expire-sessions", expire_sessions, ["POST"]),

@@ -1,29 +1,26 @@
-"""Assemble the Kingdee WebAPI simulator's Starlette app: routes, middleware order, error shapes.
+"""Assemble the Kingdee WebAPI simulator's Starlette app: routes, the service endpoint, error shapes.
 
-Middleware, outermost first: request log → fault injection → routes. Every answer a client can see has the
-WebAPI's shape; an unexpected exception becomes the envelope with ``MsgCode`` 4 (HTTP 500), its traceback going
-to the simulator's own log only.
+Middleware, outermost first: request log → fault injection → routes (stacked by
+:func:`infra.simulators.common.app.build_app`; no gate: auth is checked per service call). Every answer a client
+can see has the WebAPI's shape; an unexpected exception becomes the envelope with ``MsgCode`` 4 (HTTP 500), its
+traceback going to the simulator's own log only.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from infra.simulators.common.admin import common_admin_routes, healthz_route
-from infra.simulators.common.faults import FaultMiddleware
-from infra.simulators.common.requestlog import RequestLogMiddleware, notes
+from infra.simulators.common.app import build_app
+from infra.simulators.common.requestlog import notes
 from infra.simulators.kingdee import envelope as env
 from infra.simulators.kingdee.admin import kingdee_admin_routes
 from infra.simulators.kingdee.auth import ASP_COOKIE, SESSION_COOKIE, fingerprint, new_asp_session
@@ -32,8 +29,6 @@ from infra.simulators.kingdee.services import QUERY_METHODS
 from infra.simulators.kingdee.services import Request as ApiRequest
 from infra.simulators.kingdee.simulator import KingdeeSimulator
 from infra.simulators.kingdee.transport import parse_json, service_of
-
-log = logging.getLogger(__name__)
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
@@ -45,15 +40,13 @@ def _error(status: int, msg_code: int, message: str) -> Response:
     return json_response(env.error_result(msg_code, [env.Problem(message)]), status)
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
+def _http_error(request: Request, exc: HTTPException) -> Response:
     if exc.status_code == 405:
         return _error(405, env.PARAMETER_ERROR, "WebAPI只接受POST请求")
     return _error(exc.status_code, env.PARAMETER_ERROR, f"请求的服务不存在：{request.url.path}")
 
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+def _internal_error() -> Response:
     return _error(500, env.EXCEPTION, "服务器内部错误")
 
 
@@ -85,28 +78,12 @@ def api_endpoint(sim: KingdeeSimulator) -> Callable[[Request], Awaitable[Respons
 
 def create_app(config: KingdeeSimConfig) -> Starlette:
     sim = KingdeeSimulator.build(config)
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        sim.close()
-
-    routes = [
-        healthz_route("kingdee"),
-        *common_admin_routes(
-            injector=sim.injector, request_log=sim.request_log, on_reset=sim.reset, admin_token=config.admin_token
-        ),
-        *kingdee_admin_routes(sim),
-        Route("/{path:path}", api_endpoint(sim), methods=["POST"]),
-    ]
-    app = Starlette(
-        routes=routes,
-        middleware=[
-            Middleware(RequestLogMiddleware, log=sim.request_log),
-            Middleware(FaultMiddleware, injector=sim.injector, error_body=env.fault_error_body),
-        ],
-        exception_handlers={HTTPException: _http_error, Exception: _unexpected},
-        lifespan=lifespan,
+    return build_app(
+        "kingdee",
+        sim,
+        admin_token=config.admin_token,
+        routes=[*kingdee_admin_routes(sim), Route("/{path:path}", api_endpoint(sim), methods=["POST"])],
+        fault_error_body=env.fault_error_body,
+        http_error=_http_error,
+        internal_error=_internal_error,
     )
-    app.state.sim = sim
-    return app

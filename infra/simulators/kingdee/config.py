@@ -10,19 +10,26 @@ overwriting), as the ZOHO simulator does. A generated app id has the official SD
 
 from __future__ import annotations
 
-import logging
-import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra.simulators.common.secretfiles import SecretSpec, resolve_secrets
 from infra.simulators.kingdee.signing import make_app_id
 
-log = logging.getLogger(__name__)
 
-KINDS = ("acct_id", "user", "password", "app_id", "app_secret")
-SECRET_FILES = {kind: f"kingdee_{kind}" for kind in KINDS}
-SECRET_ENV = {kind: f"KINGDEE_SIM_{kind.upper()}" for kind in KINDS}
+def _spec(kind: str, generate: Callable[[], str]) -> SecretSpec:
+    return SecretSpec(f"kingdee_{kind}", f"KINGDEE_SIM_{kind.upper()}", generate)
+
+
+SECRET_SPECS = {
+    "acct_id": _spec("acct_id", lambda: secrets.token_hex(12)),
+    "user": _spec("user", lambda: "cdchub_api"),
+    "password": _spec("password", lambda: secrets.token_hex(16)),
+    "app_id": _spec("app_id", lambda: make_app_id(str(200000 + secrets.randbelow(800000)), secrets.token_bytes(24))),
+    "app_secret": _spec("app_secret", lambda: secrets.token_hex(16)),
+}
 
 
 @dataclass(frozen=True)
@@ -51,33 +58,5 @@ class KingdeeSimConfig:
         return self.state_dir / "kingdee.sqlite3" if self.state_dir else None
 
 
-def _generate(kind: str) -> str:
-    if kind == "acct_id":
-        return secrets.token_hex(12)
-    if kind == "user":
-        return "cdchub_api"
-    if kind == "app_id":
-        return make_app_id(str(200000 + secrets.randbelow(800000)), secrets.token_bytes(24))
-    return secrets.token_hex(16)
-
-
 def resolve_credentials(secrets_dir: Path, **given: str | None) -> KingdeeCredentials:
-    values: dict[str, str] = {}
-    for kind in KINDS:
-        value = given.get(kind) or os.environ.get(SECRET_ENV[kind])
-        path = secrets_dir / SECRET_FILES[kind]
-        if not value and path.exists():
-            value = path.read_text(encoding="utf-8").strip()
-        if not value:
-            value = _generate(kind)
-            secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:  # another process wrote it just now: use theirs
-                value = path.read_text(encoding="utf-8").strip()
-            else:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    handle.write(value + "\n")
-                log.warning("no kingdee %s configured: generated one into %s", kind, path)
-        values[kind] = value
-    return KingdeeCredentials(**values)
+    return KingdeeCredentials(**resolve_secrets(secrets_dir, SECRET_SPECS, given))

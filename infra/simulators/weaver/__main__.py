@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
-from infra.simulators.common.paths import SECRETS_DIR, SIMULATOR_STATE_DIR
-from infra.simulators.common.server import add_common_args, serve
+from infra.simulators.common.server import (
+    common_settings,
+    non_negative_float,
+    positive_int,
+    serve_from_args,
+    simulator_parser,
+)
 from infra.simulators.weaver.app import create_app
-from infra.simulators.weaver.config import DriverSettings, WeaverSimConfig, resolve_app_ids
+from infra.simulators.weaver.config import APP_ID_FILE, DriverSettings, WeaverSimConfig, resolve_app_ids
 
 DEFAULT_PORT = 18092
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be a positive integer")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be >= 0")
-    return value
 
 
 def _rate(text: str) -> float:
@@ -37,32 +26,25 @@ def _rate(text: str) -> float:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m infra.simulators.weaver", description=__doc__)
-    add_common_args(parser, default_port=DEFAULT_PORT, default_state_dir=SIMULATOR_STATE_DIR / "weaver")
-    parser.add_argument(
-        "--secrets-dir",
-        type=Path,
-        default=Path(os.environ.get("WEAVER_SIM_SECRETS_DIR") or SECRETS_DIR),
-        help=f"folder with weaver_app_id (default {SECRETS_DIR})",
-    )
+    parser = simulator_parser("weaver", description=__doc__, default_port=DEFAULT_PORT, secret_files=[APP_ID_FILE])
     parser.add_argument(
         "--app-id",
         action="append",
         help="accepted app id, repeatable (else WEAVER_SIM_APP_IDS, else the file)",
     )
-    parser.add_argument("--token-ttl", type=_positive, default=1800, help="default token lifetime, s (1800)")
+    parser.add_argument("--token-ttl", type=positive_int, default=1800, help="default token lifetime, s (1800)")
     parser.add_argument(
-        "--max-token-ttl", type=_positive, default=86_400, help="cap on the `time` header (86400)"
+        "--max-token-ttl", type=positive_int, default=86_400, help="cap on the `time` header (86400)"
     )
     parser.add_argument(
         "--utc-offset-hours", type=int, default=8, help="OA time zone for dates and times (8)"
     )
     parser.add_argument(
-        "--driver-interval", type=_non_negative, default=5.0, help="approval driver period, s; 0 = off (5)"
+        "--driver-interval", type=non_negative_float, default=5.0, help="approval driver period, s; 0 = off (5)"
     )
     parser.add_argument(
         "--approval-delay",
-        type=_non_negative,
+        type=non_negative_float,
         default=60.0,
         help="approver acts this long after arrival, s (60)",
     )
@@ -86,7 +68,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     config = WeaverSimConfig(
         app_ids=resolve_app_ids(args.secrets_dir.resolve(), args.app_id),
-        state_dir=None if args.in_memory else args.state_dir.resolve(),
         token_ttl_s=args.token_ttl,
         max_token_ttl_s=args.max_token_ttl,
         utc_offset_h=args.utc_offset_hours,
@@ -99,10 +80,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             seed=args.driver_seed,
             auto_resubmit=not args.no_auto_resubmit,
         ),
-        admin_token=args.admin_token,
-        fault_seed=args.fault_seed,
+        **common_settings(args),
     )
-    serve(create_app(config), host=args.host, port=args.port, log_level=args.log_level)
+    serve_from_args(create_app(config), args)
 
 
 if __name__ == "__main__":

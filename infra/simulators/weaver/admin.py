@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from infra.simulators.common.admin import AdminError, Endpoint, guarded, json_body
+from infra.simulators.common.admin import AdminError, admin_router, json_body
 from infra.simulators.weaver.approval_driver import ScriptError
 from infra.simulators.weaver.directory import USERS
 from infra.simulators.weaver.errors import ServiceError
@@ -155,11 +155,7 @@ def weaver_admin_routes(sim: WeaverSimulator) -> list[Route]:
         sim.authority.ttl_s = ttl
         return JSONResponse({"token_ttl_s": ttl})
 
-    token = sim.config.admin_token
-
-    def route(path: str, endpoint: Endpoint, methods: list[str]) -> Route:
-        return Route(path, guarded(token, endpoint), methods=methods)
-
+    route = admin_router(sim.config.admin_token)
     return [
         route("/__sim/script", set_script, ["POST"]),
         route("/__sim/tick", tick, ["POST"]),

@@ -14,6 +14,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra.simulators.common.secretfiles import create_secret_file
+
 log = logging.getLogger(__name__)
 
 APP_ID_FILE = "weaver_app_id"
@@ -63,14 +65,8 @@ def resolve_app_ids(secrets_dir: Path, given: list[str] | None = None) -> tuple[
         ids = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     if not ids:
         value = generate_app_id()
-        secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        try:
-            # O_EXCL + 0600: never readable by others, never overwrite a file another process just wrote.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
+        if not create_secret_file(path, value):  # another process wrote it just now: use theirs
             return resolve_app_ids(secrets_dir)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(value + "\n")
         log.warning("no Weaver app id configured: generated one into %s", path)
         ids = [value]
     return tuple(dict.fromkeys(ids))

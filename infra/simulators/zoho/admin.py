@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from infra.simulators.common.admin import AdminError, Endpoint, guarded, int_param, json_body
+from infra.simulators.common.admin import AdminError, admin_router, int_param, json_body
 from infra.simulators.zoho.auth import HUMAN_USER, ApiUser
 from infra.simulators.zoho.config import ZohoCredentials
 from infra.simulators.zoho.modules import ModuleDef
@@ -148,11 +148,7 @@ def zoho_admin_routes(sim: ZohoSimulator) -> list[Route]:
     async def watch_channels(request: Request) -> Response:
         return JSONResponse({"channels": [sim.watches.view(c) for c in sim.watches.live()]})
 
-    token = sim.config.admin_token
-
-    def route(path: str, endpoint: Endpoint, methods: list[str]) -> Route:
-        return Route(path, guarded(token, endpoint), methods=methods)
-
+    route = admin_router(sim.config.admin_token)
     return [
         route("/__sim/expire-tokens", expire_tokens, ["POST"]),
         route("/__sim/limits", get_limits, ["GET"]),

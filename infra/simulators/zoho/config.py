@@ -9,23 +9,22 @@ written to its file (mode 0600), so the hub and the simulator agree without anyo
 
 from __future__ import annotations
 
-import logging
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+from infra.simulators.common.secretfiles import SecretSpec, resolve_secrets
 
-SECRET_FILES = {
-    "client_id": "zoho_client_id",
-    "client_secret": "zoho_client_secret",
-    "refresh_token": "zoho_refresh_token",
-}
-SECRET_ENV = {
-    "client_id": "ZOHO_SIM_CLIENT_ID",
-    "client_secret": "ZOHO_SIM_CLIENT_SECRET",
-    "refresh_token": "ZOHO_SIM_REFRESH_TOKEN",
+SECRET_SPECS = {
+    "client_id": SecretSpec(
+        "zoho_client_id", "ZOHO_SIM_CLIENT_ID", lambda: "1000." + secrets.token_hex(15).upper()
+    ),
+    "client_secret": SecretSpec("zoho_client_secret", "ZOHO_SIM_CLIENT_SECRET", lambda: secrets.token_hex(21)),
+    "refresh_token": SecretSpec(
+        "zoho_refresh_token",
+        "ZOHO_SIM_REFRESH_TOKEN",
+        lambda: f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}",
+    ),
 }
 
 
@@ -56,14 +55,6 @@ class ZohoSimConfig:
         return self.state_dir / "zoho.sqlite3" if self.state_dir else None
 
 
-def _generate(kind: str) -> str:
-    if kind == "client_id":
-        return "1000." + secrets.token_hex(15).upper()
-    if kind == "client_secret":
-        return secrets.token_hex(21)
-    return f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
-
-
 def resolve_credentials(
     secrets_dir: Path,
     *,
@@ -72,19 +63,4 @@ def resolve_credentials(
     refresh_token: str | None = None,
 ) -> ZohoCredentials:
     given = {"client_id": client_id, "client_secret": client_secret, "refresh_token": refresh_token}
-    values: dict[str, str] = {}
-    for kind, filename in SECRET_FILES.items():
-        value = given[kind] or os.environ.get(SECRET_ENV[kind])
-        path = secrets_dir / filename
-        if not value and path.exists():
-            value = path.read_text(encoding="utf-8").strip()
-        if not value:
-            value = _generate(kind)
-            secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            # O_EXCL + 0600: never readable by others, and never overwrite a file another process just wrote.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(value + "\n")
-            log.warning("no %s configured: generated one into %s", kind, path)
-        values[kind] = value
-    return ZohoCredentials(**values)
+    return ZohoCredentials(**resolve_secrets(secrets_dir, SECRET_SPECS, given))
