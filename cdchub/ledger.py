@@ -81,6 +81,24 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def upsert_rows(engine: Engine, table: Table, rows: list[dict[str, Any]], keys: tuple[str, ...]) -> None:
+    """Insert or update many rows in one statement (SQLite and PostgreSQL both have ON CONFLICT); on update only
+    the columns the rows carry change."""
+    if not rows:
+        return
+    dialect: Any
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql as dialect
+    else:
+        from sqlalchemy.dialects import sqlite as dialect
+    stmt = dialect.insert(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(keys), set_={c: stmt.excluded[c] for c in rows[0] if c not in keys}
+    )
+    with engine.begin() as conn:
+        conn.execute(stmt, rows)
+
+
 def open_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -137,18 +155,7 @@ class SyncLedger:
         columns = list(rows[0])
         if any(list(r) != columns for r in rows):
             raise ValueError("ledger rows of one call must have the same columns")
-        if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        stmt = insert(sync_ledger)
-        keys = ("flow", "source_key", "target_system")
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(keys),
-            set_={c: stmt.excluded[c] for c in columns if c not in keys},
-        )
-        with self.engine.begin() as conn:
-            conn.execute(stmt, rows)
+        upsert_rows(self.engine, sync_ledger, rows, ("flow", "source_key", "target_system"))
 
     def record_applied(
         self,

@@ -84,6 +84,17 @@ class ZohoSettings(BaseModel):
     poll_modules: list[str] = ["Products", "Accounts", "Leads"]
 
 
+class KingdeeApiSettings(BaseModel):
+    """Kingdee K/3 Cloud WebAPI (the simulator locally): where edits from the CRM are saved."""
+
+    base_url: str = "http://127.0.0.1:18091/K3Cloud"
+    acct_id: str = Field(default_factory=lambda: read_secret("kingdee_acct_id"))
+    user: str = Field(default_factory=lambda: read_secret("kingdee_user"))
+    app_id: str = Field(default_factory=lambda: read_secret("kingdee_app_id"))
+    app_secret: SecretStr = Field(default_factory=lambda: SecretStr(read_secret("kingdee_app_secret")))
+    timeout_s: float = 30.0
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CDCHUB_", env_nested_delimiter="__", frozen=True, extra="ignore"
@@ -93,6 +104,7 @@ class Settings(BaseSettings):
     registry: RegistrySettings = RegistrySettings()
     kingdee_db: KingdeeDbSettings = Field(default_factory=KingdeeDbSettings)
     zoho: ZohoSettings = Field(default_factory=ZohoSettings)
+    kingdee_api: KingdeeApiSettings = Field(default_factory=KingdeeApiSettings)
     state_dir: Path = CACHE_DIR / "state"
     ledger_url: str = ""
     zoho_simulator_port: int = 18090

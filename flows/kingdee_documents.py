@@ -33,7 +33,9 @@ class DocumentEvent:
 
     @property
     def version(self) -> int:
-        return int(self.envelope["source"]["lsn"])
+        """The source position: the commit LSN of a Kingdee change, the modified time (ms) of a CRM change."""
+        source = self.envelope["source"]
+        return int(source["lsn"] if "lsn" in source else source["version"])
 
     @property
     def commit_ms(self) -> int:
@@ -44,16 +46,16 @@ class DocumentEvent:
 class EnvelopeDecoder:
     """Decodes change events; built lazily in each worker (registry clients do not pickle)."""
 
-    def __init__(self, registry_url: str, topic: str) -> None:
+    def __init__(self, registry_url: str, schema: str) -> None:
         self.registry_url = registry_url
-        self.topic = topic
+        self.reader_schema = load_schema_text(schema)  # read at build time: a missing schema fails at start
         self._decoder: AvroDecoder | None = None
 
     def __call__(self, msg: KafkaSourceMessage[bytes | None, bytes | None]) -> DocumentEvent | DeadLetter | None:
         if msg.value is None:
             return None  # tombstone after a delete event: compaction marker, nothing to do
         if self._decoder is None:
-            self._decoder = AvroDecoder(registry_client(self.registry_url), load_schema_text(self.topic))
+            self._decoder = AvroDecoder(registry_client(self.registry_url), self.reader_schema)
         key = msg.key.decode("utf-8", "replace") if msg.key else ""
         position = Position(msg.topic, msg.partition, msg.offset)
         try:
@@ -65,9 +67,10 @@ class EnvelopeDecoder:
 
 
 def read_documents(
-    flow: Dataflow, flow_name: str, settings: Settings, topic: str
+    flow: Dataflow, flow_name: str, settings: Settings, topic: str, schema: str | None = None
 ) -> tuple[Stream[DocumentEvent], Stream[DeadLetter]]:
-    """The decoded events of ``topic`` (unprefixed name) and the dead letters of reading and decoding them."""
+    """The decoded events of ``topic`` (unprefixed name; read with ``schemas/<schema or topic>.avsc``) and the
+    dead letters of reading and decoding them."""
     # Bytewax lists the topic's partitions when the flow starts: a topic that does not exist yet would give a
     # flow with no input, so both topics are created (idempotently) first.
     ensure_topics(settings.kafka.bootstrap_servers, [settings.kafka.topic(topic)], settings.kafka.topic_partitions,
@@ -83,7 +86,7 @@ def read_documents(
         lambda e: DeadLetter(flow=flow_name, stage="read", error_class="KafkaError", error=str(e.err),
                              topic=e.msg.topic, partition=e.msg.partition, offset=e.msg.offset),
     )
-    decoded = op.filter_map("decode", src.oks, EnvelopeDecoder(settings.registry.url, topic))
+    decoded = op.filter_map("decode", src.oks, EnvelopeDecoder(settings.registry.url, schema or topic))
     split = op.branch("decoded_ok", decoded, lambda x: isinstance(x, DocumentEvent))
     bad = op.map("name_flow", split.falses, lambda d: _with_flow(d, flow_name))  # type: ignore[arg-type]
     return split.trues, op.merge("read_dead_letters", read_errors, bad)  # type: ignore[return-value]

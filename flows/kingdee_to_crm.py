@@ -38,7 +38,7 @@ def to_command(flow_name: str, mapping: Mapping, event: DocumentEvent) -> SyncCo
     return SyncCommand(
         flow=flow_name, key=event.key, number=env["source"].get("number"), version=event.version, record=record,
         fingerprint=fingerprint(record), captured_at_ms=event.commit_ms, position=event.position,
-        deleted=env["op"] == "d",
+        deleted=env["op"] == "d", entity=f"{mapping.name}:{event.key}" if mapping.two_way else None,
     )
 
 
@@ -50,7 +50,8 @@ def build_kingdee_to_crm(flow_name: str, settings: Settings, mapping: Mapping) -
     mapped = op.filter_map("map", events, lambda e: to_command(flow_name, mapping, e))
     split = op.branch("mapped_ok", mapped, lambda x: isinstance(x, SyncCommand))
     commands: Stream[SyncCommand] = split.trues  # type: ignore[assignment]
+    shared = mapping.shared_fields if mapping.two_way else None
     op.output(f"zoho_{mapping.module.lower()}", commands,
-              ZohoUpsertSink(settings, flow_name, mapping.module, mapping.external_key))
+              ZohoUpsertSink(settings, flow_name, mapping.module, mapping.external_key, shared_fields=shared))
     write_dead_letters(flow_name, settings, op.merge("all_dead_letters", read_dead, split.falses))
     return flow

@@ -41,6 +41,11 @@ class FieldRule:
     pattern: re.Pattern[str] | None = None
     code_table: dict[str, Any] | None = None
     as_text: bool = False
+    #: Which system owns the field: ``kingdee`` (default; its value always wins), ``crm``, or ``shared`` (last
+    #: writer wins by source time).  Only ``crm`` and ``shared`` fields flow from the CRM back to Kingdee.
+    owner: str = "kingdee"
+    #: The field's key in a Kingdee WebAPI ``Save`` model (``FName``), for fields that flow back to Kingdee.
+    kingdee_field: str | None = None
 
 
 def _read_path(doc: dict[str, Any], path: str) -> Any:
@@ -75,6 +80,17 @@ class Mapping:
     on_delete: dict[str, Any]
     #: The Kingdee document topic the mapping reads (``[source] document``), if it is a Kingdee → CRM mapping.
     source_topic: str | None = None
+    #: ``[kingdee]``: the form and id field edits from the CRM are saved to (``BD_MATERIAL``, ``FMATERIALID``).
+    kingdee_form: str | None = None
+    kingdee_id_field: str | None = None
+
+    @property
+    def two_way(self) -> bool:
+        return any(r.owner != "kingdee" for r in self.fields)
+
+    @property
+    def shared_fields(self) -> frozenset[str]:
+        return frozenset(r.target for r in self.fields if r.owner == "shared")
 
     def applies_to(self, doc: dict[str, Any]) -> bool:
         return all(str(doc.get(col)) in allowed for col, allowed in self.only_when.items())
@@ -82,6 +98,8 @@ class Mapping:
     def to_target(self, doc: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for rule in self.fields:
+            if rule.owner == "crm":
+                continue  # the CRM's own value wins; Kingdee's is never sent
             if rule.source is None:
                 out[rule.target] = rule.constant
                 continue
@@ -121,6 +139,39 @@ class Mapping:
     def deleted_target(self, key: str) -> dict[str, Any]:
         return {self.external_key: key, **self.on_delete}
 
+    def crm_fields(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The fields of a CRM record that flow back to Kingdee (owned by the CRM or shared), by CRM field name,
+        checked like the forward direction (length, code tables)."""
+        out: dict[str, Any] = {}
+        for rule in self.fields:
+            if rule.owner == "kingdee" or rule.kingdee_field is None or rule.target not in record:
+                continue
+            value = record.get(rule.target)
+            if isinstance(value, str):
+                value = value.strip()
+                if rule.max_length is not None and len(value) > rule.max_length:
+                    raise MappingError(f"{rule.target}: {len(value)} characters, at most {rule.max_length} allowed",
+                                       code="TOO_LONG")
+            if rule.code_table is not None and value is not None:
+                codes = [code for code, shown in rule.code_table.items() if shown == value]
+                if not codes:
+                    raise MappingError(f"{rule.target}: value {value!r} has no Kingdee code "
+                                       f"(known: {sorted(map(str, rule.code_table.values()))})", code="UNKNOWN_CODE")
+            out[rule.target] = value
+        return out
+
+    def kingdee_model(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """CRM field values (from :meth:`crm_fields`) as Kingdee Save model fields."""
+        by_target = {r.target: r for r in self.fields}
+        model: dict[str, Any] = {}
+        for name, value in fields.items():
+            rule = by_target[name]
+            assert rule.kingdee_field is not None
+            if rule.code_table is not None and value is not None:
+                value = next(code for code, shown in rule.code_table.items() if shown == value)
+            model[rule.kingdee_field] = "" if value is None else value
+        return model
+
 
 def fingerprint(record: dict[str, Any]) -> str:
     """Content fingerprint of a target record (stable across key order)."""
@@ -142,7 +193,8 @@ def load_mapping(name: str, directory: Path = MAPPINGS_DIR) -> Mapping:
     for field_name, spec in (raw.get("fields") or {}).items():
         if not isinstance(spec, dict) or ("from" not in spec and "value" not in spec):
             raise MappingConfigError(f"{path}: fields.{field_name} needs `from` or `value`")
-        unknown = set(spec) - {"from", "value", "required", "max_length", "pattern", "map", "text"}
+        unknown = set(spec) - {"from", "value", "required", "max_length", "pattern", "map", "text", "owner",
+                               "kingdee_field"}
         if unknown:
             raise MappingConfigError(f"{path}: fields.{field_name} has unknown keys {sorted(unknown)}")
         if "from" in spec and not _PATH.match(spec["from"]):
@@ -151,18 +203,29 @@ def load_mapping(name: str, directory: Path = MAPPINGS_DIR) -> Mapping:
             pattern = re.compile(spec["pattern"]) if "pattern" in spec else None
         except re.error as exc:
             raise MappingConfigError(f"{path}: fields.{field_name}.pattern: {exc}") from exc
+        owner = spec.get("owner", "kingdee")
+        if owner not in ("kingdee", "crm", "shared"):
+            raise MappingConfigError(f"{path}: fields.{field_name}.owner must be kingdee, crm or shared")
+        if owner != "kingdee" and not spec.get("kingdee_field"):
+            raise MappingConfigError(f"{path}: fields.{field_name} is owned by {owner} but names no kingdee_field")
         rules.append(
             FieldRule(
                 target=field_name, source=spec.get("from"), constant=spec.get("value"),
                 required=bool(spec.get("required", False)), max_length=spec.get("max_length"),
                 pattern=pattern, code_table=spec.get("map"), as_text=bool(spec.get("text", False)),
+                owner=owner, kingdee_field=spec.get("kingdee_field"),
             )
         )
     if target["external_key"] not in {r.target for r in rules}:
         raise MappingConfigError(f"{path}: the external key {target['external_key']} must be mapped")
+    kingdee = raw.get("kingdee") or {}
+    if any(r.owner != "kingdee" for r in rules) and not (kingdee.get("form_id") and kingdee.get("id_field")):
+        raise MappingConfigError(f"{path}: fields flow back to Kingdee, so [kingdee] form_id and id_field are needed")
     return Mapping(
         name=name, system=target["system"], module=target["module"], external_key=target["external_key"],
         only_when={k: [str(x) for x in v] for k, v in (raw.get("only_when") or {}).items()},
         fields=tuple(rules), on_delete=dict(raw.get("on_delete") or {}),
         source_topic=f"kingdee.{raw['source']['document']}" if (raw.get("source") or {}).get("document") else None,
+        kingdee_form=(raw.get("kingdee") or {}).get("form_id"),
+        kingdee_id_field=(raw.get("kingdee") or {}).get("id_field"),
     )

@@ -22,3 +22,6 @@ class SyncCommand:
     captured_at_ms: int
     position: Position
     deleted: bool = False
+    #: The master-data entity both directions of a two-way flow agree on (``materials:<Kingdee id>``); the field
+    #: clock is kept per entity.  None for one-way flows.
+    entity: str | None = None

@@ -130,6 +130,8 @@ class KingdeeWebApiClient:
         self._lock = threading.Lock()
         self._session_id: str | None = None
         self.login_count = 0
+        #: The Kingdee user this integration writes as (``FMODIFIERID`` of its own saves), from the login context.
+        self.user_id: str | None = None
 
     def close(self) -> None:
         self._http.close()
@@ -169,6 +171,8 @@ class KingdeeWebApiClient:
                 message = body.get("Message") if isinstance(body, dict) else body
                 raise KingdeeApiError(f"Kingdee login refused: {message}", 0, [])
             self._session_id = str(body.get("KDSVCSessionId") or "")
+            context = body.get("Context") or {}
+            self.user_id = str(context["UserId"]) if context.get("UserId") is not None else None
             return self._session_id
 
     def call(self, service: str, body: dict[str, Any], what: str | None = None) -> Any:

@@ -348,7 +348,7 @@ def _tx(bind: Connection | Engine) -> Iterator[Connection]:
 
 
 def _now(now: datetime | None) -> datetime:
-    value = now or datetime.now()
+    value = now or m.china_now()
     return value.replace(microsecond=value.microsecond // 1000 * 1000)  # Kingdee keeps milliseconds
 
 

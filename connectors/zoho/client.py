@@ -93,6 +93,7 @@ class ZohoClient:
         self._http = http or httpx.Client(timeout=settings.timeout_s)
         self.tokens = TokenManager(settings, self._http)
         self._slots = threading.BoundedSemaphore(settings.max_concurrency)
+        self._current_user_id: str | None = None
 
     def close(self) -> None:
         self._http.close()
@@ -150,6 +151,14 @@ class ZohoClient:
         if not isinstance(results, list) or len(results) != len(records):
             raise TransientError(f"ZOHO upsert {module}: answer does not hold one result per record")
         return results
+
+    def current_user_id(self) -> str | None:
+        """The CRM user this integration acts as (``Modified_By`` of its own writes); asked once."""
+        if self._current_user_id is None:
+            _, body = self.request("GET", "users", params={"type": "CurrentUser"})
+            users = (body or {}).get("users") or []
+            self._current_user_id = str(users[0]["id"]) if users else ""
+        return self._current_user_id or None
 
     def get(self, module: str, record_id: str) -> dict[str, Any] | None:
         status, body = self.request("GET", f"{module}/{record_id}")

@@ -150,10 +150,13 @@ class ZohoChangePoller:
     def _produce(self, module: str, event: dict[str, Any]) -> None:
         topic = self.settings.kafka.topic(zoho_topic(module))
         value = self._encoders[module].encode(event)
-        self._producer.produce(topic, key=event["id"].encode(), value=value,
-                               on_delivery=lambda err, _m: err and self._errors.append(str(err)))
+        self._producer.produce(topic, key=event["id"].encode(), value=value, on_delivery=self._delivered)
         self._producer.poll(0)
         self.events += 1
+
+    def _delivered(self, err: Any, _msg: Any) -> None:
+        if err is not None:
+            self._errors.append(str(err))
 
     def poll_module(self, module: str) -> int:
         cursor = self.cursors[module]

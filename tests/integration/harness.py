@@ -139,6 +139,30 @@ class ZohoSim:
         self.http.delete(f"/__sim/records/{module}/{record_id}").raise_for_status()
 
 
+class KingdeeSim:
+    """The Kingdee WebAPI simulator's admin API (request log)."""
+
+    def __init__(self, base_url: str) -> None:
+        self.http = httpx.Client(base_url=base_url, timeout=10)
+
+    def requests(self) -> list[dict[str, Any]]:
+        resp = self.http.get("/__sim/requests")
+        resp.raise_for_status()
+        return list(resp.json()["requests"])
+
+    def calls(self, service: str) -> int:
+        return sum(1 for r in self.requests() if service.lower() in r["path"].lower())
+
+
+def holds_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    """A quiet-period check: ``condition`` stays true for the whole window (absence can only be observed over
+    time); fails at the first moment it does not."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert condition(), f"{what} stopped holding"
+        time.sleep(0.1)
+
+
 @dataclass
 class IsolatedEnv:
     """One test's isolated slice of the shared stack: own topics (prefix), slot, state dir, empty Kingdee DB."""
@@ -149,6 +173,7 @@ class IsolatedEnv:
     kingdee: Engine
     zoho: ZohoSim
     children: list[ChildProcess] = field(default_factory=list)
+    simulators: list[Any] = field(default_factory=list)
 
     @classmethod
     def create(cls, base: Settings, tmp: Path, kingdee: Engine, zoho: ZohoSim) -> IsolatedEnv:
@@ -212,12 +237,38 @@ class IsolatedEnv:
         consumer.close()
         return out
 
+    def start_kingdee_api(self) -> KingdeeSim:
+        """A Kingdee WebAPI simulator writing into this test's Kingdee database; children are configured for it."""
+        from infra.simulators.common.process import SimulatorProcess
+        from infra.simulators.kingdee.signing import make_app_id
+
+        creds = {"acct-id": uuid.uuid4().hex[:14], "user": "cdchub_api", "password": uuid.uuid4().hex,
+                 "app-id": make_app_id("224055", os.urandom(24)), "app-secret": uuid.uuid4().hex}
+        args = ["--state-dir", str(self.tmp / "kingdee-sim"),
+                "--database-url", self.settings.kingdee_db.sqlalchemy_url()]
+        for flag, value in creds.items():
+            args += [f"--{flag}", value]
+        proc = SimulatorProcess("infra.simulators.kingdee", args=args, log_path=self.tmp / "kingdee-sim.log").start()
+        self.simulators.append(proc)
+        self.env.update({
+            "CDCHUB_KINGDEE_API__BASE_URL": f"{proc.base_url}/K3Cloud", "CDCHUB_KINGDEE_API__ACCT_ID": creds["acct-id"],
+            "CDCHUB_KINGDEE_API__USER": creds["user"], "CDCHUB_KINGDEE_API__APP_ID": creds["app-id"],
+            "CDCHUB_KINGDEE_API__APP_SECRET": creds["app-secret"],
+        })
+        return KingdeeSim(proc.base_url)
+
+    def poller(self, modules: str = '["Products"]') -> ChildProcess:
+        self.env.update({"CDCHUB_ZOHO__POLL_INTERVAL_S": "0.3", "CDCHUB_ZOHO__POLL_MODULES": modules})
+        return self.spawn(f"poller-{len(self.children)}", "poll-zoho")
+
     def dead_letters(self, flow: str) -> list[dict[str, Any]]:
         return [json.loads(v) for _, v in self.read_topic(f"cdchub.dlq.{flow}") if v]
 
     def close(self) -> None:
         for child in self.children:
             child.stop(10)
+        for sim in self.simulators:
+            sim.stop()
         admin = AdminClient({"bootstrap.servers": self.settings.kafka.bootstrap_servers})
         ours = [t for t in admin.list_topics(timeout=10).topics if t.startswith(self.settings.kafka.topic_prefix)]
         if ours:

@@ -40,7 +40,7 @@ class DocumentRejected(Exception):
 
 
 def now() -> datetime:
-    ts = datetime.now()
+    ts = m.china_now()
     return ts.replace(microsecond=ts.microsecond // 1000 * 1000)
 
 

@@ -1,0 +1,103 @@
+"""The field clock: for each (entity, field) of two-way master data, the last value known in both systems, which
+system it came from and its source time.  It lives in the ledger database, shared by both directions' flows.
+
+It gives the two rules that make two-way sync safe:
+- **No echo**: a value equal to the last known one is never written again, so a write this system made, coming
+  back through the other side's change capture, changes nothing and calls no API.
+- **Conflicts**: a field owned by one system always takes that system's value (the mapping declares ownership);
+  a ``shared`` field takes the value with the newer source time — a change older than what the other side last
+  changed is dropped, and the other side's newer value flows back instead, so both systems converge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, String, Table, Text, select
+from sqlalchemy.engine import Engine
+
+from cdchub.ledger import metadata, upsert_rows
+
+field_clock = Table(
+    "field_clock",
+    metadata,
+    Column("entity", String(128), primary_key=True),
+    Column("field", String(128), primary_key=True),
+    Column("side", String(16), nullable=False),
+    Column("source_time_ms", BigInteger, nullable=False),
+    Column("fingerprint", String(32), nullable=False),
+    Column("value", Text),
+    Column("updated_at_ms", BigInteger, nullable=False),
+)
+
+
+def value_fingerprint(value: Any) -> str:
+    normalised = "" if value is None else value
+    blob = json.dumps(normalised, ensure_ascii=False, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class ClockEntry:
+    side: str
+    source_time_ms: int
+    fingerprint: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class Decision:
+    write: dict[str, Any]
+    #: field -> why it is not written ("unchanged", or "newer in crm" / "newer in kingdee").
+    dropped: dict[str, str]
+
+
+class FieldClock:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        metadata.create_all(engine, tables=[field_clock])
+
+    def known(self, entities: Iterable[str]) -> dict[str, dict[str, ClockEntry]]:
+        wanted = list(dict.fromkeys(entities))
+        out: dict[str, dict[str, ClockEntry]] = {e: {} for e in wanted}
+        t = field_clock.c
+        with self.engine.connect() as conn:
+            for i in range(0, len(wanted), 500):
+                for r in conn.execute(select(field_clock).where(t.entity.in_(wanted[i : i + 500]))):
+                    out[r.entity][r.field] = ClockEntry(r.side, r.source_time_ms, r.fingerprint,
+                                                        json.loads(r.value) if r.value else None)
+        return out
+
+    @staticmethod
+    def decide(known: dict[str, ClockEntry], side: str, time_ms: int, values: dict[str, Any],
+               shared: frozenset[str]) -> Decision:
+        write: dict[str, Any] = {}
+        dropped: dict[str, str] = {}
+        for name, value in values.items():
+            entry = known.get(name)
+            if entry is not None and entry.fingerprint == value_fingerprint(value):
+                dropped[name] = "unchanged"
+            elif name in shared and entry is not None and entry.side != side and entry.source_time_ms > time_ms:
+                dropped[name] = f"newer in {entry.side}"
+            else:
+                write[name] = value
+        return Decision(write, dropped)
+
+    def record(self, entity: str, side: str, time_ms: int, values: dict[str, Any]) -> None:
+        self.record_many([(entity, side, time_ms, values)])
+
+    def record_many(self, items: Iterable[tuple[str, str, int, dict[str, Any]]]) -> None:
+        rows = [
+            {"entity": entity, "field": name, "side": side, "source_time_ms": time_ms,
+             "fingerprint": value_fingerprint(value), "value": json.dumps(value, ensure_ascii=False, default=str),
+             "updated_at_ms": int(time.time() * 1000)}
+            for entity, side, time_ms, values in items for name, value in values.items()
+        ]
+        if not rows:
+            return
+        upsert_rows(self.engine, field_clock, rows, ("entity", "field"))

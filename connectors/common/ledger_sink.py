@@ -1,0 +1,108 @@
+"""What every idempotent sink shares: the ledger check before writing, the ledger record after, dead letters.
+
+Delivery guarantee: effectively-once in the target under at-least-once input.  Within a batch only the newest
+version per key is written; a version at or below the one the ledger holds (applied or dead-lettered) is skipped,
+and so is a newer version whose content equals what was last written (recorded, no call).  Failures that retrying
+cannot fix go to the flow's dead-letter topic with the reason and are recorded in the ledger; the rest proceeds.
+With a two-way guard, each remaining command is narrowed to the fields that must be written (``two_way.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from bytewax.outputs import StatelessSinkPartition
+from confluent_kafka import Producer
+
+from cdchub.ledger import LedgerEntry, SyncLedger
+from connectors.common.dead_letters import DeadLetter
+from connectors.common.sync import SyncCommand
+from connectors.common.two_way import Planned, TwoWayGuard
+
+log = logging.getLogger(__name__)
+
+
+def newest_per_key(commands: list[SyncCommand]) -> list[SyncCommand]:
+    newest: dict[str, SyncCommand] = {}
+    for cmd in commands:
+        if cmd.key not in newest or cmd.version >= newest[cmd.key].version:
+            newest[cmd.key] = cmd
+    return list(newest.values())
+
+
+class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
+    target_system = "?"
+
+    def __init__(self, ledger: SyncLedger, dlq: Producer, flow: str, dlq_topic: str,
+                 guard: TwoWayGuard | None = None) -> None:
+        self.ledger = ledger
+        self.dlq = dlq
+        self.flow = flow
+        self.dlq_topic = dlq_topic
+        self.guard = guard
+
+    # --- what a target implements ---------------------------------------------------------------------------
+    def write(self, planned: list[Planned], entries: dict[str, LedgerEntry]) -> None:
+        """Write the planned fields; call :meth:`applied` / :meth:`dead_letter` per command."""
+        raise NotImplementedError
+
+    def human_change_ms(self, cmd: SyncCommand, entry: LedgerEntry | None) -> int | None:
+        """When a person last changed the target record (for the two-way guard); None if unknown or ours."""
+        return None
+
+    # --- the shared part --------------------------------------------------------------------------------------
+    def write_batch(self, items: list[SyncCommand]) -> None:
+        commands = newest_per_key(items)
+        entries = self.ledger.entries(c.key for c in commands)
+        todo: list[SyncCommand] = []
+        unchanged: list[dict[str, Any]] = []
+        for cmd in commands:
+            entry = entries.get(cmd.key)
+            if entry is not None and entry.source_version >= cmd.version:
+                continue  # a replay or duplicate: already applied (or dead-lettered) at this version or newer
+            if entry is not None and entry.status == "synced" and entry.fingerprint == cmd.fingerprint:
+                unchanged.append(self.ledger_row(cmd, entry.target_id, "unchanged", 0))
+                continue
+            todo.append(cmd)
+        if self.guard is None:
+            planned = [Planned(c, dict(c.record), {}) for c in todo]
+        else:
+            planned = self.guard.plan(
+                todo, peek=lambda c: self.human_change_ms(c, entries.get(c.key)),
+                exists=lambda c: entries.get(c.key) is not None and entries[c.key].target_id is not None,
+            )
+            for p in [p for p in planned if not p.write]:
+                log.debug("%s %s: nothing to write (%s)", self.flow, p.command.key, p.dropped)
+                entry = entries.get(p.command.key)
+                unchanged.append(self.ledger_row(p.command, entry.target_id if entry else None, "unchanged", 0))
+            planned = [p for p in planned if p.write]
+        self.ledger.record_applied_many(unchanged)
+        if planned:
+            self.write(planned, entries)
+        self.dlq.flush(30)
+
+    def ledger_row(self, cmd: SyncCommand, target_id: str | None, action: str, attempts: int) -> dict[str, Any]:
+        return dict(source_key=cmd.key, source_version=cmd.version, target_id=target_id,
+                    fingerprint=cmd.fingerprint, action=action, attempts=attempts, position=cmd.position,
+                    captured_at_ms=cmd.captured_at_ms)
+
+    def applied(self, done: Sequence[tuple[Planned, str | None, str, int]]) -> None:
+        """Record successful writes: (planned, target id, action, attempts)."""
+        self.ledger.record_applied_many([self.ledger_row(p.command, tid, act, n) for p, tid, act, n in done])
+        if self.guard is not None:
+            self.guard.applied([p for p, *_ in done])
+
+    def dead_letter(self, cmd: SyncCommand, exc: BaseException, attempts: int, stage: str) -> None:
+        letter = DeadLetter.of(
+            self.flow, stage, exc, record=cmd.record, key=cmd.key, topic=cmd.position.topic,
+            partition=cmd.position.partition, offset=cmd.position.offset, attempts=attempts,
+        )
+        letter.log()
+        self.dlq.produce(self.dlq_topic, key=cmd.key.encode(), value=letter.to_json())
+        self.ledger.record_failed(cmd.key, cmd.version, error=str(exc), attempts=attempts, position=cmd.position,
+                                  captured_at_ms=cmd.captured_at_ms)
+
+    def close(self) -> None:
+        self.dlq.flush(30)

@@ -1,0 +1,63 @@
+"""The two-way rules applied at a sink, just before it writes: echo suppression and conflict resolution per field,
+using the field clock (``cdchub/field_clock.py``) and a look at the target record.
+
+For each command the sink asks ``plan``: which of its fields to write.  Fields whose value the target already has
+(as far as the clock knows) are dropped — that is what stops echoes.  ``shared`` fields whose value is older than
+the other side's last change are dropped.  And because the other side's change may not have been captured yet, a
+command that still writes shared fields to an existing record first looks at the target: if a person changed it
+after this change's source time, the shared fields are left alone (their newer value is on its way back through the
+other direction).  After a successful write the sink calls ``applied`` to move the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cdchub.field_clock import FieldClock
+from connectors.common.sync import SyncCommand
+
+#: Given a command, when a person last changed its target record (epoch ms), or None (last change was ours,
+#: or the record does not exist).
+PeekHumanChange = Callable[[SyncCommand], int | None]
+
+
+@dataclass(frozen=True)
+class Planned:
+    command: SyncCommand
+    write: dict[str, Any]
+    dropped: dict[str, str]
+
+
+class TwoWayGuard:
+    def __init__(self, clock: FieldClock, side: str, shared: frozenset[str], key_field: str) -> None:
+        self.clock = clock
+        self.side = side
+        self.shared = shared
+        self.key_field = key_field
+
+    def plan(self, commands: list[SyncCommand], peek: PeekHumanChange,
+             exists: Callable[[SyncCommand], bool]) -> list[Planned]:
+        known = self.clock.known(c.entity or c.key for c in commands)
+        planned = []
+        for cmd in commands:
+            values = {k: v for k, v in cmd.record.items() if k != self.key_field}
+            decision = FieldClock.decide(known[cmd.entity or cmd.key], self.side, cmd.captured_at_ms, values,
+                                         self.shared)
+            write, dropped = dict(decision.write), dict(decision.dropped)
+            shared_now = [f for f in write if f in self.shared]
+            if shared_now and exists(cmd):
+                human_ms = peek(cmd)
+                if human_ms is not None and human_ms > cmd.captured_at_ms:
+                    for f in shared_now:
+                        write.pop(f)
+                        dropped[f] = "changed later in the target"
+            planned.append(Planned(cmd, write, dropped))
+        return planned
+
+    def applied(self, planned: list[Planned]) -> None:
+        self.clock.record_many(
+            (p.command.entity or p.command.key, self.side, p.command.captured_at_ms, p.write)
+            for p in planned if p.write
+        )

@@ -1,0 +1,119 @@
+"""Materials both ways (Kingdee ⇄ ZOHO CRM Products) on the real stack with the ZOHO and Kingdee WebAPI simulators:
+edits flow back, nothing echoes, shared fields converge by last writer, deletions are reported."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import text
+
+from connectors.kingdee.demo_data import insert_material, update_material
+from tests.integration.harness import IsolatedEnv, KingdeeSim, holds_for, wait_for
+
+QUIET_S = 4.0  # longer than several poll intervals (0.3 s) and flow round trips
+
+
+def material_row(env: IsolatedEnv, material_id: int) -> dict:
+    with env.kingdee.connect() as conn:
+        row = conn.execute(text(
+            'SELECT m."FDOCUMENTSTATUS", m."FMODIFIERID", l."FNAME", l."FSPECIFICATION", l."FDESCRIPTION" '
+            'FROM "T_BD_MATERIAL" m JOIN "T_BD_MATERIAL_L" l ON l."FMATERIALID" = m."FMATERIALID" '
+            'WHERE m."FMATERIALID" = :id'), {"id": material_id}).one()
+    return dict(row._mapping)
+
+
+def crm_product(env: IsolatedEnv, material_id: int) -> dict:
+    return env.zoho.by_kingdee_id()[str(material_id)]
+
+
+def upserts(env: IsolatedEnv) -> int:
+    return sum(1 for r in env.zoho.requests() if r["path"].endswith("/Products/upsert"))
+
+
+def start_two_way(env: IsolatedEnv) -> KingdeeSim:
+    kingdee = env.start_kingdee_api()
+    env.capture()
+    env.flow("materials")
+    env.poller()
+    env.flow("products_to_kingdee")
+    return kingdee
+
+
+def next_second() -> None:
+    """ZOHO shows Modified_Time to the second: edits meant to be ordered are made in different seconds."""
+    start = int(time.time())
+    wait_for(lambda: int(time.time()) > start, 2, "the next second", 0.02)
+
+
+def test_edits_flow_both_ways_and_nothing_echoes(env: IsolatedEnv) -> None:
+    a = insert_material(env.kingdee, "1.20.0001", "一次性使用麻醉呼吸回路", "成人 1.8m")
+    b = insert_material(env.kingdee, "1.20.0002", "呼吸过滤器", "HEPA")
+    kingdee = start_two_way(env)
+    wait_for(lambda: {str(a), str(b)} <= set(env.zoho.by_kingdee_id()), 90, "both materials in the CRM")
+    crm_a = crm_product(env, a)
+
+    # one edit in the CRM (a CRM-owned field) → Kingdee, then quiet: no write back to the CRM, one save in Kingdee
+    crm_writes, saves = upserts(env), kingdee.calls("DynamicFormService.Save")
+    env.zoho.human_edit("Products", crm_a["id"], {"Description": "适用于成人全麻手术，一次性使用"})
+    wait_for(lambda: material_row(env, a)["FDESCRIPTION"] == "适用于成人全麻手术，一次性使用", 60,
+             "the CRM's description in Kingdee")
+    assert material_row(env, a)["FDOCUMENTSTATUS"] == "C", "an audited material is audited again after the save"
+    holds_for(lambda: upserts(env) == crm_writes and kingdee.calls("DynamicFormService.Save") == saves + 1,
+              QUIET_S, "no echo after a CRM edit")
+
+    # one edit in Kingdee (a shared field) → the CRM, then quiet: no save back to Kingdee, one CRM write
+    crm_writes, saves = upserts(env), kingdee.calls("DynamicFormService.Save")
+    update_material(env.kingdee, b, name="呼吸过滤器（细菌病毒）")
+    wait_for(lambda: crm_product(env, b)["Product_Name"] == "呼吸过滤器（细菌病毒）", 30, "Kingdee's name in the CRM")
+    holds_for(lambda: upserts(env) == crm_writes + 1 and kingdee.calls("DynamicFormService.Save") == saves,
+              QUIET_S, "no echo after a Kingdee edit")
+
+    # a Kingdee-owned field edited in the CRM does not flow to Kingdee
+    env.zoho.human_edit("Products", crm_a["id"], {"Product_Code": "HAND-EDITED"})
+    holds_for(lambda: kingdee.calls("DynamicFormService.Save") == saves, 2.0, "no save of a Kingdee-owned field")
+
+
+def test_concurrent_edits_of_a_shared_field_converge_to_the_last_writer(env: IsolatedEnv) -> None:
+    a = insert_material(env.kingdee, "1.21.0001", "喉罩", "成人 4#")
+    b = insert_material(env.kingdee, "1.21.0002", "气管插管", "ID 7.0")
+    env.start_kingdee_api()
+    capture = env.capture()
+    forward = env.flow("materials")
+    poller = env.poller()
+    reverse = env.flow("products_to_kingdee")
+    wait_for(lambda: {str(a), str(b)} <= set(env.zoho.by_kingdee_id()), 90, "both materials in the CRM")
+    crm_a, crm_b = crm_product(env, a), crm_product(env, b)
+    for child in (forward, poller, reverse, capture):
+        child.stop()
+
+    # a: Kingdee first, then the CRM — the CRM's later edit wins; b: the CRM first, then Kingdee — Kingdee wins
+    update_material(env.kingdee, a, name="喉罩（Kingdee 先改）")
+    env.zoho.human_edit("Products", crm_b["id"], {"Product_Name": "气管插管（CRM 先改）"})
+    next_second()
+    env.zoho.human_edit("Products", crm_a["id"], {"Product_Name": "喉罩（CRM 后改）"})
+    next_second()
+    update_material(env.kingdee, b, name="气管插管（Kingdee 后改）")
+
+    env.capture()
+    env.flow("materials")
+    env.poller()
+    env.flow("products_to_kingdee")
+    wait_for(lambda: material_row(env, a)["FNAME"] == "喉罩（CRM 后改）"
+             and crm_product(env, a)["Product_Name"] == "喉罩（CRM 后改）", 60, "a converged on the CRM's later edit")
+    wait_for(lambda: crm_product(env, b)["Product_Name"] == "气管插管（Kingdee 后改）"
+             and material_row(env, b)["FNAME"] == "气管插管（Kingdee 后改）", 60, "b converged on Kingdee's later edit")
+    holds_for(lambda: material_row(env, a)["FNAME"] == crm_product(env, a)["Product_Name"] == "喉罩（CRM 后改）"
+              and material_row(env, b)["FNAME"] == crm_product(env, b)["Product_Name"] == "气管插管（Kingdee 后改）",
+              QUIET_S, "both systems stay converged")
+
+
+def test_a_crm_deletion_is_reported_and_not_propagated(env: IsolatedEnv) -> None:
+    a = insert_material(env.kingdee, "1.22.0001", "雾化器", "成人")
+    start_two_way(env)
+    wait_for(lambda: str(a) in env.zoho.by_kingdee_id(), 90, "the material in the CRM")
+    env.zoho.human_delete("Products", crm_product(env, a)["id"])
+    letters = wait_for(lambda: env.dead_letters("products_to_kingdee"), 30, "the deletion reported")
+    assert letters[0]["error_class"] == "NotPropagated" and "disable it there" in letters[0]["error"]
+    assert material_row(env, a)["FDOCUMENTSTATUS"] == "C", "the Kingdee material is untouched"
+    update_material(env.kingdee, a, spec="成人 加长")
+    wait_for(lambda: str(a) in env.zoho.by_kingdee_id(), 30, "the next Kingdee change re-creates the CRM record")
