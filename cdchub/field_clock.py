@@ -36,6 +36,12 @@ field_clock = Table(
 )
 
 
+def newer(a_ms: int, b_ms: int) -> bool:
+    """Whether time ``a`` is later than ``b`` as both systems can tell: ZOHO shows times to the second, so times
+    are compared in whole seconds; within one second the change being applied wins (it was observed later)."""
+    return a_ms // 1000 > b_ms // 1000
+
+
 def value_fingerprint(value: Any) -> str:
     normalised = "" if value is None else value
     blob = json.dumps(normalised, ensure_ascii=False, sort_keys=True, default=str).encode()
@@ -82,11 +88,21 @@ class FieldClock:
             entry = known.get(name)
             if entry is not None and entry.fingerprint == value_fingerprint(value):
                 dropped[name] = "unchanged"
-            elif name in shared and entry is not None and entry.side != side and entry.source_time_ms > time_ms:
+            elif name in shared and entry is not None and entry.side != side and newer(entry.source_time_ms, time_ms):
                 dropped[name] = f"newer in {entry.side}"
             else:
                 write[name] = value
         return Decision(write, dropped)
+
+    def restore(self, entity: str, previous: dict[str, ClockEntry | None]) -> None:
+        """Put fields back to what the clock knew before a write that failed."""
+        t = field_clock.c
+        with self.engine.begin() as conn:
+            for name in previous:
+                conn.execute(field_clock.delete().where(t.entity == entity, t.field == name))
+        self.record_many(
+            (entity, e.side, e.source_time_ms, {name: e.value}) for name, e in previous.items() if e is not None
+        )
 
     def record(self, entity: str, side: str, time_ms: int, values: dict[str, Any]) -> None:
         self.record_many([(entity, side, time_ms, values)])

@@ -187,12 +187,13 @@ class SyncLedger:
 
     def record_failed(
         self, source_key: str, version: int, *, error: str, attempts: int, position: Position,
-        captured_at_ms: int | None,
+        captured_at_ms: int | None, fingerprint: str | None = None,
     ) -> None:
         """A permanent failure: kept with its error; the version is recorded so a replay of it is not retried
         endlessly, but a newer version is still applied."""
         self._upsert(
-            [{"source_key": source_key, "source_version": version, "status": FAILED, "last_error": error[:4000],
+            [{"source_key": source_key, "source_version": version, "fingerprint": fingerprint,
+              "status": FAILED, "last_error": error[:4000],
               "attempts": attempts, "kafka_topic": position.topic, "kafka_partition": position.partition,
               "kafka_offset": position.offset, "captured_at_ms": captured_at_ms}]
         )

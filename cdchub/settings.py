@@ -82,6 +82,8 @@ class ZohoSettings(BaseModel):
     poll_interval_s: float = 30.0
     poll_overlap_s: float = 2.0
     poll_modules: list[str] = ["Products", "Accounts", "Leads"]
+    #: Extra list parameters per module: converted leads leave the Leads list unless asked for.
+    poll_params: dict[str, dict[str, str]] = {"Leads": {"converted": "both"}}
 
 
 class KingdeeApiSettings(BaseModel):

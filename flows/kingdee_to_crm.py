@@ -10,12 +10,16 @@ mapping's ``on_delete`` fields, never removed.  The sink is idempotent through t
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 
 from cdchub.settings import Settings
 from connectors.common.dead_letters import DeadLetter
 from connectors.common.sync import SyncCommand
+from connectors.kingdee.models import CHINA_TIME
 from connectors.zoho.sink import ZohoUpsertSink
 from flows.kingdee_documents import DocumentEvent, read_documents, write_dead_letters
 from flows.mapping import Mapping, MappingError, fingerprint
@@ -39,7 +43,18 @@ def to_command(flow_name: str, mapping: Mapping, event: DocumentEvent) -> SyncCo
         flow=flow_name, key=event.key, number=env["source"].get("number"), version=event.version, record=record,
         fingerprint=fingerprint(record), captured_at_ms=event.commit_ms, position=event.position,
         deleted=env["op"] == "d", entity=f"{mapping.name}:{event.key}" if mapping.two_way else None,
+        source_time_ms=_changed_at(env, event),
     )
+
+
+def _changed_at(env: dict[str, Any], event: DocumentEvent) -> int:
+    """When the document changed: the commit time of a streamed change; for a snapshot row (read long after it
+    was written) its ``FMODIFYDATE``, China wall-clock time."""
+    doc = env.get("after") or {}
+    modified = doc.get("FMODIFYDATE")
+    if env["source"].get("snapshot") and isinstance(modified, datetime):
+        return int(modified.replace(tzinfo=CHINA_TIME).timestamp() * 1000)
+    return event.commit_ms
 
 
 def build_kingdee_to_crm(flow_name: str, settings: Settings, mapping: Mapping) -> Dataflow:
@@ -52,6 +67,7 @@ def build_kingdee_to_crm(flow_name: str, settings: Settings, mapping: Mapping) -
     commands: Stream[SyncCommand] = split.trues  # type: ignore[assignment]
     shared = mapping.shared_fields if mapping.two_way else None
     op.output(f"zoho_{mapping.module.lower()}", commands,
-              ZohoUpsertSink(settings, flow_name, mapping.module, mapping.external_key, shared_fields=shared))
+              ZohoUpsertSink(settings, flow_name, mapping.module, mapping.external_key, shared_fields=shared,
+                             match_also=mapping.match_also))
     write_dead_letters(flow_name, settings, op.merge("all_dead_letters", read_dead, split.falses))
     return flow

@@ -83,6 +83,12 @@ class Mapping:
     #: ``[kingdee]``: the form and id field edits from the CRM are saved to (``BD_MATERIAL``, ``FMATERIALID``).
     kingdee_form: str | None = None
     kingdee_id_field: str | None = None
+    #: Further unique CRM fields an upsert may match on when the external key is not there yet.
+    match_also: tuple[str, ...] = ()
+
+    @property
+    def duplicate_check_fields(self) -> list[str]:
+        return [self.external_key, *self.match_also]
 
     @property
     def two_way(self) -> bool:
@@ -226,6 +232,7 @@ def load_mapping(name: str, directory: Path = MAPPINGS_DIR) -> Mapping:
         only_when={k: [str(x) for x in v] for k, v in (raw.get("only_when") or {}).items()},
         fields=tuple(rules), on_delete=dict(raw.get("on_delete") or {}),
         source_topic=f"kingdee.{raw['source']['document']}" if (raw.get("source") or {}).get("document") else None,
+        match_also=tuple(target.get("match_also") or ()),
         kingdee_form=(raw.get("kingdee") or {}).get("form_id"),
         kingdee_id_field=(raw.get("kingdee") or {}).get("id_field"),
     )

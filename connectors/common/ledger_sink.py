@@ -42,6 +42,7 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
         self.flow = flow
         self.dlq_topic = dlq_topic
         self.guard = guard
+        self._planned: dict[str, Planned] = {}
 
     # --- what a target implements ---------------------------------------------------------------------------
     def write(self, planned: list[Planned], entries: dict[str, LedgerEntry]) -> None:
@@ -60,8 +61,11 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
         unchanged: list[dict[str, Any]] = []
         for cmd in commands:
             entry = entries.get(cmd.key)
-            if entry is not None and entry.source_version >= cmd.version:
-                continue  # a replay or duplicate: already applied (or dead-lettered) at this version or newer
+            if entry is not None and (entry.source_version > cmd.version or (
+                    entry.source_version == cmd.version and entry.fingerprint == cmd.fingerprint)):
+                # A replay or duplicate: applied (or dead-lettered) at this version or newer.  An equal version with
+                # other content is a second change within one tick of a coarse source clock (ZOHO shows seconds).
+                continue
             if entry is not None and entry.status == "synced" and entry.fingerprint == cmd.fingerprint:
                 unchanged.append(self.ledger_row(cmd, entry.target_id, "unchanged", 0))
                 continue
@@ -80,6 +84,9 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
             planned = [p for p in planned if p.write]
         self.ledger.record_applied_many(unchanged)
         if planned:
+            if self.guard is not None:
+                self.guard.claim(planned)
+            self._planned = {p.command.key: p for p in planned}
             self.write(planned, entries)
         self.dlq.flush(30)
 
@@ -91,10 +98,11 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
     def applied(self, done: Sequence[tuple[Planned, str | None, str, int]]) -> None:
         """Record successful writes: (planned, target id, action, attempts)."""
         self.ledger.record_applied_many([self.ledger_row(p.command, tid, act, n) for p, tid, act, n in done])
-        if self.guard is not None:
-            self.guard.applied([p for p, *_ in done])
 
     def dead_letter(self, cmd: SyncCommand, exc: BaseException, attempts: int, stage: str) -> None:
+        planned = self._planned.get(cmd.key)
+        if self.guard is not None and planned is not None:
+            self.guard.release(planned)
         letter = DeadLetter.of(
             self.flow, stage, exc, record=cmd.record, key=cmd.key, topic=cmd.position.topic,
             partition=cmd.position.partition, offset=cmd.position.offset, attempts=attempts,
@@ -102,7 +110,7 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
         letter.log()
         self.dlq.produce(self.dlq_topic, key=cmd.key.encode(), value=letter.to_json())
         self.ledger.record_failed(cmd.key, cmd.version, error=str(exc), attempts=attempts, position=cmd.position,
-                                  captured_at_ms=cmd.captured_at_ms)
+                                  captured_at_ms=cmd.captured_at_ms, fingerprint=cmd.fingerprint)
 
     def close(self) -> None:
         self.dlq.flush(30)

@@ -25,3 +25,9 @@ class SyncCommand:
     #: The master-data entity both directions of a two-way flow agree on (``materials:<Kingdee id>``); the field
     #: clock is kept per entity.  None for one-way flows.
     entity: str | None = None
+    #: When the change was made at the source (epoch ms), for last-writer-wins; ``captured_at_ms`` if not given.
+    source_time_ms: int | None = None
+
+    @property
+    def changed_at_ms(self) -> int:
+        return self.source_time_ms if self.source_time_ms is not None else self.captured_at_ms

@@ -6,16 +6,18 @@ For each command the sink asks ``plan``: which of its fields to write.  Fields w
 the other side's last change are dropped.  And because the other side's change may not have been captured yet, a
 command that still writes shared fields to an existing record first looks at the target: if a person changed it
 after this change's source time, the shared fields are left alone (their newer value is on its way back through the
-other direction).  After a successful write the sink calls ``applied`` to move the clock.
+other direction).  The sink ``claim``s the planned values in the clock *before* it writes — the write comes
+back through the other side's change capture within milliseconds, and must find its own values already there —
+and ``release``s them (restoring what the clock knew) if the write fails.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from cdchub.field_clock import FieldClock
+from cdchub.field_clock import ClockEntry, FieldClock, newer
 from connectors.common.sync import SyncCommand
 
 #: Given a command, when a person last changed its target record (epoch ms), or None (last change was ours,
@@ -28,6 +30,8 @@ class Planned:
     command: SyncCommand
     write: dict[str, Any]
     dropped: dict[str, str]
+    #: What the clock knew of each written field before (None: nothing), to restore if the write fails.
+    previous: dict[str, ClockEntry | None] = field(default_factory=dict)
 
 
 class TwoWayGuard:
@@ -43,21 +47,25 @@ class TwoWayGuard:
         planned = []
         for cmd in commands:
             values = {k: v for k, v in cmd.record.items() if k != self.key_field}
-            decision = FieldClock.decide(known[cmd.entity or cmd.key], self.side, cmd.captured_at_ms, values,
+            decision = FieldClock.decide(known[cmd.entity or cmd.key], self.side, cmd.changed_at_ms, values,
                                          self.shared)
             write, dropped = dict(decision.write), dict(decision.dropped)
             shared_now = [f for f in write if f in self.shared]
             if shared_now and exists(cmd):
                 human_ms = peek(cmd)
-                if human_ms is not None and human_ms > cmd.captured_at_ms:
+                if human_ms is not None and newer(human_ms, cmd.changed_at_ms):
                     for f in shared_now:
                         write.pop(f)
                         dropped[f] = "changed later in the target"
-            planned.append(Planned(cmd, write, dropped))
+            entity_known = known[cmd.entity or cmd.key]
+            planned.append(Planned(cmd, write, dropped, {f: entity_known.get(f) for f in write}))
         return planned
 
-    def applied(self, planned: list[Planned]) -> None:
+    def claim(self, planned: list[Planned]) -> None:
         self.clock.record_many(
-            (p.command.entity or p.command.key, self.side, p.command.captured_at_ms, p.write)
+            (p.command.entity or p.command.key, self.side, p.command.changed_at_ms, p.write)
             for p in planned if p.write
         )
+
+    def release(self, planned: Planned) -> None:
+        self.clock.restore(planned.command.entity or planned.command.key, planned.previous)

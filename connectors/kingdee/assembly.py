@@ -128,7 +128,7 @@ class DocumentAssembler:
                 if ref_id is not None:
                     ref_doc = self._referenced(ref.document, str(ref_id))
                 doc[f"{ref.name}_number"] = (ref_doc or {}).get("FNUMBER")
-                doc[f"{ref.name}_name"] = zh_cn_name(ref_doc)
+                doc[f"{ref.name}_name"] = zh_cn_name(ref_doc, ref.name_column)
         return doc
 
     def _referenced(self, document: str, doc_id: str) -> dict[str, Any] | None:
@@ -199,10 +199,10 @@ class DocumentAssembler:
         return changes
 
 
-def zh_cn_name(doc: dict[str, Any] | None) -> str | None:
-    """The zh-CN (2052) ``FNAME`` of a basedata document, else its first text's name."""
+def zh_cn_name(doc: dict[str, Any] | None, column: str = "FNAME") -> str | None:
+    """The zh-CN (2052) name of a basedata document, else its first text's name."""
     texts = (doc or {}).get("texts") or []
     for text in texts:
         if text.get("FLOCALEID") == ZH_CN:
-            return text.get("FNAME")
-    return texts[0].get("FNAME") if texts else None
+            return text.get(column)
+    return texts[0].get(column) if texts else None

@@ -39,6 +39,8 @@ class Reference:
     name: str
     document: str
     via: str
+    #: The referenced document's name column in its ``_L`` texts (assistant data calls it ``FDATAVALUE``).
+    name_column: str = "FNAME"
 
 
 @dataclass(frozen=True)
@@ -97,8 +99,11 @@ DOCUMENTS: tuple[DocumentSpec, ...] = (
         (_texts("T_BD_MATERIAL_L", "FMATERIALID"), _header_split("T_BD_MATERIALBASE", "FMATERIALID")),
         (Reference("group", "material_group", "FMATERIALGROUP"), Reference("base_unit", "unit", "FBASEUNITID")),
     ),
+    DocumentSpec("customer_type", "BOS_ASSISTANTDATA_DETAIL", _header("T_BAS_ASSISTANTDATAENTRY", "FENTRYID"),
+                 (_texts("T_BAS_ASSISTANTDATAENTRY_L", "FENTRYID"),)),
     DocumentSpec("customer", "BD_Customer", _header("T_BD_CUSTOMER", "FCUSTID"),
-                 (_texts("T_BD_CUSTOMER_L", "FCUSTID"),)),
+                 (_texts("T_BD_CUSTOMER_L", "FCUSTID"),),
+                 (Reference("type", "customer_type", "FCUSTTYPEID", name_column="FDATAVALUE"),)),
     DocumentSpec(
         "sales_order", "SAL_SaleOrder", _header("T_SAL_ORDER", "FID"),
         (_header_split("T_SAL_ORDERFIN", "FID"), _entries("T_SAL_ORDERENTRY"), _split("T_SAL_ORDERENTRY_F"),

@@ -152,6 +152,20 @@ class ZohoClient:
             raise TransientError(f"ZOHO upsert {module}: answer does not hold one result per record")
         return results
 
+    def update(self, module: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Update ≤ 100 records by ``id``; one result per record, in order; a refused record raises."""
+        if len(records) > MAX_RECORDS_PER_WRITE:
+            raise ValueError(f"at most {MAX_RECORDS_PER_WRITE} records per write, got {len(records)}")
+        _, body = self.request("PUT", module, json={"data": records, "trigger": []})
+        results = (body or {}).get("data")
+        if not isinstance(results, list) or len(results) != len(records):
+            raise TransientError(f"ZOHO update {module}: answer does not hold one result per record")
+        for result in results:
+            if result.get("status") != "success":
+                raise PermanentError(f"ZOHO update {module}: {result.get('code')} {result.get('message')} "
+                                     f"{result.get('details') or ''}", code=result.get("code"))
+        return results
+
     def current_user_id(self) -> str | None:
         """The CRM user this integration acts as (``Modified_By`` of its own writes); asked once."""
         if self._current_user_id is None:

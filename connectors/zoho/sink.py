@@ -36,12 +36,14 @@ class ZohoUpsertPartition(LedgerSinkPartition):
     def __init__(
         self, client: ZohoClient, ledger: SyncLedger, dlq: object, flow: str, module: str, external_key: str,
         policy: RetryPolicy, dlq_topic_name: str | None = None, guard: TwoWayGuard | None = None,
+        match_also: tuple[str, ...] = (),
     ) -> None:
         super().__init__(ledger, dlq, flow, dlq_topic_name or dlq_topic(flow), guard)  # type: ignore[arg-type]
         self.client = client
         self.module = module
         self.external_key = external_key
         self.policy = policy
+        self.duplicate_check_fields = [external_key, *match_also]
 
     def human_change_ms(self, cmd: SyncCommand, entry: LedgerEntry | None) -> int | None:
         if entry is None or not entry.target_id:
@@ -66,7 +68,7 @@ class ZohoUpsertPartition(LedgerSinkPartition):
         records = [{self.external_key: p.command.record[self.external_key], **p.write} for p in chunk]
         try:
             results, attempts = call_with_retry(
-                lambda: self.client.upsert(self.module, records, [self.external_key]),
+                lambda: self.client.upsert(self.module, records, self.duplicate_check_fields),
                 f"ZOHO upsert of {len(records)} {self.module}", self.policy,
             )
         except (GaveUp, PermanentError) as exc:
@@ -94,6 +96,8 @@ class ZohoUpsertPartition(LedgerSinkPartition):
                 self.dead_letter(p.command, err, attempts, stage="upsert")
         self.applied(done)
         if resend:
+            if self.guard is not None:
+                self.guard.claim(resend)
             self._write_chunk(resend, full_retry=False)
 
     def close(self) -> None:
@@ -103,7 +107,8 @@ class ZohoUpsertPartition(LedgerSinkPartition):
 
 class ZohoUpsertSink(DynamicSink[SyncCommand]):
     def __init__(self, settings: Settings, flow: str, module: str, external_key: str,
-                 policy: RetryPolicy | None = None, shared_fields: frozenset[str] | None = None) -> None:
+                 policy: RetryPolicy | None = None, shared_fields: frozenset[str] | None = None,
+                 match_also: tuple[str, ...] = ()) -> None:
         self.settings = settings
         self.flow = flow
         self.module = module
@@ -111,6 +116,7 @@ class ZohoUpsertSink(DynamicSink[SyncCommand]):
         self.policy = policy or RetryPolicy()
         #: Set for two-way master data: the guard is used, with these fields last-writer-wins.
         self.shared_fields = shared_fields
+        self.match_also = match_also
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> ZohoUpsertPartition:
         engine = open_engine(self.settings.ledger_database_url())
@@ -120,5 +126,5 @@ class ZohoUpsertSink(DynamicSink[SyncCommand]):
         return ZohoUpsertPartition(
             ZohoClient(self.settings.zoho), SyncLedger(engine, self.flow, "zoho"),
             producer(self.settings.kafka.bootstrap_servers), self.flow, self.module, self.external_key, self.policy,
-            self.settings.kafka.topic(dlq_topic(self.flow)), guard,
+            self.settings.kafka.topic(dlq_topic(self.flow)), guard, self.match_also,
         )

@@ -119,7 +119,8 @@ class ZohoChangePoller:
     def _pages(self, module: str, since_ms: int | None) -> list[dict[str, Any]]:
         headers = {"If-Modified-Since": format_time(since_ms)} if since_ms is not None else {}
         params: dict[str, Any] = {"fields": self._fields[module], "sort_by": "Modified_Time", "sort_order": "asc",
-                                  "per_page": PER_PAGE, "page": 1}
+                                  "per_page": PER_PAGE, "page": 1,
+                                  **self.settings.zoho.poll_params.get(module, {})}
         records: list[dict[str, Any]] = []
         while True:
             status, body = self.client.request("GET", module, params=params, headers=dict(headers))

@@ -158,7 +158,7 @@ ACCOUNTS = ModuleDef(
     display_field="Account_Name",
     fields=(
         FieldDef("Account_Name", mandatory=True, length=200),
-        FieldDef("Account_Number", length=40),
+        FieldDef("Account_Number", length=40, unique=True),
         FieldDef("Parent_Account", "lookup", lookup_module="Accounts"),
         FieldDef("Phone", "phone"),
         FieldDef("Website", "website"),
@@ -170,6 +170,11 @@ ACCOUNTS = ModuleDef(
         FieldDef("Description", "textarea"),
         FieldDef("Kingdee_Customer_ID", unique=True, custom=True, label="Kingdee Customer ID"),
         FieldDef("Kingdee_Number", custom=True, label="Kingdee Number"),
+        FieldDef("Short_Name", custom=True, label="Short Name", length=80),
+        FieldDef("Customer_Type", "picklist", custom=True, label="Customer Type",
+                 picklist_values=("-None-", "公立医院", "民营医院", "经销商")),
+        FieldDef("Kingdee_Active", "boolean", custom=True, label="Active in Kingdee"),
+        FieldDef("Kingdee_Deleted", "boolean", custom=True, label="Deleted in Kingdee"),
     ),
 )  # fmt: skip
 

@@ -78,7 +78,9 @@ class RecordReader:
             for spec in module.subforms:
                 if spec.v2_api_name and (spec.api_name in wanted or spec.v2_api_name in wanted):
                     wanted += [spec.api_name, spec.v2_api_name]
-        return {"id": record.id, **{f: view[f] for f in wanted if f in view}}
+        # ``$`` properties (``$converted``, ``$converted_detail``) describe the record and come with any ``fields``
+        meta = {k: v for k, v in view.items() if k.startswith("$")}
+        return {"id": record.id, **{f: view[f] for f in wanted if f in view}, **meta}
 
     @staticmethod
     def flat_row(record: StoredRecord) -> dict[str, Any]:
@@ -142,6 +144,7 @@ class RecordReader:
                 raise invalid_param("page", "page and page_token cannot be used together")
             state = self._decode_token(token, module.api_name)
             offset, sort_by, sort_order, since = state["o"], state["s"], state["d"], state["m"]
+            converted = state.get("c", "false")
         else:
             sort_by = params.get("sort_by") or "id"
             sort_order = (params.get("sort_order") or "desc").lower()
@@ -150,6 +153,9 @@ class RecordReader:
             if sort_order not in ("asc", "desc"):
                 raise invalid_param("sort_order", "sort_order must be asc or desc")
             since = self.parse_since(if_modified_since)
+            converted = (params.get("converted") or "false").lower()
+            if converted not in ("true", "false", "both"):
+                raise invalid_param("converted", "converted must be true, false or both")
             offset = (_int_param(params, "page", 1, 1) - 1) * per_page
             if offset + per_page > MAX_PAGE_RECORDS:
                 raise ZohoApiError(
@@ -167,6 +173,7 @@ class RecordReader:
             descending=sort_order == "desc",
             offset=offset,
             limit=per_page + 1,
+            converted=converted if module.api_name == "Leads" else "false",
         )
         if not rows:
             return None
@@ -182,6 +189,7 @@ class RecordReader:
                     "s": sort_by,
                     "d": sort_order,
                     "m": since,
+                    "c": converted,
                     "e": expiry,
                 }
             )

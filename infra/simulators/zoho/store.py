@@ -167,8 +167,12 @@ class RecordStore:
         descending: bool,
         offset: int,
         limit: int,
+        converted: str = "false",
     ) -> list[StoredRecord]:
         sql, params = self._live_where(module, modified_after_ms)
+        if converted != "false":  # Leads: converted leads left the live list but can be asked for
+            sql = sql.replace("deleted_ms IS NULL", "delete_type = 'converted'" if converted == "true"
+                              else "(deleted_ms IS NULL OR delete_type = 'converted')")
         column = SORT_COLUMNS[sort_by]
         order = "DESC" if descending else "ASC"
         rows = self.db.query(
