@@ -1,28 +1,36 @@
 """The shape of every "CRM edits → Kingdee" flow, driven by the same mapping file as the forward direction.
 
     zoho.<module> ─► decode ─► drop our own writes ─► CRM-owned and shared fields ─► KingdeeSaveSink
-                       └─────────────────┴───────────────┴─► cdchub.dlq.<flow>
+                       │              └─► Kingdee-owned fields a person edited ─► ZohoUpsertSink (put back)
+                       └──────────────────┴─► cdchub.dlq.<flow>
 
 Only records that carry the mapping's external key (they came from Kingdee) are edited in Kingdee; a record
-created in the CRM has none and is not propagated by this flow.  A CRM deletion is not propagated either (master
-data lives in Kingdee; retire it there): it is reported on the dead-letter topic so someone sees it, and the next
-change in Kingdee brings the record back to the CRM.
+created in the CRM has none and is not propagated by this flow.  A person's edit of a field Kingdee owns is put
+back (the owner's value wins): the last value Kingdee sent, kept by the field clock, is written to the CRM again.
+A CRM deletion is not propagated (master data lives in Kingdee; retire it there): it is reported on the
+dead-letter topic so someone sees it, and the next change in Kingdee brings the record back to the CRM.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 
+from cdchub.field_clock import FieldClock, value_fingerprint
+from cdchub.ledger import open_engine
 from cdchub.settings import Settings
 from connectors.common.dead_letters import DeadLetter
 from connectors.common.sync import SyncCommand
 from connectors.kingdee.sink import KingdeeSaveSink
+from connectors.zoho.sink import ZohoUpsertSink
 from connectors.zoho.source import zoho_topic
 from flows.kingdee_documents import DocumentEvent, read_documents, write_dead_letters
 from flows.mapping import Mapping, MappingError, fingerprint
+
+log = logging.getLogger(__name__)
 
 
 class NotPropagated(Exception):
@@ -56,6 +64,41 @@ def to_kingdee_command(flow_name: str, mapping: Mapping, event: DocumentEvent) -
     )
 
 
+class OwnerRestorer:
+    """For a person's CRM edit: the Kingdee-owned fields whose CRM value differs from what Kingdee last sent."""
+
+    def __init__(self, settings: Settings, flow_name: str, mapping: Mapping) -> None:
+        self.settings = settings
+        self.flow_name = flow_name
+        self.mapping = mapping
+        self._clock: FieldClock | None = None
+
+    def __call__(self, event: DocumentEvent) -> SyncCommand | None:
+        env = event.envelope
+        if env.get("by_integration") or env["op"] == "d" or not env.get("record"):
+            return None
+        record = json.loads(env["record"])
+        kingdee_id = record.get(self.mapping.external_key)
+        owned = self.mapping.kingdee_owned(record) if kingdee_id else {}
+        if not owned:
+            return None
+        if self._clock is None:
+            self._clock = FieldClock(open_engine(self.settings.ledger_database_url()))
+        entity = f"{self.mapping.name}:{kingdee_id}"
+        known = self._clock.known([entity])[entity]
+        restore = {name: known[name].value for name, value in owned.items()
+                   if name in known and known[name].side == "kingdee"
+                   and known[name].fingerprint != value_fingerprint(value)}
+        if not restore:
+            return None
+        log.warning("%s %s: %s owned by Kingdee were edited in the CRM; putting Kingdee's values back",
+                    self.mapping.module, event.key, sorted(restore))
+        body = {self.mapping.external_key: kingdee_id, **restore}
+        return SyncCommand(flow=f"{self.flow_name}_owner", key=event.key, number=env["source"].get("number"),
+                           version=event.version, record=body, fingerprint=fingerprint(body),
+                           captured_at_ms=event.version, position=event.position)
+
+
 def build_crm_to_kingdee(flow_name: str, settings: Settings, mapping: Mapping) -> Dataflow:
     flow = Dataflow(flow_name)
     events, read_dead = read_documents(flow, flow_name, settings, zoho_topic(mapping.module), "zoho.record")
@@ -64,5 +107,8 @@ def build_crm_to_kingdee(flow_name: str, settings: Settings, mapping: Mapping) -
     commands: Stream[SyncCommand] = split.trues  # type: ignore[assignment]
     op.output(f"kingdee_{(mapping.kingdee_form or '').lower()}", commands, KingdeeSaveSink(settings, flow_name,
                                                                                           mapping))
+    restores = op.filter_map("owned_fields_edited", events, OwnerRestorer(settings, flow_name, mapping))
+    op.output("restore_owned_fields", restores,
+              ZohoUpsertSink(settings, f"{flow_name}_owner", mapping.module, mapping.external_key))
     write_dead_letters(flow_name, settings, op.merge("all_dead_letters", read_dead, split.falses))
     return flow

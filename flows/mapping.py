@@ -166,6 +166,12 @@ class Mapping:
             out[rule.target] = value
         return out
 
+    def kingdee_owned(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The Kingdee-owned fields a CRM record carries (their CRM values), by CRM field name."""
+        return {r.target: record[r.target] for r in self.fields
+                if r.owner == "kingdee" and r.source is not None and r.target != self.external_key
+                and r.target in record}
+
     def kingdee_model(self, fields: dict[str, Any]) -> dict[str, Any]:
         """CRM field values (from :meth:`crm_fields`) as Kingdee Save model fields."""
         by_target = {r.target: r for r in self.fields}

@@ -53,8 +53,8 @@ def test_an_unknown_customer_type_code_is_dead_lettered_naming_it(env: IsolatedE
     entry = uuid.uuid4().hex
     with env.kingdee.begin() as conn:
         conn.execute(text('INSERT INTO "T_BAS_ASSISTANTDATAENTRY" ("FENTRYID", "FID", "FNUMBER", "FSEQ", '
-                          '"FDOCUMENTSTATUS", "FFORBIDSTATUS") VALUES (:e, \'CUSTTYPE\', \'KHLB999\', 9, \'C\', \'A\')'),
-                     {"e": entry})
+                          '"FDOCUMENTSTATUS", "FFORBIDSTATUS") '
+                          "VALUES (:e, 'CUSTTYPE', 'KHLB999', 9, 'C', 'A')"), {"e": entry})
         conn.execute(text('INSERT INTO "T_BAS_ASSISTANTDATAENTRY_L" ("FPKID", "FENTRYID", "FLOCALEID", "FDATAVALUE") '
                           'VALUES (:p, :e, 2052, \'军队医院\')'), {"p": uuid.uuid4().hex, "e": entry})
     odd = insert_customer(env.kingdee, "CUST9001", "解放军总医院", "301医院", cust_type_id=entry)

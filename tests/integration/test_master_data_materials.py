@@ -3,6 +3,7 @@ edits flow back, nothing echoes, shared fields converge by last writer, deletion
 
 from __future__ import annotations
 
+import shutil
 import time
 
 from sqlalchemy import text
@@ -68,8 +69,9 @@ def test_edits_flow_both_ways_and_nothing_echoes(env: IsolatedEnv) -> None:
     holds_for(lambda: upserts(env) == crm_writes + 1 and kingdee.calls("DynamicFormService.Save") == saves,
               QUIET_S, "no echo after a Kingdee edit")
 
-    # a Kingdee-owned field edited in the CRM does not flow to Kingdee
+    # a Kingdee-owned field edited in the CRM does not flow to Kingdee; Kingdee's value is put back in the CRM
     env.zoho.human_edit("Products", crm_a["id"], {"Product_Code": "HAND-EDITED"})
+    wait_for(lambda: crm_product(env, a)["Product_Code"] == "1.20.0001", 30, "the owner's value put back")
     holds_for(lambda: kingdee.calls("DynamicFormService.Save") == saves, 2.0, "no save of a Kingdee-owned field")
 
 
@@ -117,3 +119,25 @@ def test_a_crm_deletion_is_reported_and_not_propagated(env: IsolatedEnv) -> None
     assert material_row(env, a)["FDOCUMENTSTATUS"] == "C", "the Kingdee material is untouched"
     update_material(env.kingdee, a, spec="成人 加长")
     wait_for(lambda: str(a) in env.zoho.by_kingdee_id(), 30, "the next Kingdee change re-creates the CRM record")
+
+
+def test_replaying_the_topics_from_the_start_changes_nothing(env: IsolatedEnv) -> None:
+    a = insert_material(env.kingdee, "1.23.0001", "吸痰管", "F12")
+    b = insert_material(env.kingdee, "1.23.0002", "鼻氧管", "成人 2m")
+    kingdee = start_two_way(env)
+    wait_for(lambda: {str(a), str(b)} <= set(env.zoho.by_kingdee_id()), 90, "both materials in the CRM")
+    env.zoho.human_edit("Products", crm_product(env, a)["id"], {"Description": "带控制阀"})
+    update_material(env.kingdee, b, name="鼻氧管（双腔）")
+    wait_for(lambda: material_row(env, a)["FDESCRIPTION"] == "带控制阀"
+             and crm_product(env, b)["Product_Name"] == "鼻氧管（双腔）", 60, "both edits applied")
+    flows = [c for c in env.children if c.argv[0] == "flow"]
+    for child in flows:
+        child.stop()
+    shutil.rmtree(env.settings.state_dir / "recovery")  # the flows start again from the first offset
+    crm_writes = sum(1 for r in env.zoho.requests() if r["method"] in ("POST", "PUT") and "/crm/" in r["path"])
+    saves = kingdee.calls("DynamicFormService.Save")
+    replayed = [env.flow("materials"), env.flow("products_to_kingdee")]
+    holds_for(lambda: all(c.alive() for c in replayed)
+              and sum(1 for r in env.zoho.requests() if r["method"] in ("POST", "PUT") and "/crm/" in r["path"])
+              == crm_writes and kingdee.calls("DynamicFormService.Save") == saves,
+              QUIET_S + 4, "no writes while the whole topics are replayed")
