@@ -82,6 +82,9 @@ class ZohoSettings(BaseModel):
     poll_interval_s: float = 30.0
     poll_overlap_s: float = 2.0
     poll_modules: list[str] = ["Products", "Accounts", "Leads"]
+    #: Watch notifications: where ZOHO can reach us (e.g. http://cdchub.example.cn:18099/zoho/notify); empty: off.
+    #: A notification wakes the poller at once, so changes arrive in well under a second between polls.
+    watch_notify_url: str = ""
     #: Extra list parameters per module: converted leads leave the Leads list unless asked for.
     poll_params: dict[str, dict[str, str]] = {"Leads": {"converted": "both"}}
 

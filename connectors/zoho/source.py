@@ -25,6 +25,7 @@ from cdchub.settings import Settings
 from connectors.common.avro import AvroEncoder, load_schema_text, registry_client
 from connectors.common.kafka import CHANGE_TOPIC_CONFIG, ensure_topics, producer
 from connectors.zoho.client import ZohoClient
+from connectors.zoho.watch import WatchListener
 
 log = logging.getLogger(__name__)
 PER_PAGE = 200
@@ -77,6 +78,9 @@ class ZohoChangePoller:
         self.state_path = settings.state_dir / "zoho-poller.json"
         self.cursors = self._load()
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._dirty: set[str] = set()
+        self.watch: WatchListener | None = None
         self._fields: dict[str, str] = {}
         self._encoder: AvroEncoder | None = None
         self._encoders: dict[str, AvroEncoder] = {}
@@ -208,19 +212,35 @@ class ZohoChangePoller:
 
     def stop(self, *_: Any) -> None:
         self._stop.set()
+        self._wake.set()
 
     def run(self, *, once: bool = False) -> None:
         self.prepare()
-        while not self._stop.is_set():
-            try:
-                sent = self.poll_once()
-                if sent:
-                    log.info("ZOHO poll: %d changes", sent)
-            except Exception as exc:  # transient trouble must not stop polling; the cursor did not move
-                log.warning("ZOHO poll failed (will retry): %s", exc)
-            if once:
-                return
-            self._stop.wait(self.settings.zoho.poll_interval_s)
+        if self.settings.zoho.watch_notify_url and not once:
+            self.watch = WatchListener(self.client, self.settings.zoho.watch_notify_url, self.modules, self._wake,
+                                       self._dirty)
+            self.watch.start()
+        modules = self.modules
+        try:
+            while not self._stop.is_set():
+                try:
+                    sent = sum(self.poll_module(m) for m in modules)
+                    if sent:
+                        log.info("ZOHO poll: %d changes", sent)
+                    if self.watch is not None:
+                        self.watch.renew_if_needed()
+                except Exception as exc:  # transient trouble must not stop polling; the cursor did not move
+                    log.warning("ZOHO poll failed (will retry): %s", exc)
+                if once:
+                    return
+                woken = self._wake.wait(self.settings.zoho.poll_interval_s)
+                self._wake.clear()
+                # a notification polls only the modules it named; the clock polls them all
+                modules = [m for m in self.modules if m in self._dirty] if woken and self._dirty else self.modules
+                self._dirty.clear()
+        finally:
+            if self.watch is not None:
+                self.watch.stop()
 
 
 def _display_name(record: dict[str, Any] | None) -> str | None:

@@ -56,3 +56,18 @@ def test_human_edits_integration_writes_and_deletes_are_captured_once(env: Isola
     assert len(after) == total + 1, "a restart re-sends nothing already sent"
     ids_versions = [(e["id"], e["source"]["version"], e["record"]) for e in after]
     assert len(ids_versions) == len(set(ids_versions)), "no duplicates"
+
+
+def test_watch_notifications_bring_changes_between_slow_polls(env: IsolatedEnv) -> None:
+    from infra.simulators.common.process import free_port
+
+    env.env.update({"CDCHUB_ZOHO__POLL_INTERVAL_S": "120", "CDCHUB_ZOHO__POLL_MODULES": '["Products"]',
+                    "CDCHUB_ZOHO__WATCH_NOTIFY_URL": f"http://127.0.0.1:{free_port()}/zoho/notify"})
+    env.spawn("poller-watch", "poll-zoho")
+    wait_for(lambda: env.zoho.http.get("/__sim/watch").json().get("channels"), 30, "the watch channel")
+    rid = env.zoho.human_create("Products", {"Product_Name": "麻醉机 AX-600"})
+    # the poller's own schedule is two minutes away: only the notification can bring this change in time
+    (event,) = wait_for(lambda: [e for e in events(env) if e["id"] == rid], 10, "the change, via a notification")
+    assert event["op"] == "c"
+    notes = env.zoho.http.get("/__sim/notifications").json()["notifications"]
+    assert notes and all(n["status"] == 200 for n in notes)
