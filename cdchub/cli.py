@@ -14,6 +14,10 @@ from cdchub.settings import CACHE_DIR, PROJECT_ROOT, Settings, get_settings
 
 log = logging.getLogger("cdchub")
 RUN_LOGS = CACHE_DIR / "run"
+#: What `cdchub run` runs: the master data both ways (Kingdee ⇄ ZOHO CRM).
+DEFAULT_FLOWS = ("materials", "products_to_kingdee", "customers", "accounts_to_kingdee", "converted_leads")
+#: Flows that read CRM changes, so the ZOHO poller runs with them.
+CRM_FLOWS = {"products_to_kingdee", "accounts_to_kingdee", "converted_leads"}
 
 
 def _logging(verbose: bool = False) -> None:
@@ -138,13 +142,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  {row.name:<12} {row.detail}")
     settings = get_settings()
     print("  kingdee db  ", prepare(settings, materials=args.materials))
-    children = {
-        "capture": _spawn("capture", ["capture"]),
-        f"flow-{args.flow}": _spawn(f"flow-{args.flow}", ["flow", args.flow]),
-    }
-    print(f"capture and flow {args.flow} started (logs in {RUN_LOGS}); Ctrl-C stops them, `make stack-down` "
-          "stops the stack.")
-    print("Try: edit a material in the Kingdee database (see README) and watch it reach the CRM simulator.")
+    flows = [f.strip() for f in args.flows.split(",") if f.strip()]
+    children = {"capture": _spawn("capture", ["capture"])}
+    if any(f in CRM_FLOWS for f in flows):
+        children["poll-zoho"] = _spawn("poll-zoho", ["poll-zoho"])
+    children.update({f"flow-{f}": _spawn(f"flow-{f}", ["flow", f]) for f in flows})
+    print(f"started {', '.join(children)} (logs in {RUN_LOGS}); Ctrl-C stops them, `make stack-down` stops the "
+          "stack.")
+    print("Try: edit a material in the Kingdee database or a product in the CRM simulator (see README).")
     stopping = False
 
     def alive() -> bool:
@@ -154,10 +159,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return not dead and not stopping
 
     try:
-        watch(settings, args.flow, alive)
+        watch(settings, flows, alive)
     except KeyboardInterrupt:
         stopping = True
-        print("\nstopping capture and flow…")
+        print("\nstopping capture, poller and flows…")
     _stop(children)
     failed = [n for n, p in children.items() if p.returncode not in (0, -signal.SIGINT, 130)]
     return 1 if (failed and not stopping) else 0
@@ -190,8 +195,9 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("flow", help="run one flow of flows/ with recovery")
     s.add_argument("name")
     s.set_defaults(fn=cmd_flow)
-    s = sub.add_parser("run", help="set up everything and run capture + the materials flow with a live view")
-    s.add_argument("--flow", default="materials")
+    s = sub.add_parser("run", help="set up everything and run capture, the CRM poller and the master-data flows "
+                                   "with a live view")
+    s.add_argument("--flows", default=",".join(DEFAULT_FLOWS), help="comma-separated flows of flows/")
     s.add_argument("--materials", type=int, default=50)
     s.set_defaults(fn=cmd_run)
     return p

@@ -44,12 +44,16 @@ def _capture_stats(state_dir: Path) -> dict[str, int]:
         return {}
 
 
-def take(settings: Settings, flow: str, window: int = 500) -> Snapshot:
+def take(settings: Settings, flow: str | list[str], window: int = 500) -> Snapshot:
+    """Figures of one flow, or of several added up."""
+    flows = [flow] if isinstance(flow, str) else list(flow)
     stats = _capture_stats(settings.state_dir)
     engine = open_engine(settings.ledger_database_url())
     t = sync_ledger.c
     with engine.connect() as conn:
-        rows = conn.execute(select(t.status, t.action, t.captured_at_ms, t.applied_at_ms).where(t.flow == flow)).all()
+        rows = conn.execute(
+            select(t.status, t.action, t.captured_at_ms, t.applied_at_ms).where(t.flow.in_(flows))
+        ).all()
     engine.dispose()
     synced = sum(1 for r in rows if r.status == "synced")
     failed = sum(1 for r in rows if r.status == "failed")
@@ -80,7 +84,7 @@ def line(s: Snapshot) -> str:
     )
 
 
-def watch(settings: Settings, flow: str, alive: Callable[[], bool], interval_s: float = 1.0) -> None:
+def watch(settings: Settings, flow: str | list[str], alive: Callable[[], bool], interval_s: float = 1.0) -> None:
     tty = sys.stdout.isatty()
     last = ""
     while alive():

@@ -82,6 +82,10 @@ class ZohoUpsertPartition(LedgerSinkPartition):
             if result.get("status") == "success":
                 details = result.get("details") or {}
                 done.append((p, str(details.get("id")), str(result.get("action")), attempts))
+            elif p.command.deleted and result.get("code") == "MANDATORY_NOT_FOUND":
+                # Marking a deletion met no record: the document never reached the CRM (or a replay from an
+                # empty ledger replays its deletion): nothing to mark.
+                done.append((p, None, "absent", attempts))
             elif (full_retry and result.get("code") == "MANDATORY_NOT_FOUND"
                   and len(p.write) < len(p.command.record) - 1):
                 # A partial write (only the changed fields) met no record: someone deleted it in the CRM.

@@ -36,7 +36,10 @@ class FakeCrm:
         self.upserts.append(records)
         results = []
         for r in records:
-            if len(r.get("Product_Name", "")) > 120:
+            if "Product_Name" not in r:  # an insert needs the mandatory name
+                results.append({"code": "MANDATORY_NOT_FOUND", "details": {"api_name": "Product_Name"},
+                                "message": "required field not found", "status": "error"})
+            elif len(r.get("Product_Name", "")) > 120:
                 results.append({"code": "INVALID_DATA", "details": {"api_name": "Product_Name"},
                                 "message": "invalid data", "status": "error"})
             else:
@@ -121,3 +124,13 @@ def test_a_later_failure_keeps_the_target_id(parts) -> None:  # type: ignore[no-
     entry = ledger.entries(["1"])["1"]
     assert (entry.status, entry.source_version, entry.target_id) == ("failed", 11, "z1")
     assert len(dlq.sent) == 1
+
+
+def test_marking_the_deletion_of_a_record_the_crm_never_had_is_a_no_op(parts) -> None:  # type: ignore[no-untyped-def]
+    crm, ledger, dlq, sink = parts
+    record = {"Kingdee_ID": "9", "Product_Active": False, "Kingdee_Deleted": True}
+    deleted = SyncCommand("materials", "9", None, 20, record, fingerprint(record), 1000,
+                          Position("kingdee.material", 0, 20), deleted=True)
+    sink.write_batch([deleted])
+    assert dlq.sent == []
+    assert ledger.entries(["9"])["9"].status == "synced"
