@@ -76,7 +76,7 @@ class ZohoUpsertPartition(LedgerSinkPartition):
             for p in chunk:
                 self.dead_letter(p.command, exc, attempts, stage="upsert")
             return
-        done = []
+        done: list[tuple[Planned, str | None, str, int]] = []
         resend: list[Planned] = []
         for p, result in zip(chunk, results, strict=True):
             if result.get("status") == "success":
