@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, String, Table, Text, select
+from sqlalchemy import BigInteger, Column, Integer, String, Table, Text, bindparam, inspect, select, text
 from sqlalchemy.engine import Engine
 
 from cdchub.ledger import metadata, upsert_rows
@@ -32,6 +32,10 @@ field_clock = Table(
     Column("source_time_ms", BigInteger, nullable=False),
     Column("fingerprint", String(32), nullable=False),
     Column("value", Text),
+    #: 1 while the write that set this value has not been confirmed: the other direction already treats it as
+    #: the target's value (that is what stops the echo), but the writing side does not (after a crash it writes
+    #: again rather than believe a write that may never have happened).
+    Column("pending", Integer, nullable=False, server_default="0"),
     Column("updated_at_ms", BigInteger, nullable=False),
 )
 
@@ -54,6 +58,7 @@ class ClockEntry:
     source_time_ms: int
     fingerprint: str
     value: Any
+    pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,9 @@ class FieldClock:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         metadata.create_all(engine, tables=[field_clock])
+        if "pending" not in {c["name"] for c in inspect(engine).get_columns("field_clock")}:
+            with engine.begin() as conn:  # a ledger made before the column existed
+                conn.execute(text("ALTER TABLE field_clock ADD COLUMN pending INTEGER NOT NULL DEFAULT 0"))
 
     def known(self, entities: Iterable[str]) -> dict[str, dict[str, ClockEntry]]:
         wanted = list(dict.fromkeys(entities))
@@ -76,7 +84,8 @@ class FieldClock:
             for i in range(0, len(wanted), 500):
                 for r in conn.execute(select(field_clock).where(t.entity.in_(wanted[i : i + 500]))):
                     out[r.entity][r.field] = ClockEntry(r.side, r.source_time_ms, r.fingerprint,
-                                                        json.loads(r.value) if r.value else None)
+                                                        json.loads(r.value) if r.value else None,
+                                                        bool(r.pending))
         return out
 
     @staticmethod
@@ -86,7 +95,8 @@ class FieldClock:
         dropped: dict[str, str] = {}
         for name, value in values.items():
             entry = known.get(name)
-            if entry is not None and entry.fingerprint == value_fingerprint(value):
+            own_unconfirmed = entry is not None and entry.pending and entry.side == side
+            if entry is not None and entry.fingerprint == value_fingerprint(value) and not own_unconfirmed:
                 dropped[name] = "unchanged"
             elif name in shared and entry is not None and entry.side != side and newer(entry.source_time_ms, time_ms):
                 dropped[name] = f"newer in {entry.side}"
@@ -100,18 +110,30 @@ class FieldClock:
         with self.engine.begin() as conn:
             for name in previous:
                 conn.execute(field_clock.delete().where(t.entity == entity, t.field == name))
-        self.record_many(
-            (entity, e.side, e.source_time_ms, {name: e.value}) for name, e in previous.items() if e is not None
-        )
+        for name, e in previous.items():
+            if e is not None:
+                self.record_many([(entity, e.side, e.source_time_ms, {name: e.value})], pending=e.pending)
+
+    def confirm(self, items: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """The writes that claimed these (entity, values) succeeded."""
+        t = field_clock.c
+        stmt = field_clock.update().where(
+            t.entity == bindparam("e"), t.field == bindparam("f"), t.fingerprint == bindparam("fp")
+        ).values(pending=0)
+        rows = [{"e": entity, "f": name, "fp": value_fingerprint(value)}
+                for entity, values in items for name, value in values.items()]
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(stmt, rows)
 
     def record(self, entity: str, side: str, time_ms: int, values: dict[str, Any]) -> None:
         self.record_many([(entity, side, time_ms, values)])
 
-    def record_many(self, items: Iterable[tuple[str, str, int, dict[str, Any]]]) -> None:
+    def record_many(self, items: Iterable[tuple[str, str, int, dict[str, Any]]], *, pending: bool = False) -> None:
         rows = [
             {"entity": entity, "field": name, "side": side, "source_time_ms": time_ms,
              "fingerprint": value_fingerprint(value), "value": json.dumps(value, ensure_ascii=False, default=str),
-             "updated_at_ms": int(time.time() * 1000)}
+             "pending": int(pending), "updated_at_ms": int(time.time() * 1000)}
             for entity, side, time_ms, values in items for name, value in values.items()
         ]
         if not rows:

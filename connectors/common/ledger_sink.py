@@ -98,6 +98,8 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
     def applied(self, done: Sequence[tuple[Planned, str | None, str, int]]) -> None:
         """Record successful writes: (planned, target id, action, attempts)."""
         self.ledger.record_applied_many([self.ledger_row(p.command, tid, act, n) for p, tid, act, n in done])
+        if self.guard is not None:
+            self.guard.confirm([p for p, *_ in done])
 
     def dead_letter(self, cmd: SyncCommand, exc: BaseException, attempts: int, stage: str) -> None:
         planned = self._planned.get(cmd.key)

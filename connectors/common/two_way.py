@@ -8,7 +8,8 @@ command that still writes shared fields to an existing record first looks at the
 after this change's source time, the shared fields are left alone (their newer value is on its way back through the
 other direction).  The sink ``claim``s the planned values in the clock *before* it writes — the write comes
 back through the other side's change capture within milliseconds, and must find its own values already there —
-and ``release``s them (restoring what the clock knew) if the write fails.
+``confirm``s them after the write, and ``release``s them (restoring what the clock knew) if the write fails.  A
+claim not yet confirmed does not count for the side that made it: after a crash it writes again.
 """
 
 from __future__ import annotations
@@ -63,9 +64,12 @@ class TwoWayGuard:
 
     def claim(self, planned: list[Planned]) -> None:
         self.clock.record_many(
-            (p.command.entity or p.command.key, self.side, p.command.changed_at_ms, p.write)
-            for p in planned if p.write
+            ((p.command.entity or p.command.key, self.side, p.command.changed_at_ms, p.write)
+             for p in planned if p.write), pending=True,
         )
+
+    def confirm(self, planned: list[Planned]) -> None:
+        self.clock.confirm((p.command.entity or p.command.key, p.write) for p in planned)
 
     def release(self, planned: Planned) -> None:
         self.clock.restore(planned.command.entity or planned.command.key, planned.previous)

@@ -48,3 +48,16 @@ def test_claims_are_recorded_and_a_failed_write_is_released(tmp_path: Path) -> N
     after = clock.known(["materials:1"])["materials:1"]
     assert after["Product_Name"] == before["Product_Name"]
     assert "Description" not in after and after["Specification"].value == "4#"
+
+
+def test_an_unconfirmed_claim_counts_for_the_other_side_only(tmp_path: Path) -> None:
+    clock = FieldClock(open_engine(f"sqlite:///{tmp_path / 'ledger.db'}"))
+    clock.record_many([("materials:1", "crm", 5_000, {"Product_Name": "新"})], pending=True)
+    known = clock.known(["materials:1"])["materials:1"]
+    echo = FieldClock.decide(known, "kingdee", 6_000, {"Product_Name": "新"}, SHARED)
+    assert echo.dropped == {"Product_Name": "unchanged"}, "the write's echo finds its value"
+    again = FieldClock.decide(known, "crm", 5_000, {"Product_Name": "新"}, SHARED)
+    assert again.write == {"Product_Name": "新"}, "after a crash the writer does not trust its own claim"
+    clock.confirm([("materials:1", {"Product_Name": "新"})])
+    known = clock.known(["materials:1"])["materials:1"]
+    assert FieldClock.decide(known, "crm", 5_000, {"Product_Name": "新"}, SHARED).write == {}

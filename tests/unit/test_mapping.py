@@ -64,3 +64,30 @@ def test_a_wrong_mapping_file_fails_at_start_naming_the_field(tmp_path: Path) ->
                                          '[fields.X]\nfrom="a"\n', encoding="utf-8")
     with pytest.raises(MappingConfigError, match="external key K"):
         load_mapping("nokey", tmp_path)
+
+
+def test_only_crm_owned_and_shared_fields_flow_back_as_kingdee_save_fields() -> None:
+    mapping = load_mapping("materials")
+    crm = {"Kingdee_ID": "100001", "Product_Name": " 喉罩（加强型） ", "Description": "适用于成人",
+           "Product_Code": "HAND", "Product_Active": False}
+    fields = mapping.crm_fields(crm)
+    assert fields == {"Product_Name": "喉罩（加强型）", "Description": "适用于成人"}
+    assert mapping.kingdee_model(fields) == {"FName": "喉罩（加强型）", "FDescription": "适用于成人"}
+    assert mapping.kingdee_owned(crm) == {"Product_Code": "HAND", "Product_Active": False}
+    assert mapping.shared_fields == {"Product_Name", "Specification"}
+
+
+def test_the_forward_direction_never_sends_a_crm_owned_field() -> None:
+    assert "Description" not in load_mapping("materials").to_target({**MATERIAL, "texts": [
+        {"FLOCALEID": 2052, "FNAME": "喉罩", "FDESCRIPTION": "Kingdee 的描述"}]})
+
+
+def test_a_field_flowing_back_needs_a_kingdee_field_and_a_target_form(tmp_path: Path) -> None:
+    head = '[target]\nsystem="zoho"\nmodule="Products"\nexternal_key="K"\n[fields.K]\nfrom="a"\n'
+    (tmp_path / "noform.toml").write_text(head + '[fields.N]\nfrom="b"\nowner="crm"\nkingdee_field="FName"\n',
+                                          encoding="utf-8")
+    with pytest.raises(MappingConfigError, match="form_id and id_field"):
+        load_mapping("noform", tmp_path)
+    (tmp_path / "nofield.toml").write_text(head + '[fields.N]\nfrom="b"\nowner="shared"\n', encoding="utf-8")
+    with pytest.raises(MappingConfigError, match="names no kingdee_field"):
+        load_mapping("nofield", tmp_path)
