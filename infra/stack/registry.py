@@ -101,7 +101,10 @@ class Registry:
         )
 
     def is_ready(self) -> bool:
-        return http_status(f"{self.base_url}/subjects") == 200
+        # The API answers before the kafkasql storage has replayed its journal (a restarted registry briefly
+        # lists no subjects); the readiness check on the management port waits for the storage.
+        mgmt = f"http://127.0.0.1:{self.settings.registry.management_port}/health/ready"
+        return http_status(mgmt) == 200 and http_status(f"{self.base_url}/subjects") == 200
 
     def install(self) -> None:
         if RUN_JAR.exists():

@@ -275,6 +275,12 @@ class IsolatedEnv:
             for fut in admin.delete_topics(ours).values():
                 with contextlib.suppress(Exception):  # cleanup is best effort
                     fut.result(10)
+        registry = httpx.Client(base_url=self.settings.registry.url, timeout=10)
+        for topic in ours:  # their value subjects too, soft then permanently
+            with contextlib.suppress(Exception):
+                registry.delete(f"/subjects/{topic}-value")
+                registry.delete(f"/subjects/{topic}-value", params={"permanent": "true"})
+        registry.close()
 
 
 @contextmanager

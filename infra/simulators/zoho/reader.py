@@ -78,8 +78,8 @@ class RecordReader:
             for spec in module.subforms:
                 if spec.v2_api_name and (spec.api_name in wanted or spec.v2_api_name in wanted):
                     wanted += [spec.api_name, spec.v2_api_name]
-        # ``$`` properties (``$converted``, ``$converted_detail``) describe the record and come with any ``fields``
-        meta = {k: v for k, v in view.items() if k.startswith("$")}
+        # A lead's conversion state (``$converted``, ``$converted_detail``) comes with any ``fields`` [M]
+        meta = {k: v for k, v in view.items() if k.startswith("$converted")}
         return {"id": record.id, **{f: view[f] for f in wanted if f in view}, **meta}
 
     @staticmethod
