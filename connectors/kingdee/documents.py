@@ -118,6 +118,32 @@ DOCUMENTS: tuple[DocumentSpec, ...] = (
         (Reference("customer", "customer", "FCUSTOMERID"),),
         number_column="FBILLNO",
     ),
+    DocumentSpec(
+        "receipt", "AR_RECEIVEBILL", _header("T_AR_RECEIVEBILL", "FID"),
+        (_entries("T_AR_RECEIVEBILLENTRY"), _entries("T_AR_RECEIVEBILLSRCENTRY", "sources")),
+        (Reference("payer", "customer", "FCONTACTUNIT"),),
+        number_column="FBILLNO",
+    ),
+    DocumentSpec(
+        "invoice_special", "IV_SALESIC", _header("T_IV_SALESIC", "FID"), (_entries("T_IV_SALESICENTRY"),),
+        (Reference("customer", "customer", "FCUSTOMERID"),),
+        number_column="FBILLNO",
+    ),
+    DocumentSpec(
+        "invoice_ordinary", "IV_SALESOC", _header("T_IV_SALESOC", "FID"), (_entries("T_IV_SALESOCENTRY"),),
+        (Reference("customer", "customer", "FCUSTOMERID"),),
+        number_column="FBILLNO",
+    ),
+    DocumentSpec(
+        "inventory", "STK_Inventory", _header("T_STK_INVENTORY", "FID"), (),
+        (Reference("material", "material", "FMATERIALID"), Reference("stock", "stock", "FSTOCKID")),
+        number_column="FID",
+    ),
+    DocumentSpec(
+        "expense_reimbursement", "ER_ExpReimbursement", _header("T_ER_EXPREIMBURSE", "FID"),
+        (_entries("T_ER_EXPREIMBURSEENTRY"),),
+        number_column="FBILLNO",
+    ),
 )
 
 

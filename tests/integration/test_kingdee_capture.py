@@ -99,3 +99,24 @@ def test_heartbeats_keep_an_idle_slot_from_pinning_wal(env: IsolatedEnv) -> None
     wal_now = int(cur.fetchone()[0])
     wait_for(lambda: (confirmed() or 0) >= wal_now, 30, "the slot to move past unrelated WAL")
     conn.close()
+
+
+def test_every_business_document_of_the_demo_data_is_captured_whole(env: IsolatedEnv) -> None:
+    summary = seed(env.kingdee, materials=8, customers=4, orders=6, outbound_share=1.0, invoice_share=1.0,
+                   receipt_share=1.0)
+    done = capture_until_idle(env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    counts = {"sales_order": summary["orders"], "outbound": summary["outbounds"], "receipt": summary["receipts"],
+              "invoice_special": summary["invoices_special"], "invoice_ordinary": summary["invoices_ordinary"],
+              "inventory": summary["inventory_rows"], "material": summary["materials"],
+              "customer": summary["customers"]}
+    for document, expected in counts.items():
+        events = decoded(env, f"kingdee.{document}")
+        assert len(events) == expected, document
+    receipt = decoded(env, "kingdee.receipt")[0][1]
+    assert receipt is not None and receipt["after"]["entries"] and receipt["after"]["sources"]
+    assert receipt["after"]["sources"][0]["FORDERBILLNO"].startswith("XSDD")
+    stock = decoded(env, "kingdee.inventory")[0][1]
+    assert stock is not None and stock["after"]["material_number"] and stock["after"]["FBASEQTY"] is not None
+    outbound = decoded(env, "kingdee.outbound")[0][1]
+    assert outbound is not None and all(e["FSOORDERNO"] for e in outbound["after"]["entries"])

@@ -1,0 +1,40 @@
+"""The id map: which target record a source document became, read from the sync ledger.
+
+Flows that link records (an order to its account and products, a stock figure to its product) look the target ids
+up here instead of asking the target system: the ledger of the flow that synced the referenced document knows them.
+A reference not synced yet is ``None``; the caller decides whether to wait, retry or dead-letter (naming it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from cdchub.ledger import SYNCED, sync_ledger
+
+
+class IdMap:
+    def __init__(self, engine: Engine, target_system: str = "zoho") -> None:
+        self.engine = engine
+        self.target_system = target_system
+
+    def targets(self, flow: str, source_keys: Iterable[str]) -> dict[str, str]:
+        """Target ids of the given source keys that ``flow`` synced (missing keys are absent)."""
+        keys = list(dict.fromkeys(str(k) for k in source_keys))
+        t = sync_ledger.c
+        found: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(keys), 500):
+                rows = conn.execute(
+                    select(t.source_key, t.target_id).where(
+                        t.flow == flow, t.target_system == self.target_system, t.status == SYNCED,
+                        t.target_id.is_not(None), t.source_key.in_(keys[i : i + 500]),
+                    )
+                )
+                found.update({r.source_key: r.target_id for r in rows})
+        return found
+
+    def target(self, flow: str, source_key: str) -> str | None:
+        return self.targets(flow, [source_key]).get(str(source_key))
