@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from cdchub.ledger import SYNCED, sync_ledger
+from cdchub.ledger import sync_ledger
 
 
 class IdMap:
@@ -21,7 +21,8 @@ class IdMap:
         self.target_system = target_system
 
     def targets(self, flow: str, source_keys: Iterable[str]) -> dict[str, str]:
-        """Target ids of the given source keys that ``flow`` synced (missing keys are absent)."""
+        """Target ids of the given source keys that ``flow`` wrote at some point (missing keys are absent; a later
+        failed update keeps the id)."""
         keys = list(dict.fromkeys(str(k) for k in source_keys))
         t = sync_ledger.c
         found: dict[str, str] = {}
@@ -29,7 +30,7 @@ class IdMap:
             for i in range(0, len(keys), 500):
                 rows = conn.execute(
                     select(t.source_key, t.target_id).where(
-                        t.flow == flow, t.target_system == self.target_system, t.status == SYNCED,
+                        t.flow == flow, t.target_system == self.target_system,
                         t.target_id.is_not(None), t.source_key.in_(keys[i : i + 500]),
                     )
                 )
