@@ -101,6 +101,32 @@ def cmd_poll_zoho(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dlq(args: argparse.Namespace) -> int:
+    import json
+
+    from cdchub import dead_letter_admin as dlq
+    from cdchub.ledger import open_engine
+
+    settings = get_settings()
+    engine = open_engine(settings.ledger_database_url())
+    chosen = dlq.letters(settings, args.flow, args.reason)
+    if args.action == "list":
+        done = dlq.replayed(engine)
+        for letter in chosen:
+            mark = done.get((letter.dlq_topic, letter.dlq_offset), "")
+            print(letter.summary() + (f"  [{mark}]" if mark else ""))
+        print(f"{len(chosen)} dead letters")
+    elif args.action == "show":
+        wanted = [x for x in chosen if args.offset is None or x.dlq_offset == args.offset]
+        print(json.dumps([x.body for x in wanted], ensure_ascii=False, indent=2))
+    else:
+        results = dlq.replay(settings, engine, chosen, dry_run=args.dry_run, again=args.again)
+        for letter, outcome in results:
+            print(f"{letter.flow:<22} offset {letter.dlq_offset:>6} key={letter.source.get('key')}: {outcome}")
+        print(f"{sum(1 for _, o in results if o == 'replayed')} replayed of {len(results)}")
+    return 0
+
+
 def cmd_flow(args: argparse.Namespace) -> int:
     from cdchub.flow_runner import run_flow
 
@@ -192,6 +218,14 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("poll-zoho", help="poll ZOHO CRM for changes into zoho.<module> topics")
     s.add_argument("--once", action="store_true", help="one pass over the modules, then stop")
     s.set_defaults(fn=cmd_poll_zoho)
+    s = sub.add_parser("dlq", help="dead letters: list, show, replay after a fix")
+    s.add_argument("action", choices=["list", "show", "replay"])
+    s.add_argument("--flow", help="only this flow's dead letters")
+    s.add_argument("--reason", help="only letters whose error contains this text")
+    s.add_argument("--offset", type=int, help="show: only the letter at this offset")
+    s.add_argument("--dry-run", action="store_true", help="replay: say what would be replayed")
+    s.add_argument("--again", action="store_true", help="replay: also letters replayed before")
+    s.set_defaults(fn=cmd_dlq)
     s = sub.add_parser("flow", help="run one flow of flows/ with recovery")
     s.add_argument("name")
     s.set_defaults(fn=cmd_flow)
