@@ -127,6 +127,16 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trace(args: argparse.Namespace) -> int:
+    from cdchub.ledger import open_engine
+    from cdchub.trace import trace
+
+    settings = get_settings()
+    found = trace(settings, open_engine(settings.ledger_database_url()), args.term)
+    print(found.to_json() if args.json else found.timeline())
+    return 0 if found.documents or found.hops else 1
+
+
 def cmd_flow(args: argparse.Namespace) -> int:
     from cdchub.flow_runner import run_flow
 
@@ -218,6 +228,10 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("poll-zoho", help="poll ZOHO CRM for changes into zoho.<module> topics")
     s.add_argument("--once", action="store_true", help="one pass over the modules, then stop")
     s.set_defaults(fn=cmd_poll_zoho)
+    s = sub.add_parser("trace", help="a document's journey: captured versions, writes, latency, dead letters")
+    s.add_argument("term", help="a business number (material code, bill number), a source id or a target id")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_trace)
     s = sub.add_parser("dlq", help="dead letters: list, show, replay after a fix")
     s.add_argument("action", choices=["list", "show", "replay"])
     s.add_argument("--flow", help="only this flow's dead letters")

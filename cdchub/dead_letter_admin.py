@@ -75,7 +75,7 @@ def dlq_topics(settings: Settings, flow: str | None = None) -> list[str]:
     return [t for t in topics if flow is None or t == prefix + flow]
 
 
-def _read_all(settings: Settings, topic: str) -> Iterator[tuple[int, int, Any, Any]]:
+def read_topic(settings: Settings, topic: str) -> Iterator[tuple[int, int, Any, Any]]:
     consumer = _consumer(settings)
     meta = consumer.list_topics(topic, timeout=10).topics[topic]
     ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in meta.partitions}
@@ -96,7 +96,7 @@ def _read_all(settings: Settings, topic: str) -> Iterator[tuple[int, int, Any, A
 def letters(settings: Settings, flow: str | None = None, reason: str | None = None) -> list[Letter]:
     out = []
     for topic in dlq_topics(settings, flow):
-        for _, offset, _, value in _read_all(settings, topic):
+        for _, offset, _, value in read_topic(settings, topic):
             try:
                 body = json.loads(value)
             except (TypeError, ValueError):

@@ -26,7 +26,9 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     select,
+    text,
 )
 from sqlalchemy.engine import Engine
 
@@ -39,6 +41,8 @@ sync_ledger = Table(
     Column("source_key", String(255), primary_key=True),
     Column("target_system", String(32), primary_key=True),
     Column("source_version", BigInteger, nullable=False),
+    #: The business number (material code, bill number) for traces.
+    Column("source_number", String(255)),
     Column("target_id", String(64)),
     Column("fingerprint", String(64)),
     Column("status", String(16), nullable=False),
@@ -114,7 +118,18 @@ def open_engine(url: str) -> Engine:
             cur.close()
 
     metadata.create_all(engine)
+    _add_missing_columns(engine)
     return engine
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Ledgers made by an earlier version get the columns added since (nullable, so old rows stay valid)."""
+    have = {c["name"] for c in inspect(engine).get_columns("sync_ledger")}
+    for column in sync_ledger.columns:
+        if column.name not in have:
+            kind = column.type.compile(engine.dialect)
+            with engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE sync_ledger ADD COLUMN {column.name} {kind}"))
 
 
 class SyncLedger:
@@ -157,23 +172,6 @@ class SyncLedger:
             raise ValueError("ledger rows of one call must have the same columns")
         upsert_rows(self.engine, sync_ledger, rows, ("flow", "source_key", "target_system"))
 
-    def record_applied(
-        self,
-        source_key: str,
-        version: int,
-        *,
-        target_id: str | None,
-        fingerprint: str,
-        action: str,
-        attempts: int,
-        position: Position,
-        captured_at_ms: int | None,
-    ) -> None:
-        self.record_applied_many(
-            [dict(source_key=source_key, source_version=version, target_id=target_id, fingerprint=fingerprint,
-                  action=action, attempts=attempts, position=position, captured_at_ms=captured_at_ms)]
-        )
-
     def record_applied_many(self, results: list[dict[str, Any]]) -> None:
         now = _now_ms()
         rows = []
@@ -187,12 +185,13 @@ class SyncLedger:
 
     def record_failed(
         self, source_key: str, version: int, *, error: str, attempts: int, position: Position,
-        captured_at_ms: int | None, fingerprint: str | None = None,
+        captured_at_ms: int | None, fingerprint: str | None = None, number: str | None = None,
     ) -> None:
         """A permanent failure: kept with its error; the version is recorded so a replay of it is not retried
         endlessly, but a newer version is still applied."""
         self._upsert(
-            [{"source_key": source_key, "source_version": version, "fingerprint": fingerprint,
+            [{"source_key": source_key, "source_version": version, "source_number": number,
+              "fingerprint": fingerprint,
               "status": FAILED, "last_error": error[:4000],
               "attempts": attempts, "kafka_topic": position.topic, "kafka_partition": position.partition,
               "kafka_offset": position.offset, "captured_at_ms": captured_at_ms}]

@@ -91,7 +91,7 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
         self.dlq.flush(30)
 
     def ledger_row(self, cmd: SyncCommand, target_id: str | None, action: str, attempts: int) -> dict[str, Any]:
-        return dict(source_key=cmd.key, source_version=cmd.version, target_id=target_id,
+        return dict(source_key=cmd.key, source_version=cmd.version, source_number=cmd.number, target_id=target_id,
                     fingerprint=cmd.fingerprint, action=action, attempts=attempts, position=cmd.position,
                     captured_at_ms=cmd.captured_at_ms)
 
@@ -112,7 +112,7 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
         letter.log()
         self.dlq.produce(self.dlq_topic, key=cmd.key.encode(), value=letter.to_json())
         self.ledger.record_failed(cmd.key, cmd.version, error=str(exc), attempts=attempts, position=cmd.position,
-                                  captured_at_ms=cmd.captured_at_ms, fingerprint=cmd.fingerprint)
+                                  captured_at_ms=cmd.captured_at_ms, fingerprint=cmd.fingerprint, number=cmd.number)
 
     def close(self) -> None:
         self.dlq.flush(30)

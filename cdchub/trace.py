@@ -1,0 +1,104 @@
+"""``cdchub trace <number or id>``: a document's journey across systems, from the ledger and the topics.
+
+Given a business number (material code, bill number, CRM display name), a source id or a target id, it finds the
+ledger rows that name it, then for each: every captured version of the document on its topic (source system,
+position, commit time, operation), each write the flows made (target system and id, action, attempts, error,
+latency from the source commit), and any dead letters for it — as a timeline, or as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.engine import Engine
+
+from cdchub.dead_letter_admin import dlq_topics, letters, read_topic
+from cdchub.ledger import sync_ledger
+from cdchub.settings import Settings
+from connectors.common.avro import AvroDecoder, registry_client
+
+
+@dataclass
+class Hop:
+    at_ms: int
+    what: str
+    system: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Trace:
+    term: str
+    documents: list[dict[str, Any]]
+    hops: list[Hop]
+
+    def to_json(self) -> str:
+        return json.dumps({"term": self.term, "documents": self.documents, "hops": [asdict(h) for h in self.hops]},
+                          ensure_ascii=False, indent=2, default=str)
+
+    def timeline(self) -> str:
+        if not self.documents and not self.hops:
+            return f"nothing found for {self.term!r}"
+        lines = [f"trace of {self.term!r}: " + (", ".join(
+            f"{d['flow']} {d['source_key']} ({d.get('source_number') or '-'}) → {d['target_system']} "
+            f"{d.get('target_id') or '-'} [{d['status']}]" for d in self.documents) or "no target write")]
+        for hop in self.hops:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(hop.at_ms / 1000)) + f".{hop.at_ms % 1000:03d}"
+            extra = "  ".join(f"{k}={v}" for k, v in hop.detail.items() if v not in (None, ""))
+            lines.append(f"{when}  {hop.system:<8} {hop.what:<28} {extra}")
+        return "\n".join(lines)
+
+
+def _captured_versions(settings: Settings, topic: str, key: str) -> list[Hop]:
+    decoder = AvroDecoder(registry_client(settings.registry.url))
+    hops = []
+    for partition, offset, msg_key, value in read_topic(settings, topic):
+        if msg_key is None or msg_key.decode("utf-8", "replace") != key:
+            continue
+        if value is None:
+            hops.append(Hop(0, "tombstone", "kafka", {"topic": topic, "offset": offset}))
+            continue
+        env = decoder.decode(value)
+        src = env["source"]
+        commit = src.get("commit_time")
+        at = int(commit.timestamp() * 1000) if hasattr(commit, "timestamp") else int(commit or 0)
+        hops.append(Hop(at, f"captured ({env['op']})", src.get("system", "?"), {
+            "table": src.get("table") or src.get("module"), "lsn": src.get("lsn"), "version": src.get("version"),
+            "tx": src.get("tx_id"), "snapshot": src.get("snapshot"), "topic": f"{topic}[{partition}]@{offset}",
+            "by": env.get("modified_by_name")}))
+    return hops
+
+
+def trace(settings: Settings, engine: Engine, term: str) -> Trace:
+    t = sync_ledger.c
+    with engine.connect() as conn:
+        rows = conn.execute(select(sync_ledger).where(
+            or_(t.source_key == term, t.source_number == term, t.target_id == term))).all()
+    documents = [{k: v for k, v in r._mapping.items()} for r in rows]
+    hops: list[Hop] = []
+    seen_topics: set[tuple[str, str]] = set()
+    for r in rows:
+        topic = r.kafka_topic
+        if topic and (topic, r.source_key) not in seen_topics:
+            seen_topics.add((topic, r.source_key))
+            hops += _captured_versions(settings, topic, r.source_key)
+        if r.applied_at_ms:
+            latency = r.applied_at_ms - r.captured_at_ms if r.captured_at_ms else None
+            hops.append(Hop(r.applied_at_ms, f"{r.flow}: {r.status} ({r.action})", r.target_system, {
+                "target_id": r.target_id, "attempts": r.attempts, "latency_ms": latency,
+                "error": (r.last_error or "")[:200]}))
+        elif r.status == "failed":
+            hops.append(Hop(r.updated_at_ms, f"{r.flow}: failed", r.target_system, {
+                "attempts": r.attempts, "error": (r.last_error or "")[:200]}))
+    keys = {r.source_key for r in rows} | {term}
+    if dlq_topics(settings):
+        for letter in letters(settings):
+            if str(letter.source.get("key")) in keys:
+                hops.append(Hop(int(letter.body.get("time_ms") or 0), f"dead letter ({letter.flow})", "cdchub", {
+                    "stage": letter.body.get("stage"), "error": str(letter.body.get("error"))[:200]}))
+    hops.sort(key=lambda h: h.at_ms)
+    return Trace(term, documents, hops)
