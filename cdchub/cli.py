@@ -137,6 +137,20 @@ def cmd_trace(args: argparse.Namespace) -> int:
     return 0 if found.documents or found.hops else 1
 
 
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from cdchub.ledger import open_engine
+    from cdchub.metrics import exposition, serve
+
+    settings = get_settings()
+    engine = open_engine(settings.ledger_database_url())
+    if args.once:
+        sys.stdout.write(exposition(settings, engine).decode())
+        return 0
+    log.info("Prometheus metrics on http://127.0.0.1:%d/metrics", args.port)
+    serve(settings, engine, args.port)
+    return 0
+
+
 def cmd_flow(args: argparse.Namespace) -> int:
     from cdchub.flow_runner import run_flow
 
@@ -232,6 +246,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("term", help="a business number (material code, bill number), a source id or a target id")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_trace)
+    s = sub.add_parser("metrics", help="serve Prometheus metrics (capture, sinks, latency, dead letters)")
+    s.add_argument("--port", type=int, default=9464)
+    s.add_argument("--once", action="store_true", help="print the exposition once and stop")
+    s.set_defaults(fn=cmd_metrics)
     s = sub.add_parser("dlq", help="dead letters: list, show, replay after a fix")
     s.add_argument("action", choices=["list", "show", "replay"])
     s.add_argument("--flow", help="only this flow's dead letters")

@@ -75,6 +75,14 @@ def dlq_topics(settings: Settings, flow: str | None = None) -> list[str]:
     return [t for t in topics if flow is None or t == prefix + flow]
 
 
+def topic_size(settings: Settings, topic: str) -> int:
+    consumer = _consumer(settings)
+    meta = consumer.list_topics(topic, timeout=10).topics[topic]
+    total = sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in meta.partitions)
+    consumer.close()
+    return total
+
+
 def read_topic(settings: Settings, topic: str) -> Iterator[tuple[int, int, Any, Any]]:
     consumer = _consumer(settings)
     meta = consumer.list_topics(topic, timeout=10).topics[topic]

@@ -1,0 +1,119 @@
+"""Prometheus metrics, computed at scrape time from what cdchub keeps durably: the capture's stats, the sync
+ledger and the dead-letter topics.  One endpoint for every process (``cdchub metrics --port 9464``), so a flow
+that restarts or runs in several processes needs no port of its own and no counter is lost on a crash.
+
+Metrics: ``cdchub_capture_events_total`` / ``_transactions_total`` / ``_dead_letters_total``,
+``cdchub_capture_lag_seconds`` (now − commit time of the last captured transaction; grows while Kingdee writes
+and the capture stalls),
+``cdchub_sink_records{flow,target,status,action}``, ``cdchub_sink_retries_total{flow}`` (attempts beyond the first),
+``cdchub_end_to_end_latency_seconds{flow}`` (histogram, Kingdee/CRM change → applied in the target, last hour),
+``cdchub_dead_letters{topic}``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from cdchub.ledger import sync_ledger
+from cdchub.settings import Settings
+
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+LATENCY_WINDOW_MS = 3600_000
+
+
+class CdchubCollector:
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings = settings
+        self.engine = engine
+
+    def _capture(self) -> Iterator[Any]:
+        try:
+            stats = json.loads((self.settings.state_dir / "capture-stats.json").read_text())
+        except (OSError, ValueError):
+            return
+        for name, key, doc in (("events", "events", "document changes written to Kafka"),
+                               ("transactions", "transactions", "committed transactions read from the slot"),
+                               ("dead_letters", "dead_letters", "documents the capture could not encode")):
+            counter = CounterMetricFamily(f"cdchub_capture_{name}", doc)
+            counter.add_metric([], float(stats.get(key, 0)))
+            yield counter
+        lag = GaugeMetricFamily("cdchub_capture_lag_seconds", "now minus the commit time of the last transaction")
+        if stats.get("last_commit_ms"):
+            lag.add_metric([], max(0.0, time.time() - stats["last_commit_ms"] / 1000))
+        yield lag
+
+    def _ledger(self) -> Iterator[Any]:
+        t = sync_ledger.c
+        records = GaugeMetricFamily("cdchub_sink_records", "ledger rows by outcome",
+                                    labels=["flow", "target", "status", "action"])
+        retries = CounterMetricFamily("cdchub_sink_retries", "attempts beyond the first", labels=["flow"])
+        with self.engine.connect() as conn:
+            for flow, target, status, action, n in conn.execute(
+                    select(t.flow, t.target_system, t.status, t.action, func.count())
+                    .group_by(t.flow, t.target_system, t.status, t.action)):
+                records.add_metric([flow, target, status, action or ""], n)
+            for flow, extra in conn.execute(select(t.flow, func.sum(t.attempts - 1)).where(t.attempts > 1)
+                                            .group_by(t.flow)):
+                retries.add_metric([flow], float(extra or 0))
+            since = int(time.time() * 1000) - LATENCY_WINDOW_MS
+            latencies: dict[str, list[float]] = {}
+            for flow, captured, applied in conn.execute(
+                    select(t.flow, t.captured_at_ms, t.applied_at_ms).where(
+                        t.applied_at_ms >= since, t.captured_at_ms.is_not(None), t.action != "unchanged")):
+                latencies.setdefault(flow, []).append(max(0.0, (applied - captured) / 1000))
+        yield records
+        yield retries
+        histogram = HistogramMetricFamily("cdchub_end_to_end_latency_seconds",
+                                          "source change to applied in the target, last hour", labels=["flow"])
+        for flow, values in latencies.items():
+            buckets = [(str(b), float(sum(1 for v in values if v <= b))) for b in LATENCY_BUCKETS]
+            buckets.append(("+Inf", float(len(values))))
+            histogram.add_metric([flow], buckets, sum(values))
+        yield histogram
+
+    def _dead_letters(self) -> Iterator[Any]:
+        from cdchub.dead_letter_admin import dlq_topics, topic_size
+
+        gauge = GaugeMetricFamily("cdchub_dead_letters", "messages on each dead-letter topic", labels=["topic"])
+        for topic in dlq_topics(self.settings):
+            gauge.add_metric([topic], float(topic_size(self.settings, topic)))
+        yield gauge
+
+    def collect(self) -> Iterator[Any]:
+        yield from self._capture()
+        yield from self._ledger()
+        yield from self._dead_letters()
+
+
+def exposition(settings: Settings, engine: Engine) -> bytes:
+    registry = CollectorRegistry()
+    registry.register(CdchubCollector(settings, engine))
+    return generate_latest(registry)
+
+
+def serve(settings: Settings, engine: Engine, port: int) -> None:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            if self.path.split("?")[0] != "/metrics":
+                self.send_response(404)
+                self.end_headers()
+                return
+            body = exposition(settings, engine)
+            self.send_response(200)
+            self.send_header("Content-Type", CONTENT_TYPE_LATEST)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: Any) -> None:
+            return
+
+    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()

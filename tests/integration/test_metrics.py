@@ -1,0 +1,38 @@
+"""Prometheus metrics from the capture stats, the ledger and the dead-letter topics, on the real stack."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from cdchub.settings import PROJECT_ROOT
+from connectors.kingdee.demo_data import insert_material
+from tests.integration.harness import IsolatedEnv, wait_for
+
+
+def scrape(env: IsolatedEnv) -> dict[str, list]:
+    done = subprocess.run([sys.executable, "-m", "cdchub.cli", "metrics", "--once"], cwd=PROJECT_ROOT, text=True,
+                          capture_output=True, env={**os.environ, **env.env}, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return {f.name: f.samples for f in text_string_to_metric_families(done.stdout)}
+
+
+def test_metrics_count_what_was_captured_synced_and_dead_lettered(env: IsolatedEnv) -> None:
+    ids = [insert_material(env.kingdee, f"1.40.{i:04d}", f"湿化器 {i}", "成人") for i in range(3)]
+    insert_material(env.kingdee, "1.40/坏", "湿化器", "成人")
+    env.capture()
+    env.flow("materials")
+    wait_for(lambda: {str(i) for i in ids} <= set(env.zoho.by_kingdee_id()), 60, "the materials in the CRM")
+    wait_for(lambda: env.dead_letters("materials"), 30, "the dead letter")
+    metrics = wait_for(lambda: m if (m := scrape(env)).get("cdchub_capture_events") else None, 30, "capture stats")
+    assert metrics["cdchub_capture_events"][0].value >= 4
+    synced = {s.labels["action"]: s.value for s in metrics["cdchub_sink_records"]
+              if s.labels["flow"] == "materials" and s.labels["status"] == "synced"}
+    assert synced.get("insert") == 3
+    latency = {s.name: s for s in metrics["cdchub_end_to_end_latency_seconds"] if s.labels["flow"] == "materials"}
+    assert latency["cdchub_end_to_end_latency_seconds_count"].value == 3
+    letters = {s.labels["topic"]: s.value for s in metrics["cdchub_dead_letters"]}
+    assert letters[env.topic("cdchub.dlq.materials")] == 1
