@@ -151,6 +151,31 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schemas(args: argparse.Namespace) -> int:
+    """Subjects, versions and compatibility; and whether each schema file would be accepted as the next version."""
+    import httpx
+
+    from connectors.common.avro import SCHEMAS_DIR
+
+    settings = get_settings()
+    base = settings.registry.url
+    refused = 0
+    with httpx.Client(base_url=base, timeout=10) as http:
+        print(f"registry {base}: global compatibility {http.get('/config').json().get('compatibilityLevel')}")
+        for path in sorted(SCHEMAS_DIR.glob("*.avsc")):
+            subject = f"{settings.kafka.topic(path.stem)}-value"
+            versions = http.get(f"/subjects/{subject}/versions")
+            if versions.status_code != 200:
+                print(f"{subject:<45} not registered yet")
+                continue
+            check = http.post(f"/compatibility/subjects/{subject}/versions/latest",
+                              json={"schema": path.read_text(encoding="utf-8"), "schemaType": "AVRO"})
+            ok = check.status_code == 200 and check.json().get("is_compatible")
+            refused += 0 if ok else 1
+            print(f"{subject:<45} versions {versions.json()}  file {'compatible' if ok else 'REFUSED: ' + check.text}")
+    return 1 if refused else 0
+
+
 def cmd_flow(args: argparse.Namespace) -> int:
     from cdchub.flow_runner import run_flow
 
@@ -246,6 +271,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("term", help="a business number (material code, bill number), a source id or a target id")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_trace)
+    s = sub.add_parser("schemas", help="schema subjects, versions, compatibility; check the schema files")
+    s.add_argument("action", choices=["check"])
+    s.set_defaults(fn=cmd_schemas)
     s = sub.add_parser("metrics", help="serve Prometheus metrics (capture, sinks, latency, dead letters)")
     s.add_argument("--port", type=int, default=9464)
     s.add_argument("--once", action="store_true", help="print the exposition once and stop")

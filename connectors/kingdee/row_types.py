@@ -40,6 +40,25 @@ class RowTypes:
             table.name: {c.name: _kind(c.type) for c in table.columns} for table in metadata.sorted_tables
         }
 
+    def add_column(self, table: str, column: str, data_type: str, precision: int | None, scale: int | None) -> None:
+        """A column learnt from the database catalog while streaming (schema evolution)."""
+        data_type = data_type.lower()
+        if data_type in ("bigint", "integer", "smallint"):
+            kind: tuple[str, int, int] = ("long", 0, 0)
+        elif data_type == "numeric":
+            kind = ("decimal", precision or 38, scale or 0)
+        elif data_type in ("double precision", "real"):
+            kind = ("double", 0, 0)
+        elif data_type == "boolean":
+            kind = ("boolean", 0, 0)
+        elif data_type.startswith("timestamp"):
+            kind = ("datetime", 0, 0)
+        elif data_type == "date":
+            kind = ("date", 0, 0)
+        else:
+            kind = ("string", 0, 0)
+        self.columns.setdefault(table, {})[column] = kind
+
     def typed(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
         cols = self.columns[table]
         out: dict[str, Any] = {}

@@ -38,6 +38,7 @@ from connectors.kingdee.assembly import DocumentAssembler, DocumentChange, Trans
 from connectors.kingdee.document_store import DocumentStore
 from connectors.kingdee.documents import DocumentCatalog
 from connectors.kingdee.row_types import BadValue, RowTypes
+from connectors.kingdee.schema_evolution import SchemaEvolver
 from connectors.kingdee.wal2json import OPTIONS, PLUGIN, Heartbeat, TransactionReader, Truncated, format_lsn
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,25 @@ class KingdeeCdcSource:
             self._encoders[spec.name] = AvroEncoder(
                 registry, f"{self._topic(spec.topic)}-value", load_schema_text(spec.topic)
             )
+        self.evolver = SchemaEvolver(self.catalog, self.assembler.types, registry,
+                                     lambda spec: f"{self._topic(spec.topic)}-value", self._column_types)
+
+    def _column_types(self, table: str, columns: list[str]) -> dict[str, tuple[str, int | None, int | None]]:
+        with psycopg2.connect(self.config.dsn) as conn, conn.cursor() as cur:
+            cur.execute(
+                "SELECT column_name, data_type, numeric_precision, numeric_scale FROM information_schema.columns "
+                "WHERE table_name = %s AND column_name = ANY(%s)", (table, columns))
+            return {name: (dtype, prec, scale) for name, dtype, prec, scale in cur.fetchall()}
+
+    def _learn_columns(self, rows: list[tuple[str, dict[str, Any]]]) -> None:
+        new: dict[str, list[str]] = {}
+        for table, row in rows:
+            for column in self.evolver.unknown_columns(table, row):
+                if column not in new.setdefault(table, []):
+                    new[table].append(column)
+        new = {t: c for t, c in new.items() if c}
+        if new:
+            self.evolver.evolve(new, self._encoders)
         self._producer = producer(self.config.bootstrap)
 
     def _topic(self, name: str) -> str:
@@ -188,7 +208,9 @@ class KingdeeCdcSource:
                     cols: list[str] | None = None
                     batch: list[tuple[str, str, dict[str, Any]]] = []
                     for values in c:
-                        cols = cols or [d.name for d in c.description]
+                        if cols is None:
+                            cols = [d.name for d in c.description]
+                            self._learn_columns([(table, dict.fromkeys(cols))])
                         row = wire_row(dict(zip(cols, values, strict=True)))
                         batch.append((row_pk(part, row), str(row[part.doc_key]), row))
                         if len(batch) >= SNAPSHOT_FETCH:
@@ -281,6 +303,7 @@ class KingdeeCdcSource:
                 self._producer.poll(0.05)
 
     def _publish(self, tx: Transaction) -> None:
+        self._learn_columns([(ch.table, row) for ch in tx.changes for row in (ch.before, ch.after) if row])
         for change in self.assembler.apply(tx):
             self._emit(change, tx, snapshot=False)
         for failed in self.assembler.failures:
