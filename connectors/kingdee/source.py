@@ -119,6 +119,7 @@ class KingdeeCdcSource:
             )
         self.evolver = SchemaEvolver(self.catalog, self.assembler.types, registry,
                                      lambda spec: f"{self._topic(spec.topic)}-value", self._column_types)
+        self._producer = producer(self.config.bootstrap)
 
     def _column_types(self, table: str, columns: list[str]) -> dict[str, tuple[str, int | None, int | None]]:
         with psycopg2.connect(self.config.dsn) as conn, conn.cursor() as cur:
@@ -136,7 +137,6 @@ class KingdeeCdcSource:
         new = {t: c for t, c in new.items() if c}
         if new:
             self.evolver.evolve(new, self._encoders)
-        self._producer = producer(self.config.bootstrap)
 
     def _topic(self, name: str) -> str:
         return f"{self.config.topic_prefix}{name}"
