@@ -15,7 +15,8 @@ from cdchub.settings import CACHE_DIR, PROJECT_ROOT, Settings, get_settings
 log = logging.getLogger("cdchub")
 RUN_LOGS = CACHE_DIR / "run"
 #: What `cdchub run` runs: the master data both ways (Kingdee ⇄ ZOHO CRM).
-DEFAULT_FLOWS = ("materials", "products_to_kingdee", "customers", "accounts_to_kingdee", "converted_leads")
+DEFAULT_FLOWS = ("materials", "products_to_kingdee", "customers", "accounts_to_kingdee", "converted_leads",
+                 "sales_orders", "inventory")
 #: Flows that read CRM changes, so the ZOHO poller runs with them.
 CRM_FLOWS = {"products_to_kingdee", "accounts_to_kingdee", "converted_leads"}
 

@@ -31,6 +31,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 metadata = MetaData()
 
@@ -103,6 +104,18 @@ def upsert_rows(engine: Engine, table: Table, rows: list[dict[str, Any]], keys: 
         conn.execute(stmt, rows)
 
 
+def _create_tables(engine: Engine) -> None:
+    """Create missing tables.  Flows started together on a fresh SQLite ledger race between "does it exist" and
+    "create": the loser sees "already exists" and checks again."""
+    for attempt in range(3):
+        try:
+            metadata.create_all(engine)
+            return
+        except OperationalError as exc:
+            if "already exists" not in str(exc) or attempt == 2:
+                raise
+
+
 def open_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -117,7 +130,7 @@ def open_engine(url: str) -> Engine:
             cur.execute("PRAGMA busy_timeout=10000")
             cur.close()
 
-    metadata.create_all(engine)
+    _create_tables(engine)
     _add_missing_columns(engine)
     return engine
 
@@ -128,8 +141,12 @@ def _add_missing_columns(engine: Engine) -> None:
     for column in sync_ledger.columns:
         if column.name not in have:
             kind = column.type.compile(engine.dialect)
-            with engine.begin() as conn:
-                conn.execute(text(f"ALTER TABLE sync_ledger ADD COLUMN {column.name} {kind}"))
+            try:
+                with engine.begin() as conn:
+                    conn.execute(text(f"ALTER TABLE sync_ledger ADD COLUMN {column.name} {kind}"))
+            except OperationalError as exc:  # another process added it a moment ago
+                if "duplicate column" not in str(exc).lower():
+                    raise
 
 
 class SyncLedger:

@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     huilianyi_simulator_port: int = 18093
     #: Seconds between capture heartbeats (they keep an idle slot from pinning WAL).
     capture_heartbeat_s: float = 5.0
+    #: How long a document waits for a record it references (an order's customer, its materials) to reach the
+    #: target before it is dead-lettered naming it.
+    reference_wait_s: float = 300.0
 
     def ledger_database_url(self) -> str:
         return self.ledger_url or f"sqlite:///{self.state_dir / 'ledger.db'}"

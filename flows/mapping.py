@@ -46,6 +46,59 @@ class FieldRule:
     owner: str = "kingdee"
     #: The field's key in a Kingdee WebAPI ``Save`` model (``FName``), for fields that flow back to Kingdee.
     kingdee_field: str | None = None
+    #: A reference to a record another flow synced (``customers``, ``materials``): the source value is that
+    #: flow's document id, sent as a lookup ``{"id": <target id>}`` once the id map knows it (see :class:`Ref`).
+    lookup: str | None = None
+    #: Path of the referenced document's number (``customer_number``), to name a reference that is missing.
+    label: str | None = None
+    #: Send a date-time as a date (``YYYY-MM-DD``).
+    as_date: bool = False
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference the mapping cannot resolve by itself: document ``key`` of the flow ``flow``, whose target id the
+    id map knows once that flow synced it.  ``label`` (its number) and ``where`` (the field) name it in errors."""
+
+    flow: str
+    key: str
+    label: str | None
+    where: str
+
+    def describe(self) -> str:
+        return f"{self.where}: {self.flow} {self.label or '?'} (Kingdee id {self.key})"
+
+
+@dataclass(frozen=True)
+class LineRules:
+    """``[lines]``: a list of the target record (``Ordered_Items``) built from a list of the document
+    (``entries``), one row per entry, with field rules whose paths are relative to the entry."""
+
+    target: str
+    source: str
+    fields: tuple[FieldRule, ...]
+
+
+@dataclass(frozen=True)
+class StatusRule:
+    """``[status]``: one target value from several status columns: the first column (in ``order``) whose letter maps
+    to a non-empty value decides.  Every letter must be listed; an unknown one is an error naming it."""
+
+    target: str
+    order: tuple[str, ...]
+    codes: dict[str, dict[str, str]]
+
+    def value(self, doc: dict[str, Any]) -> str | None:
+        decided: str | None = None
+        for column in self.order:
+            letter = str(doc.get(column) or "").strip()
+            table = self.codes[column]
+            if letter not in table:
+                raise MappingError(f"{self.target}: unknown code {letter!r} in {column} (known: {sorted(table)})",
+                                   code="UNKNOWN_CODE")
+            if decided is None and table[letter]:
+                decided = table[letter]
+        return decided
 
 
 def _read_path(doc: dict[str, Any], path: str) -> Any:
@@ -69,6 +122,58 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+def _apply_rules(rules: tuple[FieldRule, ...], doc: dict[str, Any], where: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for rule in rules:
+        if rule.owner == "crm":
+            continue  # the CRM's own value wins; Kingdee's is never sent
+        if rule.source is None:
+            out[rule.target] = rule.constant
+            continue
+        value = _read_path(doc, rule.source)
+        if isinstance(value, str):
+            value = value.strip()
+        if rule.lookup is not None and value in (0, "0"):
+            value = None  # Kingdee stores an empty reference as 0
+        if value is None or value == "":
+            if rule.required:
+                raise MappingError(f"{where}{rule.target}: required value {rule.source} is missing", code="MISSING")
+            out[rule.target] = None
+            continue
+        if rule.lookup is not None:
+            label = _read_path(doc, rule.label) if rule.label else None
+            out[rule.target] = Ref(rule.lookup, str(value), str(label).strip() if label else None,
+                                   f"{where}{rule.target}")
+            continue
+        if rule.as_date and isinstance(value, datetime):
+            value = value.date()
+        if rule.code_table is not None:
+            if str(value) not in rule.code_table:
+                raise MappingError(
+                    f"{where}{rule.target}: unknown code {value!r} in {rule.source} (known: {sorted(rule.code_table)})",
+                    code="UNKNOWN_CODE",
+                )
+            value = rule.code_table[str(value)]
+        elif rule.as_text and not isinstance(value, str):
+            value = str(value)
+        if isinstance(value, str):
+            if rule.max_length is not None and len(value) > rule.max_length:
+                raise MappingError(
+                    f"{where}{rule.target}: {len(value)} characters in {rule.source}, "
+                    f"at most {rule.max_length} allowed",
+                    code="TOO_LONG",
+                )
+            if rule.pattern is not None and not rule.pattern.match(value):
+                raise MappingError(
+                    f"{where}{rule.target}: {value!r} in {rule.source} does not match {rule.pattern.pattern}",
+                    code="INVALID_CODE",
+                )
+            if any(ord(ch) < 32 and ch not in "\t\n" for ch in value):
+                raise MappingError(f"{where}{rule.target}: control characters in {rule.source}", code="BAD_TEXT")
+        out[rule.target] = _json_value(value)
+    return out
+
+
 @dataclass(frozen=True)
 class Mapping:
     name: str
@@ -85,6 +190,10 @@ class Mapping:
     kingdee_id_field: str | None = None
     #: Further unique CRM fields an upsert may match on when the external key is not there yet.
     match_also: tuple[str, ...] = ()
+    #: ``[lines]``: line items built from a list of the document.
+    lines: LineRules | None = None
+    #: ``[status]``: one status value from several status columns.
+    status: StatusRule | None = None
 
     @property
     def duplicate_check_fields(self) -> list[str]:
@@ -102,44 +211,15 @@ class Mapping:
         return all(str(doc.get(col)) in allowed for col, allowed in self.only_when.items())
 
     def to_target(self, doc: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for rule in self.fields:
-            if rule.owner == "crm":
-                continue  # the CRM's own value wins; Kingdee's is never sent
-            if rule.source is None:
-                out[rule.target] = rule.constant
-                continue
-            value = _read_path(doc, rule.source)
-            if isinstance(value, str):
-                value = value.strip()
-            if value is None or value == "":
-                if rule.required:
-                    raise MappingError(f"{rule.target}: required value {rule.source} is missing", code="MISSING")
-                out[rule.target] = None
-                continue
-            if rule.code_table is not None:
-                if str(value) not in rule.code_table:
-                    raise MappingError(
-                        f"{rule.target}: unknown code {value!r} in {rule.source} (known: {sorted(rule.code_table)})",
-                        code="UNKNOWN_CODE",
-                    )
-                value = rule.code_table[str(value)]
-            elif rule.as_text and not isinstance(value, str):
-                value = str(value)
-            if isinstance(value, str):
-                if rule.max_length is not None and len(value) > rule.max_length:
-                    raise MappingError(
-                        f"{rule.target}: {len(value)} characters in {rule.source}, at most {rule.max_length} allowed",
-                        code="TOO_LONG",
-                    )
-                if rule.pattern is not None and not rule.pattern.match(value):
-                    raise MappingError(
-                        f"{rule.target}: {value!r} in {rule.source} does not match {rule.pattern.pattern}",
-                        code="INVALID_CODE",
-                    )
-                if any(ord(ch) < 32 and ch not in "\t\n" for ch in value):
-                    raise MappingError(f"{rule.target}: control characters in {rule.source}", code="BAD_TEXT")
-            out[rule.target] = _json_value(value)
+        """The target record; lookups (``lookup`` rules) are left as :class:`Ref` values for :func:`resolve_refs`."""
+        out = _apply_rules(self.fields, doc)
+        if self.status is not None:
+            out[self.status.target] = self.status.value(doc)
+        if self.lines is not None:
+            out[self.lines.target] = [
+                _apply_rules(self.lines.fields, row, where=f"{self.lines.target}[{i}].")
+                for i, row in enumerate(doc.get(self.lines.source) or [], start=1)
+            ]
         return out
 
     def deleted_target(self, key: str) -> dict[str, Any]:
@@ -201,33 +281,7 @@ def load_mapping(name: str, directory: Path = MAPPINGS_DIR) -> Mapping:
     for key in ("system", "module", "external_key"):
         if not target.get(key):
             raise MappingConfigError(f"{path}: [target].{key} is required")
-    rules = []
-    for field_name, spec in (raw.get("fields") or {}).items():
-        if not isinstance(spec, dict) or ("from" not in spec and "value" not in spec):
-            raise MappingConfigError(f"{path}: fields.{field_name} needs `from` or `value`")
-        unknown = set(spec) - {"from", "value", "required", "max_length", "pattern", "map", "text", "owner",
-                               "kingdee_field"}
-        if unknown:
-            raise MappingConfigError(f"{path}: fields.{field_name} has unknown keys {sorted(unknown)}")
-        if "from" in spec and not _PATH.match(spec["from"]):
-            raise MappingConfigError(f"{path}: fields.{field_name}.from {spec['from']!r} is not a valid path")
-        try:
-            pattern = re.compile(spec["pattern"]) if "pattern" in spec else None
-        except re.error as exc:
-            raise MappingConfigError(f"{path}: fields.{field_name}.pattern: {exc}") from exc
-        owner = spec.get("owner", "kingdee")
-        if owner not in ("kingdee", "crm", "shared"):
-            raise MappingConfigError(f"{path}: fields.{field_name}.owner must be kingdee, crm or shared")
-        if owner != "kingdee" and not spec.get("kingdee_field"):
-            raise MappingConfigError(f"{path}: fields.{field_name} is owned by {owner} but names no kingdee_field")
-        rules.append(
-            FieldRule(
-                target=field_name, source=spec.get("from"), constant=spec.get("value"),
-                required=bool(spec.get("required", False)), max_length=spec.get("max_length"),
-                pattern=pattern, code_table=spec.get("map"), as_text=bool(spec.get("text", False)),
-                owner=owner, kingdee_field=spec.get("kingdee_field"),
-            )
-        )
+    rules = _parse_rules(path, "fields", raw.get("fields") or {})
     if target["external_key"] not in {r.target for r in rules}:
         raise MappingConfigError(f"{path}: the external key {target['external_key']} must be mapped")
     kingdee = raw.get("kingdee") or {}
@@ -239,6 +293,104 @@ def load_mapping(name: str, directory: Path = MAPPINGS_DIR) -> Mapping:
         fields=tuple(rules), on_delete=dict(raw.get("on_delete") or {}),
         source_topic=f"kingdee.{raw['source']['document']}" if (raw.get("source") or {}).get("document") else None,
         match_also=tuple(target.get("match_also") or ()),
+        lines=_parse_lines(path, raw.get("lines")),
+        status=_parse_status(path, raw.get("status")),
         kingdee_form=(raw.get("kingdee") or {}).get("form_id"),
         kingdee_id_field=(raw.get("kingdee") or {}).get("id_field"),
     )
+
+
+def _parse_rules(path: Path, section: str, specs: dict[str, Any]) -> list[FieldRule]:
+    rules = []
+    for field_name, spec in specs.items():
+        if not isinstance(spec, dict) or ("from" not in spec and "value" not in spec):
+            raise MappingConfigError(f"{path}: {section}.{field_name} needs `from` or `value`")
+        unknown = set(spec) - {"from", "value", "required", "max_length", "pattern", "map", "text", "owner",
+                               "kingdee_field", "lookup", "label", "date"}
+        if unknown:
+            raise MappingConfigError(f"{path}: {section}.{field_name} has unknown keys {sorted(unknown)}")
+        for key in ("from", "label"):
+            if key in spec and not _PATH.match(spec[key]):
+                raise MappingConfigError(f"{path}: {section}.{field_name}.{key} {spec[key]!r} is not a valid path")
+        if "lookup" in spec and "from" not in spec:
+            raise MappingConfigError(f"{path}: {section}.{field_name} is a lookup and needs `from`")
+        try:
+            pattern = re.compile(spec["pattern"]) if "pattern" in spec else None
+        except re.error as exc:
+            raise MappingConfigError(f"{path}: {section}.{field_name}.pattern: {exc}") from exc
+        owner = spec.get("owner", "kingdee")
+        if owner not in ("kingdee", "crm", "shared"):
+            raise MappingConfigError(f"{path}: {section}.{field_name}.owner must be kingdee, crm or shared")
+        if owner != "kingdee" and not spec.get("kingdee_field"):
+            raise MappingConfigError(f"{path}: {section}.{field_name} is owned by {owner} but names no kingdee_field")
+        rules.append(
+            FieldRule(
+                target=field_name, source=spec.get("from"), constant=spec.get("value"),
+                required=bool(spec.get("required", False)), max_length=spec.get("max_length"),
+                pattern=pattern, code_table=spec.get("map"), as_text=bool(spec.get("text", False)),
+                owner=owner, kingdee_field=spec.get("kingdee_field"), lookup=spec.get("lookup"),
+                label=spec.get("label"), as_date=bool(spec.get("date", False)),
+            )
+        )
+    return rules
+
+
+def _parse_lines(path: Path, raw: Any) -> LineRules | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not raw.get("target") or not raw.get("from"):
+        raise MappingConfigError(f"{path}: [lines] needs `target` (the record's list) and `from` (the document's)")
+    unknown = set(raw) - {"target", "from", "fields"}
+    if unknown:
+        raise MappingConfigError(f"{path}: [lines] has unknown keys {sorted(unknown)}")
+    rules = _parse_rules(path, "lines.fields", raw.get("fields") or {})
+    if not rules:
+        raise MappingConfigError(f"{path}: [lines] maps no fields")
+    return LineRules(target=raw["target"], source=raw["from"], fields=tuple(rules))
+
+
+def _parse_status(path: Path, raw: Any) -> StatusRule | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not raw.get("target") or not raw.get("order"):
+        raise MappingConfigError(f"{path}: [status] needs `target` and `order` (status columns, first decides)")
+    codes = raw.get("codes") or {}
+    missing = [c for c in raw["order"] if not isinstance(codes.get(c), dict)]
+    if missing:
+        raise MappingConfigError(f"{path}: [status.codes] has no table for {missing}")
+    return StatusRule(target=raw["target"], order=tuple(raw["order"]),
+                      codes={c: {str(k): str(v) for k, v in codes[c].items()} for c in raw["order"]})
+
+
+def refs_in(record: dict[str, Any]) -> list[Ref]:
+    """The unresolved references of a target record (top level and one level of lists, i.e. line items)."""
+    found: list[Ref] = []
+    for value in record.values():
+        if isinstance(value, Ref):
+            found.append(value)
+        elif isinstance(value, list):
+            found.extend(v for row in value if isinstance(row, dict) for v in row.values() if isinstance(v, Ref))
+    return found
+
+
+def resolve_refs(record: dict[str, Any], target_ids: dict[tuple[str, str], str]) -> tuple[dict[str, Any], list[Ref]]:
+    """The record with every :class:`Ref` replaced by a lookup ``{"id": <target id>}`` from ``target_ids`` (keyed
+    by (flow, key)), and the references not found there."""
+    missing: list[Ref] = []
+
+    def one(value: Any) -> Any:
+        if not isinstance(value, Ref):
+            return value
+        target_id = target_ids.get((value.flow, value.key))
+        if target_id is None:
+            missing.append(value)
+            return None
+        return {"id": target_id}
+
+    out: dict[str, Any] = {}
+    for name, value in record.items():
+        if isinstance(value, list):
+            out[name] = [{k: one(v) for k, v in row.items()} if isinstance(row, dict) else row for row in value]
+        else:
+            out[name] = one(value)
+    return out, missing

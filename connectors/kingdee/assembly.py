@@ -123,12 +123,13 @@ class DocumentAssembler:
         doc.update(lists)
         if resolve:
             for ref in spec.references:
-                ref_id = doc.get(ref.via)
-                ref_doc = None
-                if ref_id is not None:
-                    ref_doc = self._referenced(ref.document, str(ref_id))
-                doc[f"{ref.name}_number"] = (ref_doc or {}).get("FNUMBER")
-                doc[f"{ref.name}_name"] = zh_cn_name(ref_doc, ref.name_column)
+                for holder in (doc.get(ref.list_field) or []) if ref.list_field else [doc]:
+                    ref_id = holder.get(ref.via)
+                    ref_doc = None
+                    if ref_id is not None:
+                        ref_doc = self._referenced(ref.document, str(ref_id))
+                    holder[f"{ref.name}_number"] = (ref_doc or {}).get("FNUMBER")
+                    holder[f"{ref.name}_name"] = zh_cn_name(ref_doc, ref.name_column)
         return doc
 
     def _referenced(self, document: str, doc_id: str) -> dict[str, Any] | None:

@@ -42,6 +42,11 @@ def _columns(types: RowTypes, table: str, skip: set[str] | None = None) -> list[
     ]
 
 
+def _reference_fields(name: str) -> list[dict[str, Any]]:
+    return [{"name": f"{name}_number", "type": ["null", "string"], "default": None},
+            {"name": f"{name}_name", "type": ["null", "string"], "default": None}]
+
+
 def document_schema(spec: DocumentSpec, types: RowTypes) -> dict[str, Any]:
     fields = _columns(types, spec.header.table)
     for part in spec.parts:
@@ -57,6 +62,9 @@ def document_schema(spec: DocumentSpec, types: RowTypes) -> dict[str, Any]:
                 extra = _columns(types, split.table, skip=seen)
                 row_fields += extra
                 seen |= {f["name"] for f in extra}
+        for ref in spec.references:
+            if ref.list_field == part.list_field:
+                row_fields += _reference_fields(ref.name)
         row_name = "".join(w.capitalize() for w in part.list_field.split("_")) + "Row"
         fields.append(
             {"name": part.list_field,
@@ -64,8 +72,8 @@ def document_schema(spec: DocumentSpec, types: RowTypes) -> dict[str, Any]:
              "default": []}
         )
     for ref in spec.references:
-        fields.append({"name": f"{ref.name}_number", "type": ["null", "string"], "default": None})
-        fields.append({"name": f"{ref.name}_name", "type": ["null", "string"], "default": None})
+        if ref.list_field is None:
+            fields += _reference_fields(ref.name)
     value = {"type": "record", "name": "Value", "fields": fields}
     return {
         "type": "record",

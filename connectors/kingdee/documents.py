@@ -41,6 +41,8 @@ class Reference:
     via: str
     #: The referenced document's name column in its ``_L`` texts (assistant data calls it ``FDATAVALUE``).
     name_column: str = "FNAME"
+    #: Resolved on each row of this list (``entries``: an order line's material) instead of on the header.
+    list_field: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,8 @@ DOCUMENTS: tuple[DocumentSpec, ...] = (
         "sales_order", "SAL_SaleOrder", _header("T_SAL_ORDER", "FID"),
         (_header_split("T_SAL_ORDERFIN", "FID"), _entries("T_SAL_ORDERENTRY"), _split("T_SAL_ORDERENTRY_F"),
          _split("T_SAL_ORDERENTRY_R")),
-        (Reference("customer", "customer", "FCUSTID"),),
+        (Reference("customer", "customer", "FCUSTID"),
+         Reference("material", "material", "FMATERIALID", list_field="entries")),
         number_column="FBILLNO",
     ),
     DocumentSpec(

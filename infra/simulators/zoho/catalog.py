@@ -55,6 +55,9 @@ def _line_items(name: str) -> FieldDef:
             FieldDef("Total_After_Discount", "currency", read_only=True),
             FieldDef("Net_Total", "currency", read_only=True),
             FieldDef("Kingdee_Entry_ID", custom=True, label="Kingdee Entry ID"),
+            FieldDef("Tax_Price", "currency", custom=True, label="Price incl. Tax"),
+            FieldDef("Tax_Rate", "double", custom=True, label="Tax Rate %"),
+            FieldDef("Amount_With_Tax", "currency", custom=True, label="Amount incl. Tax"),
         ),
     )
 
@@ -250,6 +253,10 @@ SALES_ORDERS = ModuleDef(
         FieldDef("Received_Amount", "currency", custom=True),
         FieldDef("Last_Receipt_Date", "date", custom=True),
         FieldDef("Deleted_In_Kingdee", "boolean", custom=True, label="Deleted in Kingdee"),
+        FieldDef("Order_Date", "date", custom=True, label="Order Date"),
+        FieldDef("Kingdee_Status", "picklist", custom=True, label="Kingdee Status",
+                 picklist_values=("-None-", "Created", "Submitted", "Audited", "Un-audited", "Closed", "Voided",
+                                  "Deleted")),
     ),
 )  # fmt: skip
 

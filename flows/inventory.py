@@ -1,0 +1,388 @@
+"""Inventory: Kingdee 即时库存 (T_STK_INVENTORY rows) summed per material → the CRM product's ``Qty_in_Stock``.
+
+    kingdee.inventory ─► decode ─► row changes keyed by material ─► sum (stateful) ─► coalesce (stateful) ─► update
+                           └────────────┴──────────────────────────────────────────────────┴─► cdchub.dlq.inventory
+
+* **Row changes**: each inventory event (one row = one document, keyed by its ``FID``) becomes "row FID now holds q"
+  for its material and, when it was deleted or moved to another material, "row FID left" for the old material.
+* **Sum** (:class:`StockSum`, state per material: ``{FID: (base qty, version)}``): emits the material's total after
+  each change that changes it, versioned by the highest commit LSN it includes (rows of one material live in
+  different partitions, so their changes interleave; the highest LSN seen is what "newer" means for the total).
+  A row's change older than what the state holds for that row is ignored (a capture re-send after a crash); a
+  removed row leaves a tombstone (its version) for ``RETIRE_AFTER`` so a late re-sent older image cannot bring it
+  back; a material with no rows and no tombstones left drops its state.
+* **Coalesce** (:class:`StockWriteThrottle`): at most one write per material per ``COALESCE`` (first change written
+  at once, the rest of a burst as trailing writes of the newest total on a shared grid of ticks, so the materials
+  of a burst are written together, up to 100 per call).  The pending total lives in recoverable
+  state, so a crash loses nothing.  The CRM id comes from the id map (the materials flow's ledger); a material not in
+  the CRM yet is retried (1 s, 2 s, 4 s … ) for ``UNSYNCED_GIVE_UP``, then dead-lettered naming the material number.
+* **Write** (:class:`~connectors.zoho.update_sink.ZohoUpdateSink`): ``PUT Products`` by CRM id, idempotent through
+  the ledger (key: material id, version: the total's LSN): replays and duplicates write nothing.
+
+Design notes and measured figures: ``docs/erp-documents.md`` (Inventory).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow, Stream
+from bytewax.operators import StatefulLogic
+
+from cdchub.id_map import IdMap
+from cdchub.ledger import Position, open_engine
+from cdchub.settings import Settings, get_settings
+from connectors.common.dead_letters import DeadLetter
+from connectors.common.sync import SyncCommand
+from connectors.zoho.update_sink import ZohoUpdateSink
+from flows.kingdee_documents import DocumentEvent, read_documents, write_dead_letters
+
+log = logging.getLogger(__name__)
+
+FLOW = "inventory"
+MATERIALS_FLOW = "materials"
+MODULE = "Products"
+QTY_FIELD = "Qty_in_Stock"
+#: Writes of one material's stock are at least this far apart (environment ``CDCHUB_INVENTORY_COALESCE_MS``).
+COALESCE = timedelta(milliseconds=1000)
+#: How long a removed row's tombstone (and so an emptied material's state) is kept.
+RETIRE_AFTER = timedelta(minutes=15)
+#: How long a total waits for its material to reach the CRM before it is dead-lettered
+#: (environment ``CDCHUB_INVENTORY_UNSYNCED_GIVE_UP_MS``).
+UNSYNCED_GIVE_UP = timedelta(seconds=60)
+UNSYNCED_FIRST_RETRY_S = 1.0
+UNSYNCED_MAX_RETRY_S = 10.0
+
+Clock = Callable[[], float]
+
+
+class MaterialNotSynced(Exception):
+    """The material has no CRM product yet (not synced by the materials flow, or not audited)."""
+
+
+# --- row changes ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RowChange:
+    """What one inventory row now contributes to one material: ``qty``, or nothing (``None``: deleted or moved)."""
+
+    material_id: str
+    fid: str
+    qty: Decimal | None
+    version: int
+    commit_ms: int
+    position: Position
+    material_number: str | None = None
+
+
+def row_changes(event: DocumentEvent) -> list[tuple[str, RowChange | DeadLetter]]:
+    """The (material id, change) pairs of one inventory event; a row without a material is a dead letter."""
+    env = event.envelope
+    before, after = env.get("before"), env.get("after")
+    out: list[tuple[str, RowChange | DeadLetter]] = []
+
+    def change(doc: dict[str, Any], material_id: str, qty: Decimal | None) -> RowChange:
+        return RowChange(material_id=material_id, fid=str(doc.get("FID") or event.key), qty=qty, version=event.version,
+                         commit_ms=event.commit_ms, position=event.position,
+                         material_number=doc.get("material_number"))
+
+    old = _material(before)
+    new = _material(after)
+    if before is not None and old is not None and (after is None or old != new):
+        out.append((old, change(before, old, None)))
+    if after is not None:
+        if new is None:
+            letter = DeadLetter(flow=FLOW, stage="map", error_class="MissingMaterial",
+                                error=f"inventory row {event.key} names no material (FMATERIALID)",
+                                record=after, key=event.key, topic=event.position.topic,
+                                partition=event.position.partition, offset=event.position.offset)
+            out.append(("", letter))
+        else:
+            out.append((new, change(after, new, Decimal(after.get("FBASEQTY") or 0))))
+    return out
+
+
+def _material(doc: dict[str, Any] | None) -> str | None:
+    if not doc or not doc.get("FMATERIALID"):
+        return None
+    return str(doc["FMATERIALID"])
+
+
+# --- the sum per material ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StockTotal:
+    """A material's total base quantity over all its inventory rows, as of the highest LSN it includes."""
+
+    material_id: str
+    material_number: str | None
+    qty: Decimal
+    version: int
+    commit_ms: int
+    position: Position
+    rows: int
+
+
+@dataclass
+class SumState:
+    """Recoverable state of one material (pickled by Bytewax at every epoch)."""
+
+    rows: dict[str, tuple[Decimal, int]] = field(default_factory=dict)  # FID → (base qty, version)
+    gone: dict[str, tuple[int, float]] = field(default_factory=dict)  # FID → (version, removed at, epoch s)
+    version: int = 0
+    number: str | None = None
+
+    def total(self) -> Decimal:
+        return sum((q for q, _ in self.rows.values()), Decimal(0))
+
+
+def apply_change(state: SumState, change: RowChange, now: float) -> StockTotal | None:
+    """Apply one row change in place; the new total, or None when the change is stale or changes nothing."""
+    live = state.rows.get(change.fid)
+    tomb = state.gone.get(change.fid)
+    if live is not None and change.version < live[1]:
+        return None  # an older image of a row we hold newer
+    if tomb is not None and change.version <= tomb[0]:
+        return None  # an older image of a row removed since
+    before = state.total()
+    if change.qty is None:
+        state.rows.pop(change.fid, None)
+        state.gone[change.fid] = (change.version, now)
+    else:
+        state.rows[change.fid] = (change.qty, change.version)
+        state.gone.pop(change.fid, None)
+    if change.material_number:
+        state.number = change.material_number
+    first = state.version == 0
+    state.version = max(state.version, change.version)
+    after = state.total()
+    if after == before and not first:
+        return None  # a duplicate, or a change that leaves the total as it was: nothing to write
+    return StockTotal(change.material_id, state.number, after, state.version, change.commit_ms, change.position,
+                      len(state.rows))
+
+
+def prune(state: SumState, now: float, retire_after: float) -> None:
+    for fid in [f for f, (_, at) in state.gone.items() if now - at >= retire_after]:
+        del state.gone[fid]
+
+
+class StockSum(StatefulLogic[RowChange, StockTotal, SumState]):
+    """Bytewax logic of the per-material sum (see the module doc)."""
+
+    def __init__(self, state: SumState | None, clock: Clock = time.time,
+                 retire_after: timedelta = RETIRE_AFTER) -> None:
+        self.state = state or SumState()
+        self.clock = clock
+        self.retire_after = retire_after.total_seconds()
+
+    def on_item(self, value: RowChange) -> tuple[Iterable[StockTotal], bool]:
+        now = self.clock()
+        prune(self.state, now, self.retire_after)
+        total = apply_change(self.state, value, now)
+        return ([total] if total is not None else []), self._discard()
+
+    def on_notify(self) -> tuple[Iterable[StockTotal], bool]:
+        prune(self.state, self.clock(), self.retire_after)
+        return [], self._discard()
+
+    def on_eof(self) -> tuple[Iterable[StockTotal], bool]:
+        return [], False
+
+    def notify_at(self) -> datetime | None:
+        if not self.state.gone:
+            return None
+        first = min(at for _, at in self.state.gone.values())
+        return datetime.fromtimestamp(first + self.retire_after, UTC)
+
+    def snapshot(self) -> SumState:
+        return SumState(dict(self.state.rows), dict(self.state.gone), self.state.version, self.state.number)
+
+    def _discard(self) -> bool:
+        return not self.state.rows and not self.state.gone
+
+
+# --- coalescing and the CRM id ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StockWrite:
+    """The newest total of a material, to be written to its CRM product."""
+
+    total: StockTotal
+    target_id: str
+
+
+@dataclass
+class ThrottleState:
+    pending: StockTotal | None = None
+    #: No write of this material before this time (epoch s).
+    next_at: float = 0.0
+    #: Since when the pending total waits for its material to reach the CRM (epoch s).
+    waiting_since: float | None = None
+    attempts: int = 0
+
+
+Resolve = Callable[[str], str | None]
+
+
+class StockWriteThrottle(StatefulLogic[StockTotal, StockWrite | DeadLetter, ThrottleState]):
+    """Bytewax logic: keep the newest total per material, write it at most every ``interval`` (see module doc)."""
+
+    def __init__(self, state: ThrottleState | None, resolve: Resolve, clock: Clock = time.time,
+                 interval: timedelta = COALESCE, give_up: timedelta = UNSYNCED_GIVE_UP) -> None:
+        self.state = state or ThrottleState()
+        self.resolve = resolve
+        self.clock = clock
+        self.interval = interval.total_seconds()
+        self.give_up = give_up.total_seconds()
+
+    def on_item(self, value: StockTotal) -> tuple[Iterable[StockWrite | DeadLetter], bool]:
+        s = self.state
+        if s.pending is None or value.version >= s.pending.version:
+            s.pending = value
+        now = self.clock()
+        return (self._flush(now) if now >= s.next_at else []), False
+
+    def on_notify(self) -> tuple[Iterable[StockWrite | DeadLetter], bool]:
+        now = self.clock()
+        if now < self.state.next_at:
+            # Bytewax checks the time asked for before the item that moved it (a new key's first write): not yet.
+            return [], False
+        if self.state.pending is None:
+            return [], True  # quiet for a whole interval: nothing to space any more
+        return self._flush(now), False
+
+    def on_eof(self) -> tuple[Iterable[StockWrite | DeadLetter], bool]:
+        # The input ended (tests; a bounded replay): write what is pending now rather than never.
+        if self.state.pending is None:
+            return [], False
+        total = self.state.pending
+        target = self.resolve(total.material_id)
+        if target is None:
+            return [], False
+        self.state.pending = None
+        return [StockWrite(total, target)], False
+
+    def notify_at(self) -> datetime | None:
+        return datetime.fromtimestamp(self.state.next_at, UTC)
+
+    def snapshot(self) -> ThrottleState:
+        return replace(self.state)
+
+    def _flush(self, now: float) -> list[StockWrite | DeadLetter]:
+        s = self.state
+        total = s.pending
+        assert total is not None
+        target = self.resolve(total.material_id)
+        if target is None:
+            if s.waiting_since is None:
+                s.waiting_since = now
+            s.attempts += 1
+            if now - s.waiting_since < self.give_up:
+                s.next_at = now + min(UNSYNCED_MAX_RETRY_S, UNSYNCED_FIRST_RETRY_S * 2 ** (s.attempts - 1))
+                return []
+            exc = MaterialNotSynced(
+                f"material {total.material_number or '?'} (id {total.material_id}) has no CRM product after "
+                f"{now - s.waiting_since:.0f}s; its stock {total.qty} was not written")
+            letter = DeadLetter.of(FLOW, "resolve", exc, record=_letter_record(total), key=total.material_id,
+                                   topic=total.position.topic, partition=total.position.partition,
+                                   offset=total.position.offset, attempts=s.attempts)
+            s.pending, s.waiting_since, s.attempts = None, None, 0
+            s.next_at = self._next_tick(now)
+            return [letter]
+        s.pending, s.waiting_since, s.attempts = None, None, 0
+        s.next_at = self._next_tick(now)
+        return [StockWrite(total, target)]
+
+    def _next_tick(self, now: float) -> float:
+        """The first tick of a clock-wide grid of ``interval`` at least 0.9 interval from now: writes of one
+        material are (about) an interval or more apart, and the trailing writes of all materials fall on the same
+        ticks, so they leave together (one call for up to 100 products).  The 0.1 slack keeps a write made a few
+        milliseconds after its tick on the next tick, not the one after."""
+        if self.interval <= 0:
+            return now
+        return math.ceil(now / self.interval + 0.9) * self.interval
+
+
+def _letter_record(total: StockTotal) -> dict[str, Any]:
+    return {"material_id": total.material_id, "material_number": total.material_number, QTY_FIELD: str(total.qty),
+            "version": total.version, "rows": total.rows}
+
+
+def to_command(write: StockWrite) -> SyncCommand:
+    total = write.total
+    record = {"id": write.target_id, QTY_FIELD: float(total.qty)}
+    blob = json.dumps(record, sort_keys=True, default=str).encode()
+    return SyncCommand(flow=FLOW, key=total.material_id, number=total.material_number, version=total.version,
+                       record=record, fingerprint=hashlib.sha256(blob).hexdigest()[:32],
+                       captured_at_ms=total.commit_ms, position=total.position)
+
+
+class IdMapResolver:
+    """CRM product id of a material, from the materials flow's ledger; the engine is opened on first use."""
+
+    def __init__(self, ledger_url: str) -> None:
+        self.ledger_url = ledger_url
+        self._ids: IdMap | None = None
+
+    def __call__(self, material_id: str) -> str | None:
+        if self._ids is None:
+            self._ids = IdMap(open_engine(self.ledger_url))
+        return self._ids.target(MATERIALS_FLOW, material_id)
+
+
+# --- the dataflow -------------------------------------------------------------------------------------------------
+
+
+def _env_ms(name: str, default: timedelta) -> timedelta:
+    value = os.environ.get(name)
+    return timedelta(milliseconds=float(value)) if value else default
+
+
+def stock_totals(changes: Stream[tuple[str, RowChange]], clock: Clock = time.time,
+                 retire_after: timedelta = RETIRE_AFTER) -> Stream[tuple[str, StockTotal]]:
+    """The per-material sum step (keyed by material id)."""
+    return op.stateful("sum_per_material", changes, lambda state: StockSum(state, clock, retire_after))
+
+
+def throttled_writes(totals: Stream[tuple[str, StockTotal]], resolve: Resolve, clock: Clock = time.time,
+                     interval: timedelta = COALESCE,
+                     give_up: timedelta = UNSYNCED_GIVE_UP) -> Stream[tuple[str, StockWrite | DeadLetter]]:
+    """The coalescing step (keyed by material id)."""
+    return op.stateful("coalesce_per_material", totals,
+                       lambda state: StockWriteThrottle(state, resolve, clock, interval, give_up))
+
+
+def build_flow(settings: Settings | None = None) -> Dataflow:
+    settings = settings or get_settings()
+    flow = Dataflow(FLOW)
+    events, read_dead = read_documents(flow, FLOW, settings, "kingdee.inventory")
+    pairs = op.flat_map("row_changes", events, row_changes)
+    split = op.branch("has_material", pairs, lambda kv: isinstance(kv[1], RowChange))
+    changes: Stream[tuple[str, RowChange]] = split.trues  # type: ignore[assignment]
+    no_material = op.map("no_material", split.falses, lambda kv: kv[1])
+    totals = stock_totals(changes)
+    out = throttled_writes(totals, IdMapResolver(settings.ledger_database_url()),
+                           interval=_env_ms("CDCHUB_INVENTORY_COALESCE_MS", COALESCE),
+                           give_up=_env_ms("CDCHUB_INVENTORY_UNSYNCED_GIVE_UP_MS", UNSYNCED_GIVE_UP))
+    values = op.map("drop_key", out, lambda kv: kv[1])
+    writes = op.branch("resolved", values, lambda v: isinstance(v, StockWrite))
+    commands = op.map("to_command", writes.trues, to_command)  # type: ignore[arg-type]
+    op.output("zoho_products_stock", commands, ZohoUpdateSink(settings, FLOW, MODULE))
+    write_dead_letters(FLOW, settings, op.merge("all_dead_letters", read_dead, no_material,
+                                                writes.falses))
+    return flow
