@@ -47,18 +47,27 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from cdchub.dashboard import line, take
+    from cdchub.flow_status import flow_statuses
+    from cdchub.ledger import open_engine
     from infra.stack.manager import status
 
-    rows = status(get_settings())
-    for row in rows:
-        print(f"{row.name:<12} {'up' if row.running else 'DOWN':<5} {row.detail}")
-    try:
-        from cdchub.dashboard import line, take
-
-        print(line(take(get_settings(), args.flow)))
-    except Exception as exc:
-        print(f"flow {args.flow}: no ledger yet ({type(exc).__name__})")
-    return 0 if all(r.running for r in rows) else 1
+    settings = get_settings()
+    while True:
+        rows = status(settings)
+        report = [f"{row.name:<14} {'up' if row.running else 'DOWN':<5} {row.detail}" for row in rows]
+        try:
+            report.append("capture: " + line(take(settings, [])).split("  synced")[0])
+            report += [s.line() for s in flow_statuses(settings, open_engine(settings.ledger_database_url()))]
+        except Exception as exc:  # no ledger or broker yet
+            report.append(f"flows: not available ({type(exc).__name__}: {exc})")
+        if args.watch:
+            sys.stdout.write("\033[2J\033[H" + time.strftime("%H:%M:%S\n") + "\n".join(report) + "\n")
+            sys.stdout.flush()
+            time.sleep(args.interval)  # refresh period of a live view, not a wait for a condition
+            continue
+        print("\n".join(report))
+        return 0 if all(r.running for r in rows) else 1
 
 
 def _fresh_settings() -> Settings:
@@ -252,8 +261,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("components", nargs="*", help="postgres, kafka, registry, zoho-sim … (default: all)")
     s.set_defaults(fn=cmd_up)
     sub.add_parser("down", help="stop the local stack").set_defaults(fn=cmd_down)
-    s = sub.add_parser("status", help="stack and flow status")
-    s.add_argument("--flow", default="materials")
+    s = sub.add_parser("status", help="stack, capture and per-flow status (synced, failed, rate, lag, dead letters)")
+    s.add_argument("--watch", action="store_true", help="live-update until Ctrl-C")
+    s.add_argument("--interval", type=float, default=2.0)
     s.set_defaults(fn=cmd_status)
     s = sub.add_parser("prepare", help="create the Kingdee tables and seed demo data if empty")
     s.add_argument("--materials", type=int, default=50)

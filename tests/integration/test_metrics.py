@@ -36,3 +36,16 @@ def test_metrics_count_what_was_captured_synced_and_dead_lettered(env: IsolatedE
     assert latency["cdchub_end_to_end_latency_seconds_count"].value == 3
     letters = {s.labels["topic"]: s.value for s in metrics["cdchub_dead_letters"]}
     assert letters[env.topic("cdchub.dlq.materials")] == 1
+
+
+def test_status_shows_each_flow_with_its_counts_lag_and_dead_letters(env: IsolatedEnv) -> None:
+    ids = [insert_material(env.kingdee, f"1.41.{i:04d}", f"鼻氧管 {i}", "成人") for i in range(2)]
+    insert_material(env.kingdee, "1.41/坏", "鼻氧管", "成人")
+    env.capture()
+    env.flow("materials")
+    wait_for(lambda: {str(i) for i in ids} <= set(env.zoho.by_kingdee_id()), 60, "the materials in the CRM")
+    wait_for(lambda: env.dead_letters("materials"), 30, "the dead letter")
+    done = subprocess.run([sys.executable, "-m", "cdchub.cli", "status"], cwd=PROJECT_ROOT, text=True,
+                          capture_output=True, env={**os.environ, **env.env}, timeout=60)
+    (row,) = [line for line in done.stdout.splitlines() if line.startswith("materials ")]
+    assert "synced      2" in row and "lag      0" in row and "dead letters 1" in row, done.stdout
