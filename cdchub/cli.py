@@ -14,11 +14,11 @@ from cdchub.settings import CACHE_DIR, PROJECT_ROOT, Settings, get_settings
 
 log = logging.getLogger("cdchub")
 RUN_LOGS = CACHE_DIR / "run"
-#: What `cdchub run` runs: the master data both ways (Kingdee ⇄ ZOHO CRM).
+#: What `cdchub run` runs: master data both ways and the ERP documents into the CRM (Kingdee ⇄ ZOHO CRM).
 DEFAULT_FLOWS = ("materials", "products_to_kingdee", "customers", "accounts_to_kingdee", "converted_leads",
-                 "sales_orders", "inventory")
+                 "sales_orders", "crm_orders_to_kingdee", "deliveries", "invoices", "receipts", "inventory")
 #: Flows that read CRM changes, so the ZOHO poller runs with them.
-CRM_FLOWS = {"products_to_kingdee", "accounts_to_kingdee", "converted_leads"}
+CRM_FLOWS = {"products_to_kingdee", "accounts_to_kingdee", "converted_leads", "crm_orders_to_kingdee"}
 
 
 def _logging(verbose: bool = False) -> None:

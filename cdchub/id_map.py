@@ -39,3 +39,21 @@ class IdMap:
 
     def target(self, flow: str, source_key: str) -> str | None:
         return self.targets(flow, [source_key]).get(str(source_key))
+
+    def targets_by_number(self, flow: str, numbers: Iterable[str]) -> dict[str, str]:
+        """Target ids of the documents ``flow`` wrote, by their business number (the ledger's ``source_number``,
+        e.g. an order's bill number), for documents that name another by number only.  Numbers not synced (or
+        only dead-lettered) are absent."""
+        wanted = list(dict.fromkeys(str(n) for n in numbers if n))
+        t = sync_ledger.c
+        found: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(wanted), 500):
+                rows = conn.execute(
+                    select(t.source_number, t.target_id).where(
+                        t.flow == flow, t.target_system == self.target_system,
+                        t.target_id.is_not(None), t.source_number.in_(wanted[i : i + 500]),
+                    )
+                )
+                found.update({r.source_number: r.target_id for r in rows})
+        return found

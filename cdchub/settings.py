@@ -81,7 +81,7 @@ class ZohoSettings(BaseModel):
     #: that is ~17,000 of the Standard edition's 50,000 daily credits.  Watch notifications lower the latency.
     poll_interval_s: float = 30.0
     poll_overlap_s: float = 2.0
-    poll_modules: list[str] = ["Products", "Accounts", "Leads"]
+    poll_modules: list[str] = ["Products", "Accounts", "Leads", "Sales_Orders"]
     #: Watch notifications: where ZOHO can reach us (e.g. http://cdchub.example.cn:18099/zoho/notify); empty: off.
     #: A notification wakes the poller at once, so changes arrive in well under a second between polls.
     watch_notify_url: str = ""

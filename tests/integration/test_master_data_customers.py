@@ -79,12 +79,13 @@ def test_a_converted_lead_becomes_exactly_one_kingdee_customer_even_after_a_cras
     account_id = str(answer["data"][0]["details"]["Accounts"]["id"])
     # Kingdee applies the save but its answer is held back; the flow is killed while it waits (a crash between
     # the target write and its acknowledgement)
-    kingdee.http.post("/__sim/faults", json={"path_regex": ".*DynamicFormService\\.Save.*", "latency_ms": 60000,
-                                             "apply": True, "count": 1}).raise_for_status()
+    kingdee.http.post("/__sim/faults", json={"path_regex": ".*DynamicFormService\\.Save.*", "timeout": True,
+                                             "timeout_s": 60, "count": 1}).raise_for_status()
     flow = env.flow("converted_leads")
     wait_for(lambda: any(c["FNUMBER"] == f"CRM{account_id}" for c in customers(env).values()), 60,
              "the customer saved in Kingdee")
-    flow.kill()
+    assert "→ Kingdee customer" not in flow.log(), "the flow is still waiting for the save's answer"
+    flow.kill()  # the save is applied but its answer never came: the flow did not record it
     kingdee.http.delete("/__sim/faults").raise_for_status()
     env.flow("converted_leads")
     account = wait_for(lambda: (a := crm.get("Accounts", account_id)) and a.get("Kingdee_Customer_ID") and a, 60,

@@ -12,7 +12,8 @@ Two custom modules hold what Kingdee reports back about an order (a custom modul
   = the id of the ``Ordered_Items`` row delivered, ``Product``, ``Delivered_Qty``, ``Kingdee_Entry_ID``),
   ``Deleted_In_Kingdee``.
 - ``Payments`` — one per Kingdee receipt (AR_RECEIVEBILL): ``Kingdee_Receipt_ID`` (unique), ``Receipt_No``,
-  ``Account`` and ``Sales_Order`` (lookups), ``Amount`` (currency), ``Receipt_Date``, ``Deleted_In_Kingdee``.
+  ``Account`` and ``Sales_Order`` (lookups), ``Amount`` (currency), ``Receipt_Date``, ``Deleted_In_Kingdee``,
+  ``Kingdee_Status``.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ def _line_items(name: str) -> FieldDef:
             FieldDef("Tax_Price", "currency", custom=True, label="Price incl. Tax"),
             FieldDef("Tax_Rate", "double", custom=True, label="Tax Rate %"),
             FieldDef("Amount_With_Tax", "currency", custom=True, label="Amount incl. Tax"),
+            FieldDef("Delivered_Qty", "double", custom=True, label="Delivered Qty"),
         ),
     )
 
@@ -252,6 +254,7 @@ SALES_ORDERS = ModuleDef(
                  picklist_values=("-None-", "Not Received", "Partially Received", "Received")),
         FieldDef("Received_Amount", "currency", custom=True),
         FieldDef("Last_Receipt_Date", "date", custom=True),
+        FieldDef("Invoiced_Amount", "currency", custom=True, label="Invoiced Amount"),
         FieldDef("Deleted_In_Kingdee", "boolean", custom=True, label="Deleted in Kingdee"),
         FieldDef("Order_Date", "date", custom=True, label="Order Date"),
         FieldDef("Kingdee_Status", "picklist", custom=True, label="Kingdee Status",
@@ -280,6 +283,14 @@ INVOICES = ModuleDef(
         FieldDef("Description", "textarea"),
         FieldDef("Kingdee_Invoice_ID", unique=True, custom=True, label="Kingdee Invoice ID"),
         FieldDef("Kingdee_Bill_No", custom=True, label="Kingdee Bill No"),
+        FieldDef("Invoice_Type", "picklist", custom=True, label="Invoice Type",
+                 picklist_values=("-None-", "VAT Special", "Ordinary")),
+        FieldDef("Invoice_No", custom=True, label="Invoice No"),
+        FieldDef("Amount_Without_Tax", "currency", custom=True, label="Amount excl. Tax"),
+        FieldDef("Amount_With_Tax", "currency", custom=True, label="Amount incl. Tax"),
+        FieldDef("Kingdee_Status", "picklist", custom=True, label="Kingdee Status",
+                 picklist_values=("-None-", "Created", "Submitted", "Audited", "Un-audited", "Voided", "Deleted")),
+        FieldDef("Deleted_In_Kingdee", "boolean", custom=True, label="Deleted in Kingdee"),
     ),
 )  # fmt: skip
 
@@ -338,6 +349,8 @@ PAYMENTS = ModuleDef(
         FieldDef("Amount", "currency", custom=True),
         FieldDef("Receipt_Date", "date", custom=True),
         FieldDef("Deleted_In_Kingdee", "boolean", custom=True, label="Deleted in Kingdee"),
+        FieldDef("Kingdee_Status", "picklist", custom=True, label="Kingdee Status",
+                 picklist_values=("-None-", "Created", "Submitted", "Audited", "Un-audited", "Voided", "Deleted")),
     ),
 )
 

@@ -1,0 +1,173 @@
+"""Invoices (both kinds) and receipts, Kingdee → ZOHO CRM Invoices / Payments, and the invoiced and received
+amounts of the CRM order, on the real stack."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import insert, update
+
+from connectors.kingdee import models as m
+from connectors.kingdee.demo_data import (
+    OrderLine,
+    delete_document,
+    insert_customer,
+    insert_material,
+    insert_sales_order,
+    set_document_status,
+)
+from tests.integration.harness import IsolatedEnv, holds_for, wait_for
+
+INVOICE_TABLES = {"special": "T_IV_SALESIC", "ordinary": "T_IV_SALESOC"}
+
+
+def insert_invoice(env: IsolatedEnv, kind: str, customer: int, order_no: str,
+                   lines: Sequence[tuple[int, int, str]], bill_no: str) -> int:
+    """An audited invoice of ``kind`` whose entries (material, qty, tax-included price; 13 % VAT) come from the
+    sales order ``order_no``."""
+    table = INVOICE_TABLES[kind]
+    with env.kingdee.begin() as conn:
+        fid = m.next_ids(conn, table, 1)[0]
+        entry_ids = m.next_ids(conn, f"{table}ENTRY", len(lines))
+        total = Decimal(0)
+        entries = []
+        for seq, (entry_id, (material, qty, tax_price)) in enumerate(zip(entry_ids, lines, strict=True), start=1):
+            all_amount = Decimal(tax_price) * qty
+            amount = (all_amount / Decimal("1.13")).quantize(Decimal("0.01"))
+            total += all_amount
+            entries.append({"FENTRYID": entry_id, "FID": fid, "FSEQ": seq, "FMATERIALID": material,
+                            "FPRICEQTY": qty, "FPRICE": (amount / qty).quantize(Decimal("0.000001")),
+                            "FTAXPRICE": Decimal(tax_price), "FTAXRATE": Decimal(13), "FAMOUNTFOR": amount,
+                            "FALLAMOUNTFOR": all_amount, "FSRCBILLTYPEID": "SAL_SaleOrder",
+                            "FSRCBILLNO": order_no})
+        conn.execute(insert(m.TABLES[table]).values(
+            FID=fid, FBILLNO=bill_no, FDOCUMENTSTATUS="C", FCANCELSTATUS="A", FCUSTOMERID=customer,
+            FINVOICENO=f"{fid:08d}", FAFTERTOTALTAXFOR=total))
+        conn.execute(insert(m.TABLES[f"{table}ENTRY"]), entries)
+    return fid
+
+
+def insert_receipt(env: IsolatedEnv, customer: int, order_no: str, amount: str, bill_no: str) -> int:
+    with env.kingdee.begin() as conn:
+        fid = m.next_ids(conn, "T_AR_RECEIVEBILL", 1)[0]
+        conn.execute(insert(m.TABLES["T_AR_RECEIVEBILL"]).values(
+            FID=fid, FBILLNO=bill_no, FDOCUMENTSTATUS="C", FCANCELSTATUS="A", FCONTACTUNITTYPE="BD_Customer",
+            FCONTACTUNIT=customer, FRECEIVEAMOUNTFOR=Decimal(amount), FRECEIVEAMOUNT=Decimal(amount)))
+        conn.execute(insert(m.TABLES["T_AR_RECEIVEBILLENTRY"]).values(
+            FENTRYID=m.next_ids(conn, "T_AR_RECEIVEBILLENTRY", 1)[0], FID=fid, FSEQ=1,
+            FREALRECAMOUNTFOR=Decimal(amount), FREALRECAMOUNT=Decimal(amount), FSALEORDERNO=order_no))
+        conn.execute(insert(m.TABLES["T_AR_RECEIVEBILLSRCENTRY"]).values(
+            FENTRYID=m.next_ids(conn, "T_AR_RECEIVEBILLSRCENTRY", 1)[0], FID=fid, FSEQ=1,
+            FSRCBILLTYPEID="SAL_SaleOrder", FSRCBILLNO=order_no, FORDERBILLNO=order_no,
+            FREALRECAMOUNT=Decimal(amount)))
+    return fid
+
+
+def records(env: IsolatedEnv, module: str, key: str) -> dict[str, dict[str, Any]]:
+    return {str(r[key]): r for r in env.zoho.records(module) if r.get(key)}
+
+
+def order(env: IsolatedEnv, fid: int) -> dict[str, Any] | None:
+    return records(env, "Sales_Orders", "Kingdee_Order_ID").get(str(fid))
+
+
+def writes(env: IsolatedEnv) -> int:
+    """Writes the invoices and receipts flows make: upserts of Invoices / Payments and updates of orders."""
+    return sum(1 for r in env.zoho.requests()
+               if r["path"].endswith(("/Invoices/upsert", "/Payments/upsert"))
+               or (r["path"].endswith("/Sales_Orders") and r.get("method") == "PUT"))
+
+
+def test_invoices_and_receipts_show_on_the_order_a_deleted_receipt_rolls_back_and_a_replay_writes_nothing(
+        env: IsolatedEnv) -> None:
+    customer = insert_customer(env.kingdee, "CUST0501", "四川大学华西医院")
+    m1 = insert_material(env.kingdee, "1.05.0001", "一次性使用喉罩", "成人 4#")
+    m2 = insert_material(env.kingdee, "1.05.0002", "麻醉面罩", "成人 5#")
+    so = insert_sales_order(env.kingdee, customer, [OrderLine(m1, 10, "20"), OrderLine(m2, 3, "113")])
+    special = insert_invoice(env, "special", customer, so.bill_no, [(m1, 10, "20")], "XSZYFP000901")
+    ordinary = insert_invoice(env, "ordinary", customer, so.bill_no, [(m2, 3, "113")], "XSPTFP000901")
+    paid = insert_receipt(env, customer, so.bill_no, "300", "SKD00000901")
+    extra = insert_receipt(env, customer, so.bill_no, "100", "SKD00000902")
+    env.capture()
+    env.flow("customers")
+    env.flow("materials")
+    env.flow("sales_orders")
+    flows = {"invoices": env.flow("invoices"), "receipts": env.flow("receipts")}
+
+    crm = wait_for(lambda: (o := order(env, so.fid)) is not None and o.get("Invoiced_Amount") == 539
+                   and o.get("Received_Amount") == 400 and o, 90, "invoiced 200 + 339, received 300 + 100")
+    account = records(env, "Accounts", "Kingdee_Customer_ID")[str(customer)]
+    invoices = wait_for(lambda: len(r := records(env, "Invoices", "Kingdee_Invoice_ID")) == 2 and r, 30,
+                        "both invoices in the CRM")
+    assert set(invoices) == {f"IC-{special}", f"OC-{ordinary}"}, "keys unique per kind"
+    ic, oc = invoices[f"IC-{special}"], invoices[f"OC-{ordinary}"]
+    assert (ic["Invoice_Type"], oc["Invoice_Type"]) == ("VAT Special", "Ordinary")
+    assert ic["Subject"] == "XSZYFP000901" and ic["Invoice_No"] == f"{special:08d}"
+    assert ic["Account_Name"]["id"] == oc["Account_Name"]["id"] == account["id"]
+    assert ic["Sales_Order"]["id"] == oc["Sales_Order"]["id"] == crm["id"]
+    assert ic["Amount_With_Tax"] == 200 and ic["Amount_Without_Tax"] == 176.99
+    assert oc["Amount_With_Tax"] == 339 and oc["Kingdee_Status"] == "Audited"
+    products = env.zoho.by_kingdee_id()
+    assert [row["Product_Name"]["id"] for row in oc["Invoiced_Items"]] == [products[str(m2)]["id"]]
+    payments = records(env, "Payments", "Kingdee_Receipt_ID")
+    assert set(payments) == {str(paid), str(extra)}
+    assert payments[str(paid)]["Amount"] == 300 and payments[str(paid)]["Sales_Order"]["id"] == crm["id"]
+    assert payments[str(paid)]["Account"]["id"] == account["id"]
+
+    # A deleted receipt is marked and its amount rolled back; an un-audited one rolls back too.
+    delete_document(env.kingdee, "T_AR_RECEIVEBILL", extra)
+    wait_for(lambda: records(env, "Payments", "Kingdee_Receipt_ID")[str(extra)]["Deleted_In_Kingdee"] is True,
+             30, "the deleted receipt marked")
+    wait_for(lambda: (order(env, so.fid) or {}).get("Received_Amount") == 300, 30, "received back to 300")
+    set_document_status(env.kingdee, "T_AR_RECEIVEBILL", paid, "D")
+    wait_for(lambda: (order(env, so.fid) or {}).get("Received_Amount") == 0, 30, "un-audited: received 0")
+    assert records(env, "Payments", "Kingdee_Receipt_ID")[str(paid)]["Kingdee_Status"] == "Un-audited"
+    # A voided invoice leaves the invoiced amount, and shows as voided.
+    with env.kingdee.begin() as conn:
+        conn.execute(update(m.T_IV_SALESOC).where(m.T_IV_SALESOC.c.FID == ordinary).values(FCANCELSTATUS="B"))
+    wait_for(lambda: (order(env, so.fid) or {}).get("Invoiced_Amount") == 200, 30, "voided: invoiced 200")
+    assert records(env, "Invoices", "Kingdee_Invoice_ID")[f"OC-{ordinary}"]["Kingdee_Status"] == "Voided"
+
+    # Replay both flows from the start (recovery state removed): the ledger makes it write nothing.
+    for name, child in flows.items():
+        child.stop()
+        shutil.rmtree(env.settings.state_dir / "recovery" / name)
+    before = writes(env)
+    env.flow("invoices")
+    env.flow("receipts")
+    set_document_status(env.kingdee, "T_AR_RECEIVEBILL", paid, "C")  # lands after the replay
+    wait_for(lambda: (order(env, so.fid) or {}).get("Received_Amount") == 300, 60, "re-audited after the replay")
+    wait_for(lambda: records(env, "Payments", "Kingdee_Receipt_ID")[str(paid)]["Kingdee_Status"] == "Audited",
+             30, "the payment re-audited")
+    holds_for(lambda: writes(env) == before + 2, 3, "two writes: the payment and the order, nothing replayed")
+    assert len(env.zoho.records("Invoices")) == 2 and len(env.zoho.records("Payments")) == 2, "no duplicates"
+
+
+def test_a_bill_whose_account_never_syncs_is_dead_lettered_and_one_whose_order_is_unknown_is_unlinked(
+        env: IsolatedEnv) -> None:
+    env.env["CDCHUB_REFERENCE_WAIT_S"] = "6"
+    env.env["CDCHUB_ORDER_LINK_WAIT_S"] = "1"
+    synced = insert_customer(env.kingdee, "CUST0502", "华中科技大学同济医院")
+    draft = insert_customer(env.kingdee, "CUST0503", "草稿客户", status="A")  # never audited, never synced
+    material = insert_material(env.kingdee, "1.05.0003", "呼吸过滤器", "成人型")
+    orphan = insert_receipt(env, synced, "XSDD999999", "80", "SKD00000903")
+    stuck = insert_invoice(env, "ordinary", draft, "XSDD999998", [(material, 1, "113")], "XSPTFP000903")
+    env.capture()
+    env.flow("customers")
+    env.flow("materials")
+    env.flow("invoices")
+    env.flow("receipts")
+
+    payment = wait_for(lambda: records(env, "Payments", "Kingdee_Receipt_ID").get(str(orphan)), 40,
+                       "the payment, unlinked")
+    assert payment.get("Sales_Order") is None and payment["Amount"] == 80
+    letters = wait_for(lambda: [d for d in env.dead_letters("invoices") if d["source"]["key"] == f"OC-{stuck}"],
+                       40, "the invoice whose customer never syncs dead-lettered")
+    assert letters[0]["stage"] == "resolve" and "CUST0503" in letters[0]["error"], letters[0]["error"]
+    assert not env.zoho.records("Invoices")
+    totals = wait_for(lambda: [d for d in env.dead_letters("receipts") if d["source"]["key"] == "order:XSDD999999"],
+                      40, "the received amount of an order not in the CRM dead-lettered, named")
+    assert "XSDD999999" in totals[0]["error"]
