@@ -237,6 +237,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     print("Try: edit a material in the Kingdee database or a product in the CRM simulator (see README).")
     stopping = False
 
+    def terminate(*_: object) -> None:  # SIGTERM (a service manager, `timeout`) stops like Ctrl-C
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+
     def alive() -> bool:
         dead = [n for n, p in children.items() if p.poll() is not None]
         if dead and not stopping:
