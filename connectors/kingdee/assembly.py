@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from connectors.kingdee.document_store import DocumentStore
-from connectors.kingdee.documents import HEADER, DocumentCatalog, DocumentSpec, Part
+from connectors.kingdee.documents import HEADER, DocumentCatalog, DocumentSpec, Part, SourceOrder
 from connectors.kingdee.row_types import BadValue, RowTypes
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,8 @@ class DocumentAssembler:
                 for k, v in self.types.typed(part.table, split).items():
                     row.setdefault(k, v)
         doc.update(lists)
+        if spec.source_order is not None:
+            self._source_orders(spec.source_order, lists.get(spec.source_order.list_field, []))
         if resolve:
             for ref in spec.references:
                 for holder in (doc.get(ref.list_field) or []) if ref.list_field else [doc]:
@@ -131,6 +133,22 @@ class DocumentAssembler:
                     holder[f"{ref.name}_number"] = (ref_doc or {}).get("FNUMBER")
                     holder[f"{ref.name}_name"] = zh_cn_name(ref_doc, ref.name_column)
         return doc
+
+    def _source_orders(self, rule: SourceOrder, rows: list[dict[str, Any]]) -> None:
+        outbound = self.catalog.by_name.get("outbound")
+        for row in rows:
+            kind = str(row.get(rule.type_column) or "").strip()
+            number = str(row.get(rule.number_column) or "").strip()
+            order = None
+            if kind == "SAL_SaleOrder":
+                order = number or None
+            elif kind == "SAL_OUTSTOCK" and number and outbound is not None:
+                doc_id = self.store.doc_by_bill_no(outbound.header.table, number)
+                source = self._referenced("outbound", doc_id) if doc_id else None
+                for entry in (source or {}).get("entries") or []:
+                    if str(entry.get("FENTRYID")) == str(row.get(rule.row_column)):
+                        order = str(entry.get("FSOORDERNO") or "").strip() or None
+            row[rule.field] = order
 
     def _referenced(self, document: str, doc_id: str) -> dict[str, Any] | None:
         """A referenced basedata document; cached while the store does not change (thousands of materials in

@@ -65,6 +65,9 @@ def document_schema(spec: DocumentSpec, types: RowTypes) -> dict[str, Any]:
         for ref in spec.references:
             if ref.list_field == part.list_field:
                 row_fields += _reference_fields(ref.name)
+        if spec.source_order is not None and spec.source_order.list_field == part.list_field:
+            row_fields.append({"name": spec.source_order.field, "type": ["null", "string"], "default": None,
+                               "doc": "the sales order this row comes from (directly or through its outbound)"})
         row_name = "".join(w.capitalize() for w in part.list_field.split("_")) + "Row"
         fields.append(
             {"name": part.list_field,

@@ -21,6 +21,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS row_image (
     tbl TEXT NOT NULL, doc TEXT NOT NULL, pk TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (tbl, doc, pk)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS row_image_bill_no ON row_image (tbl, json_extract(data, '$.FBILLNO'));
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 """
 
@@ -56,6 +57,13 @@ class DocumentStore:
     def rows(self, table: str, doc: str) -> list[dict[str, Any]]:
         cur = self._db.execute("SELECT data FROM row_image WHERE tbl = ? AND doc = ? ORDER BY pk", (table, doc))
         return [json.loads(d) for (d,) in cur]
+
+    def doc_by_bill_no(self, table: str, bill_no: str) -> str | None:
+        """The document whose header row in ``table`` has this ``FBILLNO`` (indexed)."""
+        row = self._db.execute(
+            "SELECT doc FROM row_image WHERE tbl = ? AND json_extract(data, '$.FBILLNO') = ? LIMIT 1", (table, bill_no)
+        ).fetchone()
+        return row[0] if row else None
 
     def doc_ids(self, table: str) -> list[str]:
         return [d for (d,) in self._db.execute("SELECT DISTINCT doc FROM row_image WHERE tbl = ?", (table,))]

@@ -46,6 +46,20 @@ class Reference:
 
 
 @dataclass(frozen=True)
+class SourceOrder:
+    """Each row of a list gets ``field``: the sales order it comes from.  A row whose source (``type_column``) is
+    a sales order names it directly (``number_column``); a row made from an outbound names the outbound bill and
+    line (``row_column``), and the order is the one that outbound line delivers (its ``FSOORDERNO``) — resolved
+    from the captured outbound, so an invoice pushed down from an outbound still reaches its order."""
+
+    list_field: str = "entries"
+    field: str = "source_order_no"
+    type_column: str = "FSRCBILLTYPEID"
+    number_column: str = "FSRCBILLNO"
+    row_column: str = "FSRCROWID"
+
+
+@dataclass(frozen=True)
 class DocumentSpec:
     name: str
     form_id: str
@@ -54,6 +68,7 @@ class DocumentSpec:
     references: tuple[Reference, ...] = ()
     #: Code column (``FNUMBER``/``FBILLNO``) used in logs and traces.
     number_column: str = "FNUMBER"
+    source_order: SourceOrder | None = None
 
     @property
     def topic(self) -> str:
@@ -130,12 +145,12 @@ DOCUMENTS: tuple[DocumentSpec, ...] = (
     DocumentSpec(
         "invoice_special", "IV_SALESIC", _header("T_IV_SALESIC", "FID"), (_entries("T_IV_SALESICENTRY"),),
         (Reference("customer", "customer", "FCUSTOMERID"),),
-        number_column="FBILLNO",
+        number_column="FBILLNO", source_order=SourceOrder(),
     ),
     DocumentSpec(
         "invoice_ordinary", "IV_SALESOC", _header("T_IV_SALESOC", "FID"), (_entries("T_IV_SALESOCENTRY"),),
         (Reference("customer", "customer", "FCUSTOMERID"),),
-        number_column="FBILLNO",
+        number_column="FBILLNO", source_order=SourceOrder(),
     ),
     DocumentSpec(
         "inventory", "STK_Inventory", _header("T_STK_INVENTORY", "FID"), (),

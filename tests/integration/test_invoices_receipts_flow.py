@@ -16,6 +16,7 @@ from connectors.kingdee.demo_data import (
     delete_document,
     insert_customer,
     insert_material,
+    insert_outstock,
     insert_sales_order,
     set_document_status,
 )
@@ -25,9 +26,11 @@ INVOICE_TABLES = {"special": "T_IV_SALESIC", "ordinary": "T_IV_SALESOC"}
 
 
 def insert_invoice(env: IsolatedEnv, kind: str, customer: int, order_no: str,
-                   lines: Sequence[tuple[int, int, str]], bill_no: str) -> int:
+                   lines: Sequence[tuple[int, int, str]], bill_no: str,
+                   from_outbound: tuple[str, Sequence[int]] | None = None) -> int:
     """An audited invoice of ``kind`` whose entries (material, qty, tax-included price; 13 % VAT) come from the
-    sales order ``order_no``."""
+    sales order ``order_no`` — or, with ``from_outbound`` (bill number, entry ids), from an outbound's lines, as
+    Kingdee's push-down from 销售出库单 makes them."""
     table = INVOICE_TABLES[kind]
     with env.kingdee.begin() as conn:
         fid = m.next_ids(conn, table, 1)[0]
@@ -42,7 +45,10 @@ def insert_invoice(env: IsolatedEnv, kind: str, customer: int, order_no: str,
                             "FPRICEQTY": qty, "FPRICE": (amount / qty).quantize(Decimal("0.000001")),
                             "FTAXPRICE": Decimal(tax_price), "FTAXRATE": Decimal(13), "FAMOUNTFOR": amount,
                             "FALLAMOUNTFOR": all_amount, "FSRCBILLTYPEID": "SAL_SaleOrder",
-                            "FSRCBILLNO": order_no})
+                            "FSRCBILLNO": order_no, "FSRCROWID": 0})
+            if from_outbound is not None:
+                entries[-1].update(FSRCBILLTYPEID="SAL_OUTSTOCK", FSRCBILLNO=from_outbound[0],
+                                   FSRCROWID=from_outbound[1][seq - 1])
         conn.execute(insert(m.TABLES[table]).values(
             FID=fid, FBILLNO=bill_no, FDOCUMENTSTATUS="C", FCANCELSTATUS="A", FCUSTOMERID=customer,
             FINVOICENO=f"{fid:08d}", FAFTERTOTALTAXFOR=total))
@@ -171,3 +177,19 @@ def test_a_bill_whose_account_never_syncs_is_dead_lettered_and_one_whose_order_i
     totals = wait_for(lambda: [d for d in env.dead_letters("receipts") if d["source"]["key"] == "order:XSDD999999"],
                       40, "the received amount of an order not in the CRM dead-lettered, named")
     assert "XSDD999999" in totals[0]["error"]
+
+
+def test_an_invoice_pushed_down_from_an_outbound_reaches_the_order_that_outbound_delivers(env: IsolatedEnv) -> None:
+    customer = insert_customer(env.kingdee, "CUST0601", "复旦大学附属中山医院")
+    m1 = insert_material(env.kingdee, "1.06.0001", "呼吸过滤器", "HEPA")
+    so = insert_sales_order(env.kingdee, customer, [OrderLine(m1, 20, "50")])
+    out = insert_outstock(env.kingdee, so)
+    insert_invoice(env, "special", customer, "", [(m1, 20, "50")], "XSZYFP000951",
+                   from_outbound=(out.bill_no, out.entry_ids))
+    env.capture()
+    for flow in ("customers", "materials", "sales_orders", "invoices"):
+        env.flow(flow)
+    crm = wait_for(lambda: (o := order(env, so.fid)) is not None and o.get("Invoiced_Amount") == 1000 and o, 90,
+                   "the order's invoiced amount from an outbound-sourced invoice")
+    invoice = next(iter(records(env, "Invoices", "Kingdee_Invoice_ID").values()))
+    assert (invoice.get("Sales_Order") or {}).get("id") == crm["id"], "the invoice is linked to the order"

@@ -136,3 +136,17 @@ def test_a_value_the_column_cannot_hold_fails_only_its_document(assembler: Docum
 
 def test_tables_outside_any_document_are_ignored(assembler: DocumentAssembler) -> None:
     assert assembler.apply(tx(1, ins("SOME_OTHER_TABLE", X=1))) == []
+
+
+def test_an_invoice_line_knows_its_order_directly_or_through_its_outbound(assembler: DocumentAssembler) -> None:
+    assembler.apply(tx(1, ins("T_SAL_OUTSTOCK", FID=30, FBILLNO="XSCKD000030"),
+                       ins("T_SAL_OUTSTOCKENTRY", FENTRYID=301, FID=30, FSEQ=1, FREALQTY=5),
+                       ins("T_SAL_OUTSTOCKENTRY_R", FENTRYID=301, FID=30, FSOORDERNO="XSDD000500", FSOENTRYID=601)))
+    (change,) = assembler.apply(tx(2, ins("T_IV_SALESIC", FID=40, FBILLNO="XSZYFP000040"),
+                                   ins("T_IV_SALESICENTRY", FENTRYID=401, FID=40, FSEQ=1,
+                                       FSRCBILLTYPEID="SAL_OUTSTOCK", FSRCBILLNO="XSCKD000030", FSRCROWID=301),
+                                   ins("T_IV_SALESICENTRY", FENTRYID=402, FID=40, FSEQ=2,
+                                       FSRCBILLTYPEID="SAL_SaleOrder", FSRCBILLNO="XSDD000777"),
+                                   ins("T_IV_SALESICENTRY", FENTRYID=403, FID=40, FSEQ=3,
+                                       FSRCBILLTYPEID="SAL_OUTSTOCK", FSRCBILLNO="XSCKD999999", FSRCROWID=1)))
+    assert [e["source_order_no"] for e in change.after["entries"]] == ["XSDD000500", "XSDD000777", None]

@@ -131,10 +131,15 @@ def test_invoice_drafts_are_keyed_per_kind_with_type_totals_tax_and_the_order_li
            "FAFTERTOTALTAXFOR": Decimal(226),
            "entries": [{"FENTRYID": 70, "FMATERIALID": 5, "FPRICEQTY": Decimal(2), "FPRICE": Decimal(100),
                         "FTAXPRICE": Decimal(113), "FTAXRATE": Decimal(13), "FAMOUNTFOR": Decimal(200),
-                        "FALLAMOUNTFOR": Decimal(226), "FSRCBILLTYPEID": "SAL_SaleOrder", "FSRCBILLNO": "SO1"},
-                       {"FENTRYID": 71, "FMATERIALID": 5, "FPRICEQTY": Decimal(1), "FPRICE": Decimal(0),
+                        "FALLAMOUNTFOR": Decimal(226), "FSRCBILLTYPEID": "SAL_SaleOrder", "FSRCBILLNO": "SO1",
+                        "source_order_no": "SO1"},
+                       # pushed down from an outbound: the capture resolved the order that outbound line delivers
+                       {"FENTRYID": 71, "FMATERIALID": 5, "FPRICEQTY": Decimal(1), "FPRICE": Decimal(100),
+                        "FAMOUNTFOR": Decimal(100), "FALLAMOUNTFOR": Decimal(113),
+                        "FSRCBILLTYPEID": "SAL_OUTSTOCK", "FSRCBILLNO": "XSCKD1", "source_order_no": "SO2"},
+                       {"FENTRYID": 72, "FMATERIALID": 5, "FPRICEQTY": Decimal(1), "FPRICE": Decimal(0),
                         "FAMOUNTFOR": Decimal(0), "FALLAMOUNTFOR": Decimal(0),
-                        "FSRCBILLTYPEID": "SAL_OUTSTOCK", "FSRCBILLNO": "XSCKD1"}]}
+                        "FSRCBILLTYPEID": "SAL_OUTSTOCK", "FSRCBILLNO": "XSCKD9", "source_order_no": None}]}
     special = next(k for k in INVOICES.kinds if k.document == "invoice_special")
     event = DocumentEvent("7", {"op": "c", "before": None, "after": doc,
                                 "source": {"lsn": 5, "commit_time": 0, "number": "XSZYFP000007"}}, POS)
@@ -142,11 +147,11 @@ def test_invoice_drafts_are_keyed_per_kind_with_type_totals_tax_and_the_order_li
     assert isinstance(draft, SyncCommand) and draft.key == "IC-7"
     rec = draft.record
     assert rec["Kingdee_Invoice_ID"] == "IC-7" and rec["Invoice_Type"] == "VAT Special"
-    assert rec["Amount_Without_Tax"] == 200 and rec["Amount_With_Tax"] == 226
+    assert rec["Amount_Without_Tax"] == 300 and rec["Amount_With_Tax"] == 226
     assert rec["Invoiced_Items"][0]["Tax"] == 26
-    assert rec["Sales_Order"] == OrderLink(("SO1",)), "only order-sourced entries name an order"
+    assert rec["Sales_Order"] == OrderLink(("SO1", "SO2")), "rows whose order is known name it"
     amounts = bill_change(INVOICES, special, event)
-    assert amounts.bill == "IC-7" and amounts.amounts == (("SO1", Decimal(226)),)
+    assert amounts.bill == "IC-7" and amounts.amounts == (("SO1", Decimal(226)), ("SO2", Decimal(113)))
 
 
 def test_the_two_steps_in_a_bytewax_run_end_at_the_live_sum() -> None:
