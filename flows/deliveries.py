@@ -35,6 +35,7 @@ import json
 import logging
 import os
 import time
+import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -60,6 +61,7 @@ from connectors.zoho.client import ZohoClient
 from connectors.zoho.sink import ZohoUpsertSink
 from connectors.zoho.update_sink import ZohoUpdatePartition
 from flows.kingdee_documents import DocumentEvent, read_documents, write_dead_letters
+from flows.mapping import MAPPINGS_DIR
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +74,13 @@ LINES_FIELD = "Ordered_Items"
 LINE_KEY = "Kingdee_Entry_ID"
 ORDER_KEY_PREFIX = "order:"
 
-#: Which outbounds count as delivered: every letter of each status column, declared.  An outbound is live when
-#: every column says so; a letter not listed is dead-lettered naming it.
-LIVE_WHEN: dict[str, dict[str, bool]] = {
-    "FDOCUMENTSTATUS": {"Z": False, "A": False, "B": False, "C": True, "D": False},
-    "FCANCELSTATUS": {"A": True, "B": False},
-}
-#: The order's delivery status from its lines: (CRM picklist value, when).
-NOT_DELIVERED, PARTLY_DELIVERED, DELIVERED = "Not Delivered", "Partially Delivered", "Delivered"
+_TABLES = tomllib.loads((MAPPINGS_DIR / "deliveries.toml").read_text(encoding="utf-8"))
+#: Which outbounds count as delivered, per status column and letter (``flows/mappings/deliveries.toml``).  An
+#: outbound is live when every column says so; a letter not listed is dead-lettered naming it.
+LIVE_WHEN: dict[str, dict[str, bool]] = {col: dict(letters) for col, letters in _TABLES["live_when"].items()}
+#: The order's delivery status picklist values (same file).
+NOT_DELIVERED, PARTLY_DELIVERED, DELIVERED = (
+    _TABLES["delivery_status"]["none"], _TABLES["delivery_status"]["part"], _TABLES["delivery_status"]["all"])
 
 #: Changes of one order are written at most this often (environment ``CDCHUB_DELIVERIES_COALESCE_MS``).
 COALESCE = timedelta(milliseconds=300)

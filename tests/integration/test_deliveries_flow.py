@@ -118,3 +118,21 @@ def test_an_outbound_waits_for_its_order_and_one_whose_order_never_arrives_is_de
                        30, "the outbound of an order never in the CRM dead-lettered")
     assert letters[0]["stage"] == "resolve" and draft.bill_no in letters[0]["error"], letters[0]["error"]
     assert str(stray.fid) not in deliveries(env)
+
+
+def test_a_waiting_outbound_survives_a_crash_of_the_flow(env: IsolatedEnv) -> None:
+    customer, m1, m2 = seed(env)
+    order = insert_sales_order(env.kingdee, customer, [OrderLine(m1, 5, "20"), OrderLine(m2, 4, "100")])
+    env.capture()
+    env.flow("customers")
+    env.flow("materials")
+    flow = env.flow("deliveries")
+    waiting = insert_outstock(env.kingdee, order, [OutstockLine(order.entry_ids[0], 3)])
+    later = insert_outstock(env.kingdee, order, [OutstockLine(order.entry_ids[1], 4)])
+    holds_for(lambda: not deliveries(env), 3, "both outbounds waiting for their order (and a recovery snapshot)")
+    flow.kill()  # a crash while the join holds them
+    env.flow("deliveries")
+    env.flow("sales_orders")
+    order_where(env, order.fid, "both waiting outbounds applied after the crash",
+                lambda o: delivered(o) == [3, 4] and o["Delivery_Status"] == "Partially Delivered", 60)
+    assert set(deliveries(env)) == {str(waiting.fid), str(later.fid)}
