@@ -57,3 +57,23 @@ class IdMap:
                 )
                 found.update({r.source_number: r.target_id for r in rows})
         return found
+
+
+class LedgerLookup:
+    """One flow's target id by source key (or, with ``by_number``, by business number), for a Bytewax step: it
+    pickles with the flow (only the URL) and opens the ledger on first use in its worker."""
+
+    def __init__(self, ledger_url: str, flow: str, *, by_number: bool = False) -> None:
+        self.ledger_url = ledger_url
+        self.flow = flow
+        self.by_number = by_number
+        self._ids: IdMap | None = None
+
+    def __call__(self, key: str) -> str | None:
+        if self._ids is None:
+            from cdchub.ledger import open_engine
+
+            self._ids = IdMap(open_engine(self.ledger_url))
+        if self.by_number:
+            return self._ids.targets_by_number(self.flow, [key]).get(key)
+        return self._ids.target(self.flow, key)

@@ -40,8 +40,8 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.operators import StatefulLogic
 
-from cdchub.id_map import IdMap
-from cdchub.ledger import Position, open_engine
+from cdchub.id_map import LedgerLookup
+from cdchub.ledger import Position
 from cdchub.settings import Settings, get_settings
 from connectors.common.dead_letters import DeadLetter
 from connectors.common.sync import SyncCommand
@@ -332,19 +332,6 @@ def to_command(write: StockWrite) -> SyncCommand:
                        captured_at_ms=total.commit_ms, position=total.position)
 
 
-class IdMapResolver:
-    """CRM product id of a material, from the materials flow's ledger; the engine is opened on first use."""
-
-    def __init__(self, ledger_url: str) -> None:
-        self.ledger_url = ledger_url
-        self._ids: IdMap | None = None
-
-    def __call__(self, material_id: str) -> str | None:
-        if self._ids is None:
-            self._ids = IdMap(open_engine(self.ledger_url))
-        return self._ids.target(MATERIALS_FLOW, material_id)
-
-
 # --- the dataflow -------------------------------------------------------------------------------------------------
 
 
@@ -376,7 +363,7 @@ def build_flow(settings: Settings | None = None) -> Dataflow:
     changes: Stream[tuple[str, RowChange]] = split.trues  # type: ignore[assignment]
     no_material = op.map("no_material", split.falses, lambda kv: kv[1])
     totals = stock_totals(changes)
-    out = throttled_writes(totals, IdMapResolver(settings.ledger_database_url()),
+    out = throttled_writes(totals, LedgerLookup(settings.ledger_database_url(), MATERIALS_FLOW),
                            interval=_env_ms("CDCHUB_INVENTORY_COALESCE_MS", COALESCE),
                            give_up=_env_ms("CDCHUB_INVENTORY_UNSYNCED_GIVE_UP_MS", UNSYNCED_GIVE_UP))
     values = op.map("drop_key", out, lambda kv: kv[1])

@@ -45,7 +45,7 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream, operator
 from bytewax.operators import StatefulLogic
 
-from cdchub.id_map import IdMap
+from cdchub.id_map import LedgerLookup
 from cdchub.ledger import Position, SyncLedger, open_engine
 from cdchub.settings import Settings
 from connectors.common.dead_letters import DeadLetter, dlq_topic
@@ -503,19 +503,6 @@ class OrderSum(StatefulLogic[Contribution, "TotalWrite | DeadLetter", OrderState
         return [letter]
 
 
-class OrderByNumber:
-    """CRM id of a sales order by its bill number, from the sales_orders ledger; opened on first use."""
-
-    def __init__(self, ledger_url: str) -> None:
-        self.ledger_url = ledger_url
-        self._ids: IdMap | None = None
-
-    def __call__(self, number: str) -> str | None:
-        if self._ids is None:
-            self._ids = IdMap(open_engine(self.ledger_url))
-        return self._ids.targets_by_number(ORDERS_FLOW, [number]).get(number)
-
-
 def total_command(flow: str, amount_field: str, write: TotalWrite) -> SyncCommand:
     total = write.total
     record = {"id": write.target_id, amount_field: float(total.amount)}
@@ -570,7 +557,7 @@ def build_bill_flow(flow_name: str, settings: Settings, spec: BillSpec, what: st
     by_bill = op.key_on("by_bill_amounts", changes, lambda c: c.bill)
     contributions = op.stateful("bill_amounts", by_bill, BillAmounts)
     by_order = op.key_on("by_order", op.map("drop_bill", contributions, lambda kv: kv[1]), lambda c: c.order)
-    resolve = resolve_order or OrderByNumber(settings.ledger_database_url())
+    resolve = resolve_order or LedgerLookup(settings.ledger_database_url(), ORDERS_FLOW, by_number=True)
     sums = op.stateful("sum_per_order", by_order,
                        lambda state: OrderSum(state, resolve, flow_name, settings.reference_wait_s))
     values = op.map("drop_order", sums, lambda kv: kv[1])
