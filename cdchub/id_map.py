@@ -8,6 +8,7 @@ A reference not synced yet is ``None``; the caller decides whether to wait, retr
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -20,22 +21,25 @@ class IdMap:
         self.engine = engine
         self.target_system = target_system
 
-    def targets(self, flow: str, source_keys: Iterable[str]) -> dict[str, str]:
-        """Target ids of the given source keys that ``flow`` wrote at some point (missing keys are absent; a later
-        failed update keeps the id)."""
-        keys = list(dict.fromkeys(str(k) for k in source_keys))
+    def _lookup(self, flow: str, column: Any, values: Iterable[str]) -> dict[str, str]:
+        wanted = list(dict.fromkeys(str(v) for v in values if v))
         t = sync_ledger.c
         found: dict[str, str] = {}
         with self.engine.connect() as conn:
-            for i in range(0, len(keys), 500):
+            for i in range(0, len(wanted), 500):
                 rows = conn.execute(
-                    select(t.source_key, t.target_id).where(
+                    select(column, t.target_id).where(
                         t.flow == flow, t.target_system == self.target_system,
-                        t.target_id.is_not(None), t.source_key.in_(keys[i : i + 500]),
-                    )
+                        t.target_id.is_not(None), column.in_(wanted[i : i + 500]),
+                    ).order_by(t.source_version)  # should two rows share a value, the newest wins
                 )
-                found.update({r.source_key: r.target_id for r in rows})
+                found.update({str(r[0]): r.target_id for r in rows})
         return found
+
+    def targets(self, flow: str, source_keys: Iterable[str]) -> dict[str, str]:
+        """Target ids of the given source keys that ``flow`` wrote at some point (missing keys are absent; a later
+        failed update keeps the id)."""
+        return self._lookup(flow, sync_ledger.c.source_key, source_keys)
 
     def target(self, flow: str, source_key: str) -> str | None:
         return self.targets(flow, [source_key]).get(str(source_key))
@@ -44,19 +48,7 @@ class IdMap:
         """Target ids of the documents ``flow`` wrote, by their business number (the ledger's ``source_number``,
         e.g. an order's bill number), for documents that name another by number only.  Numbers not synced (or
         only dead-lettered) are absent."""
-        wanted = list(dict.fromkeys(str(n) for n in numbers if n))
-        t = sync_ledger.c
-        found: dict[str, str] = {}
-        with self.engine.connect() as conn:
-            for i in range(0, len(wanted), 500):
-                rows = conn.execute(
-                    select(t.source_number, t.target_id).where(
-                        t.flow == flow, t.target_system == self.target_system,
-                        t.target_id.is_not(None), t.source_number.in_(wanted[i : i + 500]),
-                    )
-                )
-                found.update({r.source_number: r.target_id for r in rows})
-        return found
+        return self._lookup(flow, sync_ledger.c.source_number, numbers)
 
 
 class LedgerLookup:

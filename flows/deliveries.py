@@ -46,11 +46,10 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.operators import StatefulLogic
 from bytewax.outputs import DynamicSink
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from cdchub.id_map import IdMap
-from cdchub.ledger import LedgerEntry, Position, SyncLedger, open_engine, sync_ledger
+from cdchub.ledger import LedgerEntry, Position, SyncLedger, open_engine
 from cdchub.settings import Settings, get_settings
 from connectors.common.dead_letters import DeadLetter, dlq_topic
 from connectors.common.kafka import producer
@@ -238,13 +237,7 @@ class CrmLookups:
 
     def order(self, order_no: str) -> CrmOrder | None:
         engine, client = self._open()
-        t = sync_ledger.c
-        with engine.connect() as conn:
-            target_id = conn.execute(
-                select(t.target_id).where(t.flow == ORDERS_FLOW, t.target_system == "zoho",
-                                          t.source_number == order_no, t.target_id.is_not(None))
-                .order_by(t.source_version.desc()).limit(1)
-            ).scalar()
+        target_id = IdMap(engine).targets_by_number(ORDERS_FLOW, [order_no]).get(order_no)
         if target_id is None:
             return None
         record, _ = call_with_retry(lambda: client.get(ORDERS_MODULE, str(target_id)),

@@ -101,9 +101,11 @@ def test_concurrent_edits_of_a_shared_field_converge_to_the_last_writer(env: Iso
     env.poller()
     env.flow("products_to_kingdee")
     wait_for(lambda: material_row(env, a)["FNAME"] == "喉罩（CRM 后改）"
-             and crm_product(env, a)["Product_Name"] == "喉罩（CRM 后改）", 60, "a converged on the CRM's later edit")
+             and crm_product(env, a)["Product_Name"] == "喉罩（CRM 后改）", 150,
+             "a converged on the CRM's later edit")
     wait_for(lambda: crm_product(env, b)["Product_Name"] == "气管插管（Kingdee 后改）"
-             and material_row(env, b)["FNAME"] == "气管插管（Kingdee 后改）", 60, "b converged on Kingdee's later edit")
+             and material_row(env, b)["FNAME"] == "气管插管（Kingdee 后改）", 150,
+             "b converged on Kingdee's later edit")
     holds_for(lambda: material_row(env, a)["FNAME"] == crm_product(env, a)["Product_Name"] == "喉罩（CRM 后改）"
               and material_row(env, b)["FNAME"] == crm_product(env, b)["Product_Name"] == "气管插管（Kingdee 后改）",
               QUIET_S, "both systems stay converged")
