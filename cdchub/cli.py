@@ -19,6 +19,12 @@ DEFAULT_FLOWS = ("materials", "products_to_kingdee", "customers", "accounts_to_k
                  "sales_orders", "crm_orders_to_kingdee", "deliveries", "invoices", "receipts", "inventory")
 #: Flows that read CRM changes, so the ZOHO poller runs with them.
 CRM_FLOWS = {"products_to_kingdee", "accounts_to_kingdee", "converted_leads", "crm_orders_to_kingdee"}
+#: Which poller a flow needs (`cdchub run` starts each poller once if any of its flows runs).
+POLLERS: dict[str, set[str]] = {
+    "poll-zoho": CRM_FLOWS,
+    "poll-weaver": set(),
+    "poll-huilianyi": set(),
+}
 
 
 def _logging(verbose: bool = False) -> None:
@@ -108,6 +114,22 @@ def cmd_poll_zoho(args: argparse.Namespace) -> int:
 
     poller = run_poller(get_settings(), once=args.once)
     log.info("ZOHO poller stopped after %d events", poller.events)
+    return 0
+
+
+def cmd_poll_weaver(args: argparse.Namespace) -> int:
+    from connectors.weaver.source import run_poller
+
+    poller = run_poller(get_settings(), once=args.once)
+    log.info("Weaver poller stopped after %d events", poller.events)
+    return 0
+
+
+def cmd_poll_huilianyi(args: argparse.Namespace) -> int:
+    from connectors.huilianyi.source import run_poller
+
+    poller = run_poller(get_settings(), once=args.once)
+    log.info("Huilianyi poller stopped after %d events", poller.events)
     return 0
 
 
@@ -229,8 +251,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     print("  kingdee db  ", prepare(settings, materials=args.materials))
     flows = [f.strip() for f in args.flows.split(",") if f.strip()]
     children = {"capture": _spawn("capture", ["capture"])}
-    if any(f in CRM_FLOWS for f in flows):
-        children["poll-zoho"] = _spawn("poll-zoho", ["poll-zoho"])
+    for poller, needed_by in POLLERS.items():
+        if any(f in needed_by for f in flows):
+            children[poller] = _spawn(poller, [poller])
     children.update({f"flow-{f}": _spawn(f"flow-{f}", ["flow", f]) for f in flows})
     print(f"started {', '.join(children)} (logs in {RUN_LOGS}); Ctrl-C stops them, `make stack-down` stops the "
           "stack.")
@@ -283,6 +306,12 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("poll-zoho", help="poll ZOHO CRM for changes into zoho.<module> topics")
     s.add_argument("--once", action="store_true", help="one pass over the modules, then stop")
     s.set_defaults(fn=cmd_poll_zoho)
+    s = sub.add_parser("poll-weaver", help="follow Weaver OA approval requests into the weaver.requests topic")
+    s.add_argument("--once", action="store_true", help="one pass, then stop")
+    s.set_defaults(fn=cmd_poll_weaver)
+    s = sub.add_parser("poll-huilianyi", help="poll Huilianyi expense reports into the huilianyi.expense_reports topic")
+    s.add_argument("--once", action="store_true", help="one pass, then stop")
+    s.set_defaults(fn=cmd_poll_huilianyi)
     s = sub.add_parser("trace", help="a document's journey: captured versions, writes, latency, dead letters")
     s.add_argument("term", help="a business number (material code, bill number), a source id or a target id")
     s.add_argument("--json", action="store_true")

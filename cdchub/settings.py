@@ -100,6 +100,31 @@ class KingdeeApiSettings(BaseModel):
     timeout_s: float = 30.0
 
 
+class WeaverSettings(BaseModel):
+    """Weaver e-cology OA (the simulator locally): approval workflows for campaigns and contracts."""
+
+    base_url: str = "http://127.0.0.1:18092"
+    #: The secrets file may list several ids, one per line (the simulator accepts all); the first is ours.
+    app_id: SecretStr = Field(default_factory=lambda: SecretStr(read_secret("weaver_app_id").split("\n")[0]))
+    user_id: int = 1  # the OA user business calls act as
+    token_ttl_s: int = 1800
+    timeout_s: float = 30.0
+    poll_interval_s: float = 10.0
+
+
+class HuilianyiSettings(BaseModel):
+    """Huilianyi 汇联易 (the simulator locally): expense reports."""
+
+    #: ``https://api.huilianyi.com/gateway`` in production; the simulator locally.
+    base_url: str = "http://127.0.0.1:18093"
+    app_id: str = Field(default_factory=lambda: read_secret("huilianyi_app_id"))
+    app_secret: SecretStr = Field(default_factory=lambda: SecretStr(read_secret("huilianyi_app_secret")))
+    scope: str = "write"
+    timeout_s: float = 10.0
+    page_size: int = Field(default=100, ge=1, le=100)
+    poll_interval_s: float = 10.0
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CDCHUB_", env_nested_delimiter="__", frozen=True, extra="ignore"
@@ -110,6 +135,8 @@ class Settings(BaseSettings):
     kingdee_db: KingdeeDbSettings = Field(default_factory=KingdeeDbSettings)
     zoho: ZohoSettings = Field(default_factory=ZohoSettings)
     kingdee_api: KingdeeApiSettings = Field(default_factory=KingdeeApiSettings)
+    weaver: WeaverSettings = Field(default_factory=WeaverSettings)
+    huilianyi: HuilianyiSettings = Field(default_factory=HuilianyiSettings)
     state_dir: Path = CACHE_DIR / "state"
     ledger_url: str = ""
     zoho_simulator_port: int = 18090
