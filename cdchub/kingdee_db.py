@@ -19,6 +19,7 @@ def prepare(settings: Settings, *, materials: int = 50, customers: int = 20, ord
     eng = engine(settings)
     try:
         models.create_schema(eng)
+        demo_data.ensure_users(eng)
         with eng.connect() as conn:
             existing = conn.execute(select(func.count()).select_from(models.T_BD_MATERIAL)).scalar_one()
         if existing:

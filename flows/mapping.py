@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.common.errors import PermanentError
+from connectors.kingdee.models import CHINA_TIME
 
 MAPPINGS_DIR = Path(__file__).resolve().parent / "mappings"
 _PATH = re.compile(r"^(?P<list>\w+)\[(?P<col>\w+)=(?P<val>[^\]]+)\]\.(?P<field>\w+)$|^(?P<plain>\w+)$")
@@ -115,8 +116,9 @@ def _read_path(doc: dict[str, Any], path: str) -> Any:
 def _json_value(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
+    if isinstance(value, datetime):  # Kingdee keeps China wall-clock time without a zone: say which it is
+        zoned = value if value.tzinfo is not None else value.replace(tzinfo=CHINA_TIME)
+        return zoned.isoformat(timespec="seconds")
     if isinstance(value, date):
         return value.isoformat()
     return value

@@ -53,6 +53,11 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
         """When a person last changed the target record (for the two-way guard); None if unknown or ours."""
         return None
 
+    def target_exists(self, cmd: SyncCommand, entry: LedgerEntry | None) -> bool:
+        """Whether the command edits a record that exists in the target (then the guard looks at it first).  By
+        default: this flow wrote it before."""
+        return entry is not None and entry.target_id is not None
+
     # --- the shared part --------------------------------------------------------------------------------------
     def write_batch(self, items: list[SyncCommand]) -> None:
         commands = newest_per_key(items)
@@ -75,7 +80,7 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
         else:
             planned = self.guard.plan(
                 todo, peek=lambda c: self.human_change_ms(c, entries.get(c.key)),
-                exists=lambda c: entries.get(c.key) is not None and entries[c.key].target_id is not None,
+                exists=lambda c: self.target_exists(c, entries.get(c.key)),
             )
             for p in [p for p in planned if not p.write]:
                 log.debug("%s %s: nothing to write (%s)", self.flow, p.command.key, p.dropped)

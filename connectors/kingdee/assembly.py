@@ -219,8 +219,11 @@ class DocumentAssembler:
 
 
 def zh_cn_name(doc: dict[str, Any] | None, column: str = "FNAME") -> str | None:
-    """The zh-CN (2052) name of a basedata document, else its first text's name."""
+    """The zh-CN (2052) name of a basedata document, else its first text's name; a document without texts (a
+    user) carries its name itself."""
     texts = (doc or {}).get("texts") or []
+    if not texts:
+        return (doc or {}).get(column)
     for text in texts:
         if text.get("FLOCALEID") == ZH_CN:
             return text.get(column)

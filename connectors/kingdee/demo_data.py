@@ -45,6 +45,10 @@ ORG_ID = 1
 """The one organisation (创建组织 = 使用组织 = 销售组织 = 库存组织)."""
 DEMO_USER_ID = 100010
 """The user the helpers write as (FCREATORID, FMODIFIERID, FAPPROVERID)."""
+API_USER_ID = 100099
+"""The user WebAPI writes are made as (the Kingdee WebAPI simulator's default ``--api-user-id``)."""
+#: The users of the demo company (T_SEC_USER): whoever creates, modifies or audits a bill is one of them.
+USERS = {DEMO_USER_ID: ("王静", "wangjing"), API_USER_ID: ("集成接口", "cdchub_api")}
 SALESMEN = (100101, 100102, 100103, 100104, 100105, 100106)
 SALES_DEPT_ID = 100201
 LOGISTICS_DEPT_ID = 100202
@@ -394,6 +398,17 @@ def _next_bill_no(conn: Connection, table: str) -> str:
     numbers = conn.execute(select(col).where(col.like(f"{prefix}%"))).scalars()
     last = max((int(n[len(prefix) :]) for n in numbers if n and n[len(prefix) :].isdigit()), default=0)
     return f"{prefix}{last + 1:0{width}d}"
+
+
+def ensure_users(bind: Connection | Engine, now: datetime | None = None) -> int:
+    """Insert the demo company's users that are missing (idempotent); returns how many were added."""
+    with _tx(bind) as conn:
+        present = set(conn.execute(select(m.T_SEC_USER.c.FUSERID)).scalars())
+        rows = [{"FUSERID": uid, "FNAME": name, "FUSERACCOUNT": account, "FMODIFYDATE": _now(now)}
+                for uid, (name, account) in USERS.items() if uid not in present]
+        if rows:
+            conn.execute(insert(m.T_SEC_USER), rows)
+        return len(rows)
 
 
 def count_rows(bind: Connection | Engine) -> dict[str, int]:
@@ -1426,12 +1441,13 @@ def seed(
     create_schema(engine)
     with engine.begin() as conn:
         existing = count_rows(conn)
-        if any(existing.values()):
+        if any(n for name, n in existing.items() if name != m.T_SEC_USER.name):  # users: reference data
             if not reset:
                 return {"skipped": True, "rows": existing}
             for name in reversed(CAPTURED_TABLES):
                 conn.execute(delete(TABLES[name]))
             m.restart_ids(conn)
+        ensure_users(conn, SEED_NOW)
         summary = _DemoSet(conn, random.Random(seed), lots_per_material).build(
             materials, customers, orders, lines_per_order, outbound_share, invoice_share, receipt_share
         )

@@ -107,6 +107,7 @@ def _header_split(table: str, key: str) -> Part:
 
 
 DOCUMENTS: tuple[DocumentSpec, ...] = (
+    DocumentSpec("user", "SEC_User", _header("T_SEC_USER", "FUSERID")),
     DocumentSpec("material_group", "BD_MATERIALGROUP", _header("T_BD_MATERIALGROUP", "FID"),
                  (_texts("T_BD_MATERIALGROUP_L", "FID"),)),
     DocumentSpec("unit", "BD_UNIT", _header("T_BD_UNIT", "FUNITID"), (_texts("T_BD_UNIT_L", "FUNITID"),)),
@@ -126,7 +127,8 @@ DOCUMENTS: tuple[DocumentSpec, ...] = (
         (_header_split("T_SAL_ORDERFIN", "FID"), _entries("T_SAL_ORDERENTRY"), _split("T_SAL_ORDERENTRY_F"),
          _split("T_SAL_ORDERENTRY_R")),
         (Reference("customer", "customer", "FCUSTID"),
-         Reference("material", "material", "FMATERIALID", list_field="entries")),
+         Reference("material", "material", "FMATERIALID", list_field="entries"),
+         Reference("approver", "user", "FAPPROVERID")),
         number_column="FBILLNO",
     ),
     DocumentSpec(
@@ -139,7 +141,7 @@ DOCUMENTS: tuple[DocumentSpec, ...] = (
     DocumentSpec(
         "receipt", "AR_RECEIVEBILL", _header("T_AR_RECEIVEBILL", "FID"),
         (_entries("T_AR_RECEIVEBILLENTRY"), _entries("T_AR_RECEIVEBILLSRCENTRY", "sources")),
-        (Reference("payer", "customer", "FCONTACTUNIT"),),
+        (Reference("payer", "customer", "FCONTACTUNIT"), Reference("approver", "user", "FAPPROVERID")),
         number_column="FBILLNO",
     ),
     DocumentSpec(

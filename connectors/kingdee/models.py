@@ -617,6 +617,20 @@ T_ER_EXPREIMBURSEENTRY = _entry(
 )
 
 
+# 用户 (SEC_User): the people who create, modify and audit bills (FCREATORID, FMODIFIERID, FAPPROVERID name them).
+# User ids are given by Kingdee's user management, not allocated here.
+T_SEC_USER = Table(
+    "T_SEC_USER",
+    metadata,
+    Column("FUSERID", BigInteger, primary_key=True, autoincrement=False, quote=True),
+    _text("FNAME"),
+    _text("FUSERACCOUNT", 80),
+    _status("FFORBIDSTATUS", "A"),
+    _date("FMODIFYDATE"),
+    quote=True,
+)
+
+
 # --- which tables carry which document id -------------------------------------------------------------------
 
 
@@ -662,6 +676,7 @@ DOCUMENT_TABLES: dict[str, DocumentTables] = {
         DocumentTables("T_IV_SALESOC", "FID", ("T_IV_SALESOCENTRY",)),
         DocumentTables("T_STK_INVENTORY", "FID"),
         DocumentTables("T_ER_EXPREIMBURSE", "FID", ("T_ER_EXPREIMBURSEENTRY",)),
+        DocumentTables("T_SEC_USER", "FUSERID"),
     )
 }
 

@@ -65,6 +65,11 @@ class KingdeeSavePartition(LedgerSinkPartition):
     def _kingdee_id(self, cmd: SyncCommand) -> str:
         return str(cmd.record[self.mapping.external_key])
 
+    def target_exists(self, cmd: SyncCommand, entry: LedgerEntry | None) -> bool:
+        """Always: the command names the Kingdee record by its id (the record came from Kingdee), whether or not
+        this flow wrote to it before — its own writes never reach it, so its ledger cannot tell."""
+        return True
+
     def human_change_ms(self, cmd: SyncCommand, entry: LedgerEntry | None) -> int | None:
         try:
             doc = self.client.view(self.form, id=self._kingdee_id(cmd))

@@ -12,8 +12,10 @@ from sqlalchemy import insert, update
 
 from connectors.kingdee import models as m
 from connectors.kingdee.demo_data import (
+    DEMO_USER_ID,
     OrderLine,
     delete_document,
+    ensure_users,
     insert_customer,
     insert_material,
     insert_outstock,
@@ -61,6 +63,7 @@ def insert_receipt(env: IsolatedEnv, customer: int, order_no: str, amount: str, 
         fid = m.next_ids(conn, "T_AR_RECEIVEBILL", 1)[0]
         conn.execute(insert(m.TABLES["T_AR_RECEIVEBILL"]).values(
             FID=fid, FBILLNO=bill_no, FDOCUMENTSTATUS="C", FCANCELSTATUS="A", FCONTACTUNITTYPE="BD_Customer",
+            FAPPROVERID=DEMO_USER_ID, FAPPROVEDATE=m.china_now(),
             FCONTACTUNIT=customer, FRECEIVEAMOUNTFOR=Decimal(amount), FRECEIVEAMOUNT=Decimal(amount)))
         conn.execute(insert(m.TABLES["T_AR_RECEIVEBILLENTRY"]).values(
             FENTRYID=m.next_ids(conn, "T_AR_RECEIVEBILLENTRY", 1)[0], FID=fid, FSEQ=1,
@@ -89,6 +92,7 @@ def writes(env: IsolatedEnv) -> int:
 
 def test_invoices_and_receipts_show_on_the_order_a_deleted_receipt_rolls_back_and_a_replay_writes_nothing(
         env: IsolatedEnv) -> None:
+    ensure_users(env.kingdee)
     customer = insert_customer(env.kingdee, "CUST0501", "四川大学华西医院")
     m1 = insert_material(env.kingdee, "1.05.0001", "一次性使用喉罩", "成人 4#")
     m2 = insert_material(env.kingdee, "1.05.0002", "麻醉面罩", "成人 5#")
@@ -123,6 +127,7 @@ def test_invoices_and_receipts_show_on_the_order_a_deleted_receipt_rolls_back_an
                         else None, 60, "both receipts in the CRM")
     assert payments[str(paid)]["Amount"] == 300 and payments[str(paid)]["Sales_Order"]["id"] == crm["id"]
     assert payments[str(paid)]["Account"]["id"] == account["id"]
+    assert payments[str(paid)]["Kingdee_Approver"] == "王静" and payments[str(paid)]["Kingdee_Approved_At"]
 
     # A deleted receipt is marked and its amount rolled back; an un-audited one rolls back too.
     delete_document(env.kingdee, "T_AR_RECEIVEBILL", extra)
@@ -131,7 +136,8 @@ def test_invoices_and_receipts_show_on_the_order_a_deleted_receipt_rolls_back_an
     wait_for(lambda: (order(env, so.fid) or {}).get("Received_Amount") == 300, 30, "received back to 300")
     set_document_status(env.kingdee, "T_AR_RECEIVEBILL", paid, "D")
     wait_for(lambda: (order(env, so.fid) or {}).get("Received_Amount") == 0, 30, "un-audited: received 0")
-    assert records(env, "Payments", "Kingdee_Receipt_ID")[str(paid)]["Kingdee_Status"] == "Un-audited"
+    unaudited = records(env, "Payments", "Kingdee_Receipt_ID")[str(paid)]
+    assert unaudited["Kingdee_Status"] == "Un-audited" and not unaudited.get("Kingdee_Approver")
     # A voided invoice leaves the invoiced amount, and shows as voided.
     with env.kingdee.begin() as conn:
         conn.execute(update(m.T_IV_SALESOC).where(m.T_IV_SALESOC.c.FID == ordinary).values(FCANCELSTATUS="B"))

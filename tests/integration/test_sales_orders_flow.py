@@ -8,8 +8,10 @@ from typing import Any
 from sqlalchemy import text
 
 from connectors.kingdee.demo_data import (
+    API_USER_ID,
     OrderLine,
     delete_sales_order,
+    ensure_users,
     insert_customer,
     insert_material,
     insert_sales_order,
@@ -34,11 +36,19 @@ def set_header(env: IsolatedEnv, fid: int, **values: str) -> None:
                      {**values, "fid": fid})
 
 
+def kingdee_approved_at(env: IsolatedEnv, fid: int) -> str:
+    """The order's FAPPROVEDATE as the CRM shows it: China time with its offset, to the second."""
+    with env.kingdee.connect() as conn:
+        value = conn.execute(text('SELECT "FAPPROVEDATE" FROM "T_SAL_ORDER" WHERE "FID" = :f'), {"f": fid}).scalar_one()
+    return str(value.replace(microsecond=0).isoformat()) + "+08:00"
+
+
 def upserts(env: IsolatedEnv) -> int:
     return sum(1 for r in env.zoho.requests() if r["path"].endswith("/Sales_Orders/upsert"))
 
 
 def test_orders_reach_the_crm_linked_with_status_changes_and_a_replay_writes_nothing(env: IsolatedEnv) -> None:
+    ensure_users(env.kingdee)
     customer = insert_customer(env.kingdee, "CUST0001", "北京协和医院")
     m1 = insert_material(env.kingdee, "1.01.0001", "一次性使用喉罩", "成人 4#")
     m2 = insert_material(env.kingdee, "1.01.0002", "麻醉面罩", "成人 5#")
@@ -55,6 +65,8 @@ def test_orders_reach_the_crm_linked_with_status_changes_and_a_replay_writes_not
     assert crm["Subject"] == crm["Kingdee_Bill_No"] == first.bill_no
     assert crm["Account_Name"]["id"] == account["id"]
     assert crm["Kingdee_Status"] == "Audited" and crm["Deleted_In_Kingdee"] is False
+    approved_at = kingdee_approved_at(env, first.fid)
+    assert crm["Kingdee_Approver"] == "王静" and crm["Kingdee_Approved_At"] == approved_at, "finance's audit shown"
     lines = crm["Ordered_Items"]
     assert [line["Product_Name"]["id"] for line in lines] == [products[str(m1)]["id"], products[str(m2)]["id"]]
     assert [line["Quantity"] for line in lines] == [10, 3]
@@ -68,8 +80,11 @@ def test_orders_reach_the_crm_linked_with_status_changes_and_a_replay_writes_not
     assert [line["id"] for line in crm["Ordered_Items"]] == row_ids, "CRM line ids are kept across updates"
 
     set_document_status(env.kingdee, "T_SAL_ORDER", first.fid, "D")
-    order_where(env, first.fid, "un-audited", lambda o: o["Kingdee_Status"] == "Un-audited")
-    set_document_status(env.kingdee, "T_SAL_ORDER", first.fid, "C")
+    order_where(env, first.fid, "un-audited", lambda o: o["Kingdee_Status"] == "Un-audited"
+                and not o.get("Kingdee_Approver") and not o.get("Kingdee_Approved_At"))
+    set_document_status(env.kingdee, "T_SAL_ORDER", first.fid, "C", user_id=API_USER_ID)
+    order_where(env, first.fid, "re-audited by another user", lambda o: o["Kingdee_Approver"] == "集成接口"
+                and o["Kingdee_Approved_At"] == kingdee_approved_at(env, first.fid))
     set_header(env, first.fid, FCLOSESTATUS="B")
     order_where(env, first.fid, "closed", lambda o: o["Kingdee_Status"] == "Closed")
 

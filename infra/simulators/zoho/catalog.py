@@ -13,7 +13,7 @@ Two custom modules hold what Kingdee reports back about an order (a custom modul
   ``Deleted_In_Kingdee``.
 - ``Payments`` — one per Kingdee receipt (AR_RECEIVEBILL): ``Kingdee_Receipt_ID`` (unique), ``Receipt_No``,
   ``Account`` and ``Sales_Order`` (lookups), ``Amount`` (currency), ``Receipt_Date``, ``Deleted_In_Kingdee``,
-  ``Kingdee_Status``.
+  ``Kingdee_Status``, ``Kingdee_Approver``, ``Kingdee_Approved_At``.
 """
 
 from __future__ import annotations
@@ -61,6 +61,14 @@ def _line_items(name: str) -> FieldDef:
             FieldDef("Amount_With_Tax", "currency", custom=True, label="Amount incl. Tax"),
             FieldDef("Delivered_Qty", "double", custom=True, label="Delivered Qty"),
         ),
+    )
+
+
+def _kingdee_audit_fields() -> tuple[FieldDef, ...]:
+    """Who audited the Kingdee bill and when (审核人, 审核日期), on the CRM record the bill is synced to."""
+    return (
+        FieldDef("Kingdee_Approver", custom=True, label="Kingdee Approver", length=100),
+        FieldDef("Kingdee_Approved_At", "datetime", custom=True, label="Kingdee Approved At"),
     )
 
 
@@ -260,6 +268,7 @@ SALES_ORDERS = ModuleDef(
         FieldDef("Kingdee_Status", "picklist", custom=True, label="Kingdee Status",
                  picklist_values=("-None-", "Created", "Submitted", "Audited", "Un-audited", "Closed", "Voided",
                                   "Deleted")),
+        *_kingdee_audit_fields(),
     ),
 )  # fmt: skip
 
@@ -351,6 +360,7 @@ PAYMENTS = ModuleDef(
         FieldDef("Deleted_In_Kingdee", "boolean", custom=True, label="Deleted in Kingdee"),
         FieldDef("Kingdee_Status", "picklist", custom=True, label="Kingdee Status",
                  picklist_values=("-None-", "Created", "Submitted", "Audited", "Un-audited", "Voided", "Deleted")),
+        *_kingdee_audit_fields(),
     ),
 )
 
