@@ -1,0 +1,203 @@
+"""Campaign costs, Huilianyi → CRM: the approved expense reports linked to a marketing campaign add up to that CRM
+campaign's ``Actual_Cost``.
+
+    huilianyi.expense_reports ─► decode ─► what each report gives its campaign (keyed by report)
+        ─► sum per campaign (keyed by campaign id, coalesced) ─► CampaignCostSink (PUT Campaigns Actual_Cost)
+                                                                  └─ campaign not in the CRM ─► dead letter naming it
+
+* **Per report** (``BillAmounts`` of ``flows/order_amounts.py``, state per report: what it gave last): an approved
+  report (``[statuses] approved``) linked to a campaign (custom form value ``[campaign] field_code``) gives its amount
+  (``[campaign] amount``); any other status gives nothing.  Each change is sent as "report R now gives campaign C
+  amount a (or nothing)", so a rejection, a cancellation or a report moved to another campaign takes the amount back.
+* **Per campaign** (:class:`CampaignCost`, state ``{report: (amount, version)}`` + tombstones, as the order sums):
+  the cost is the **sum over the live reports**, never an increment, so a replay or a duplicate cannot count a report
+  twice; it is versioned by the newest report version it includes.  Changes are coalesced for ``COALESCE_S`` (a burst
+  or a replay becomes one write per campaign).  Both states are Bytewax recovery state: they survive crashes.
+* **Writes** go through the flow's ledger (key ``campaign:<id>``): a total at a version already written is skipped,
+  so replaying the topic from the start (even without recovery state) writes nothing.
+
+``Actual_Cost`` is owned by this flow: a value typed into the CRM is replaced at the next change of the campaign's
+reports.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from functools import partial
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow
+from bytewax.operators import StatefulLogic
+from bytewax.outputs import DynamicSink
+
+from cdchub.ledger import LedgerEntry, SyncLedger, open_engine
+from cdchub.settings import Settings, get_settings
+from connectors.common.dead_letters import dlq_topic
+from connectors.common.errors import PermanentError
+from connectors.common.kafka import producer
+from connectors.common.retry import GaveUp, RetryPolicy, call_with_retry
+from connectors.common.sync import SyncCommand
+from connectors.common.two_way import Planned
+from connectors.huilianyi.source import SCHEMA, TOPIC
+from connectors.zoho.client import ZohoClient
+from connectors.zoho.update_sink import ZohoUpdatePartition
+from flows.expense_rules import ExpenseRules, load_rules
+from flows.expenses_to_kingdee import report_of
+from flows.kingdee_documents import DocumentEvent, read_documents, write_dead_letters
+from flows.order_amounts import (
+    RETIRE_AFTER,
+    BillAmounts,
+    BillChange,
+    Contribution,
+    OrderState,
+    OrderTotal,
+    apply_contribution,
+)
+
+log = logging.getLogger(__name__)
+FLOW = "campaign_costs"
+#: Changes of one campaign's cost are gathered this long before the write (environment
+#: ``CDCHUB_CAMPAIGN_COSTS_COALESCE_MS``).
+COALESCE_S = 0.3
+
+Clock = Callable[[], float]
+
+
+def report_change(rules: ExpenseRules, event: DocumentEvent) -> BillChange:
+    """What this version of a report gives its campaign (nothing: not approved, or not linked)."""
+    report = report_of(event)
+    campaign = rules.campaign_of(report)
+    amounts = ((campaign, rules.amount_of(report)),) if campaign and rules.approved(report) else ()
+    return BillChange(event.key, event.key, amounts, event.version, event.commit_ms, event.position)
+
+
+class CampaignCost(StatefulLogic[Contribution, OrderTotal, OrderState]):
+    """Per campaign: the sum over its live reports, written once per coalescing window (see module doc)."""
+
+    def __init__(self, state: OrderState | None, coalesce_s: float = COALESCE_S, clock: Clock = time.time,
+                 retire_after: timedelta = RETIRE_AFTER) -> None:
+        self.state = state or OrderState()
+        self.coalesce_s = coalesce_s
+        self.clock = clock
+        self.retire_after = retire_after.total_seconds()
+
+    def on_item(self, value: Contribution) -> tuple[Iterable[OrderTotal], bool]:
+        now = self.clock()
+        self._prune(now)
+        total = apply_contribution(self.state, value, now)
+        if total is not None:
+            if self.state.pending is None:
+                self.state.next_at = now + self.coalesce_s
+            self.state.pending = total
+        return [], self._discard()
+
+    def on_notify(self) -> tuple[Iterable[OrderTotal], bool]:
+        now = self.clock()
+        self._prune(now)
+        out: list[OrderTotal] = []
+        if self.state.pending is not None and now >= self.state.next_at:
+            out, self.state.pending = [self.state.pending], None
+        return out, self._discard()
+
+    def on_eof(self) -> tuple[Iterable[OrderTotal], bool]:
+        return [], False
+
+    def notify_at(self) -> datetime | None:
+        s = self.state
+        times = [s.next_at] if s.pending is not None else []
+        if s.gone:
+            times.append(min(at for _, at in s.gone.values()) + self.retire_after)
+        return datetime.fromtimestamp(min(times), UTC) if times else None
+
+    def snapshot(self) -> OrderState:
+        return dataclasses.replace(self.state, bills=dict(self.state.bills), gone=dict(self.state.gone))
+
+    def _prune(self, now: float) -> None:
+        for report in [r for r, (_, at) in self.state.gone.items() if now - at >= self.retire_after]:
+            del self.state.gone[report]
+
+    def _discard(self) -> bool:
+        s = self.state
+        return not s.bills and not s.gone and s.pending is None
+
+
+def cost_command(rules: ExpenseRules, total: OrderTotal) -> SyncCommand:
+    record = {"id": total.order, rules.cost_field: float(total.amount)}
+    blob = json.dumps(record, sort_keys=True, default=str).encode()
+    return SyncCommand(flow=FLOW, key=f"campaign:{total.order}", number=total.order, version=total.version,
+                       record=record, fingerprint=hashlib.sha256(blob).hexdigest()[:32],
+                       captured_at_ms=total.commit_ms, position=total.position)
+
+
+class CampaignCostPartition(ZohoUpdatePartition):
+    """``PUT Campaigns`` by id, after making sure the campaign exists (a missing one is dead-lettered by id)."""
+
+    def _exists(self, campaign_id: str) -> bool:
+        try:
+            return self.client.get(self.module, campaign_id) is not None
+        except PermanentError:
+            return False  # an id the CRM cannot even read (not numeric)
+
+    def write(self, planned: list[Planned], entries: dict[str, LedgerEntry]) -> None:
+        known: list[Planned] = []
+        for p in planned:
+            cid = str(p.command.record["id"])
+            try:
+                exists, _ = call_with_retry(partial(self._exists, cid), f"CRM campaign {cid}", self.policy)
+            except GaveUp as exc:
+                self.dead_letter(p.command, exc, exc.attempts, stage="update")
+                continue
+            if exists:
+                known.append(p)
+                continue
+            amount = next((v for k, v in p.command.record.items() if k != "id"), None)
+            self.dead_letter(p.command, PermanentError(
+                f"CRM campaign {cid} not found ({self.module}): the actual cost {amount} of its approved expense "
+                f"reports was not written", code="CAMPAIGN_MISSING"), 1, stage="update")
+        if known:
+            super().write(known, entries)
+
+
+class CampaignCostSink(DynamicSink[SyncCommand]):
+    def __init__(self, settings: Settings, rules: ExpenseRules, policy: RetryPolicy | None = None) -> None:
+        self.settings = settings
+        self.rules = rules
+        self.policy = policy or RetryPolicy()
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> CampaignCostPartition:
+        engine = open_engine(self.settings.ledger_database_url())
+        return CampaignCostPartition(
+            ZohoClient(self.settings.zoho), SyncLedger(engine, FLOW, "zoho"),
+            producer(self.settings.kafka.bootstrap_servers), FLOW, self.rules.campaign_module, self.policy,
+            self.settings.kafka.topic(dlq_topic(FLOW)),
+        )
+
+
+def _coalesce_s() -> float:
+    value = os.environ.get("CDCHUB_CAMPAIGN_COSTS_COALESCE_MS")
+    return float(value) / 1000 if value else COALESCE_S
+
+
+def build_flow(settings: Settings | None = None, rules: ExpenseRules | None = None) -> Dataflow:
+    settings = settings or get_settings()
+    rules = rules or load_rules()
+    flow = Dataflow(FLOW)
+    events, read_dead = read_documents(flow, FLOW, settings, TOPIC, SCHEMA)
+    changes = op.map("report_gives", events, partial(report_change, rules))
+    by_report = op.key_on("by_report", changes, lambda c: c.bill)
+    contributions = op.stateful("per_report", by_report, BillAmounts)
+    by_campaign = op.key_on("by_campaign", op.map("drop_report", contributions, lambda kv: kv[1]), lambda c: c.order)
+    coalesce_s = _coalesce_s()
+    totals = op.stateful("sum_per_campaign", by_campaign, lambda state: CampaignCost(state, coalesce_s))
+    commands = op.map("to_command", totals, lambda kv: cost_command(rules, kv[1]))
+    op.output("crm_campaign_costs", commands, CampaignCostSink(settings, rules))
+    write_dead_letters(FLOW, settings, read_dead)
+    return flow
+
