@@ -38,6 +38,15 @@ def kingdee_bills(env: IsolatedEnv) -> dict[str, dict[str, Any]]:
     }
 
 
+def bills_once(env: IsolatedEnv, numbers: set[str] | None = None,
+               count: int | None = None) -> dict[str, dict[str, Any]] | None:
+    """A ``wait_for`` condition: the bills once they include ``numbers`` / number ``count``."""
+    bills = kingdee_bills(env)
+    if numbers is not None and not numbers <= set(bills):
+        return None
+    return bills if count is None or len(bills) == count else None
+
+
 def actual_cost(env: IsolatedEnv, campaign_id: str) -> Decimal | None:
     record = next(r for r in env.zoho.records("Campaigns") if r["id"] == campaign_id)
     value = record.get("Actual_Cost")
@@ -74,7 +83,8 @@ def test_an_approved_report_becomes_a_kingdee_bill_its_number_goes_back_and_the_
     r3 = hly.create(status=1002, campaignId=campaign, lines=[line("MEETING", "999.00")])["businessCode"]
     b1, b2, b3 = (f"HLY-{c}" for c in (r1, r2, r3))
 
-    bills = wait_for(lambda: (b := kingdee_bills(env)) and {b1, b2} <= set(b) and b, 60, "two bills in Kingdee")
+    bills = wait_for(lambda: bills_once(env, {b1, b2}), 60, "two bills in Kingdee")
+    assert bills is not None
     assert b3 not in bills, "a report in approval has no bill"
     bill = bills[b1]
     assert bill["status"] == "A" and bill["source"] == r1 and bill["proposer"] == 100011
@@ -138,7 +148,8 @@ def test_an_unmapped_expense_type_and_a_missing_campaign_are_dead_lettered_while
     missing = wait_for(lambda: env.dead_letters("campaign_costs"), 60, "the missing campaign dead-lettered")
     assert "4876876000009999999" in missing[0]["error"]
     wait_for(lambda: actual_cost(env, campaign) == Decimal("2000.00"), 60, "the linked campaign's cost")
-    bills = wait_for(lambda: (b := kingdee_bills(env)) and len(b) == 2 and b, 60, "the two mapped bills")
+    bills = wait_for(lambda: bills_once(env, count=2), 60, "the two mapped bills")
+    assert bills is not None
     assert set(bills) == {f"HLY-{lost['businessCode']}", f"HLY-{ok['businessCode']}"}
     assert hly.journal_no(bad["businessCode"]) is None
     assert len(env.dead_letters("expenses_to_kingdee")) == 1 and len(env.dead_letters("campaign_costs")) == 1
@@ -175,6 +186,7 @@ def test_crashes_in_the_middle_of_both_flows_leave_one_bill_per_report_and_the_r
     env.flow("campaign_costs")
     expected = Decimal("1000.00") + sum(Decimal(100 + n) for n in range(3, 8))
     wait_for(lambda: actual_cost(env, campaign) == expected, 60, "the cost after the crash")
-    bills = wait_for(lambda: (b := kingdee_bills(env)) and len(b) == 6 and b, 60, "one bill per approved report")
+    bills = wait_for(lambda: bills_once(env, count=6), 60, "one bill per approved report")
+    assert bills is not None
     assert set(bills) == {f"HLY-{c}" for c in [first, *codes[3:]]}
     assert not env.dead_letters("expenses_to_kingdee") and not env.dead_letters("campaign_costs")
