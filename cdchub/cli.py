@@ -18,11 +18,12 @@ RUN_LOGS = CACHE_DIR / "run"
 DEFAULT_FLOWS = ("materials", "products_to_kingdee", "customers", "accounts_to_kingdee", "converted_leads",
                  "sales_orders", "crm_orders_to_kingdee", "deliveries", "invoices", "receipts", "inventory")
 #: Flows that read CRM changes, so the ZOHO poller runs with them.
-CRM_FLOWS = {"products_to_kingdee", "accounts_to_kingdee", "converted_leads", "crm_orders_to_kingdee"}
+CRM_FLOWS = {"products_to_kingdee", "accounts_to_kingdee", "converted_leads", "crm_orders_to_kingdee",
+             "campaign_approvals"}
 #: Which poller a flow needs (`cdchub run` starts each poller once if any of its flows runs).
 POLLERS: dict[str, set[str]] = {
     "poll-zoho": CRM_FLOWS,
-    "poll-weaver": set(),
+    "poll-weaver": {"approval_status"},
     "poll-huilianyi": set(),
 }
 

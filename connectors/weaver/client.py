@@ -444,3 +444,11 @@ class WeaverClient:
                 raise
         content_type = resp.headers.get("content-type", "application/octet-stream").split(";")[0]
         return DownloadedFile(target, name, content_type, size)
+
+
+def client_for(base_url: str, app_id: SecretStr, user_id: int, token_ttl_s: int, timeout_s: float,
+               state_file: Path) -> WeaverClient:
+    """A client from cdchub's Weaver settings; each process role keeps its own ``state_file`` (registration and
+    key pair), so processes started together never write one file at once."""
+    return WeaverClient(WeaverConfig(base_url=base_url, app_id=app_id, user_id=user_id, state_file=state_file,
+                                     token_ttl_s=token_ttl_s, timeout_s=timeout_s))

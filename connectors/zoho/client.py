@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -185,3 +186,52 @@ class ZohoClient:
         escaped = value.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)").replace(",", "\\,")
         status, body = self.request("GET", f"{module}/search", params={"criteria": f"({field}:equals:{escaped})"})
         return [] if status == 204 or not body else list(body.get("data") or [])
+
+    # --- notes and attachments of one record ---------------------------------------------------------------------
+    def _related(self, module: str, record_id: str, kind: str) -> list[dict[str, Any]]:
+        """Every note or attachment of a record (all pages; 204 = none)."""
+        found: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            status, body = self.request("GET", f"{module}/{record_id}/{kind}",
+                                        params={"page": page, "per_page": RELATED_PER_PAGE})
+            if status == 204 or not body:
+                return found
+            found.extend(body.get("data") or [])
+            if not (body.get("info") or {}).get("more_records"):
+                return found
+            page += 1
+
+    def notes(self, module: str, record_id: str) -> list[dict[str, Any]]:
+        return self._related(module, record_id, "Notes")
+
+    def add_note(self, module: str, record_id: str, title: str, content: str) -> str:
+        """A note on a record; returns its id.  Not idempotent: callers check first (see ``notes``)."""
+        _, body = self.request("POST", f"{module}/{record_id}/Notes",
+                               json={"data": [{"Note_Title": title, "Note_Content": content}]})
+        return _created_id(body, f"note on {module} {record_id}")
+
+    def attachments(self, module: str, record_id: str) -> list[dict[str, Any]]:
+        return self._related(module, record_id, "Attachments")
+
+    def upload_attachment(self, module: str, record_id: str, path: Path, name: str, content_type: str) -> str:
+        """Upload a file as an attachment of a record, streamed from disk (multipart part ``file``); returns its id.
+        Not idempotent: callers check first (see ``attachments``)."""
+        with path.open("rb") as handle:
+            _, body = self.request("POST", f"{module}/{record_id}/Attachments",
+                                   files={"file": (name, handle, content_type)})
+        return _created_id(body, f"attachment of {module} {record_id}")
+
+
+RELATED_PER_PAGE = 200
+
+
+def _created_id(body: dict[str, Any] | None, what: str) -> str:
+    results = (body or {}).get("data")
+    if not isinstance(results, list) or not results:
+        raise TransientError(f"ZOHO {what}: no result in the answer")
+    result = results[0]
+    if result.get("status") != "success" or not (result.get("details") or {}).get("id"):
+        raise PermanentError(f"ZOHO {what}: {result.get('code')} {result.get('message')} {result.get('details') or ''}",
+                             code=result.get("code"))
+    return str(result["details"]["id"])

@@ -143,4 +143,23 @@ CONTRACT_APPROVAL = WorkflowDef(
     ),
 )
 
-WORKFLOWS: Mapping[int, WorkflowDef] = {w.id: w for w in (CAMPAIGN_APPROVAL, CONTRACT_APPROVAL)}
+SEAL_APPLICATION = WorkflowDef(
+    id=103,
+    name="用印申请",
+    form_table="formtable_main_103",
+    title_field="sy",
+    creator_departments=frozenset({"销售部", "市场部", "信息部"}),
+    fields=(
+        FormField("sy", "用印事由", required=True),
+        FormField("yzlx", "印章类型"),
+        FormField("crmdealid", "CRM商机ID"),
+    ),
+    details=(),
+    nodes=(
+        Node(1031, "申请人", NODE_CREATE),
+        Node(1032, "法务经理", NODE_APPROVE, operator_id=110),
+        Node(1033, "归档", NODE_ARCHIVE),
+    ),
+)
+
+WORKFLOWS: Mapping[int, WorkflowDef] = {w.id: w for w in (CAMPAIGN_APPROVAL, CONTRACT_APPROVAL, SEAL_APPLICATION)}

@@ -64,6 +64,19 @@ def _line_items(name: str) -> FieldDef:
     )
 
 
+APPROVAL_STATUSES = ("-None-", "Submit", "Draft", "In Approval", "Rejected", "Re-submit", "Approved")
+
+
+def _approval_fields() -> tuple[FieldDef, ...]:
+    """What the Weaver OA approval of a campaign or a contract shows on the CRM record (custom fields)."""
+    return (
+        FieldDef("Approval_Status", "picklist", custom=True, label="Approval Status",
+                 picklist_values=APPROVAL_STATUSES),
+        FieldDef("Approval_Node", custom=True, label="Approval Node", length=120),
+        FieldDef("Weaver_Request_ID", custom=True, label="Weaver Request ID", length=40),
+    )
+
+
 def _kingdee_audit_fields() -> tuple[FieldDef, ...]:
     """Who audited the Kingdee bill and when (审核人, 审核日期), on the CRM record the bill is synced to."""
     return (
@@ -133,6 +146,7 @@ CAMPAIGNS = ModuleDef(
         FieldDef("Expected_Revenue", "currency"),
         FieldDef("Parent_Campaign", "lookup", lookup_module="Campaigns"),
         FieldDef("Description", "textarea"),
+        *_approval_fields(),
     ),
 )  # fmt: skip
 
@@ -228,6 +242,7 @@ DEALS = ModuleDef(
         FieldDef("Lead_Source", "picklist", picklist_values=LEAD_SOURCES),
         FieldDef("Type", "picklist", picklist_values=("-None-", "Existing Business", "New Business")),
         FieldDef("Description", "textarea"),
+        *_approval_fields(),
     ),
 )
 
