@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from connectors.kingdee.demo_data import set_document_status
 from flows.expense_rules import RULES_ENV, RULES_PATH
 from tests.integration.harness import IsolatedEnv, KingdeeSim, holds_for, wait_for
 from tests.integration.huilianyi_harness import HuilianyiSim, huilianyi_poller, start_huilianyi
@@ -95,13 +96,16 @@ def test_an_approved_report_becomes_a_kingdee_bill_its_number_goes_back_and_the_
     wait_for(lambda: hly.journal_no(r1) == b1 and hly.journal_no(r2) == b2, 30, "bill numbers back in Huilianyi")
     wait_for(lambda: actual_cost(env, campaign) == Decimal("16300.50"), 30, "the campaign's actual cost")
 
-    # the bearer token expires in the middle: poller and write-back fetch a new one and carry on
+    # the bearer token expires and Kingdee loses the session in the middle: both are renewed and the flow carries on
     tokens = len(hly.requests("/oauth/token"))
+    logins = kingdee.calls("AuthService.LoginBySign")
     assert hly.expire_tokens() >= 1
+    kingdee.http.post("/__sim/expire-sessions").raise_for_status()
     hly.advance(r3, to=1003)
     wait_for(lambda: b3 in kingdee_bills(env) and hly.journal_no(r3) == b3, 60, "the third bill after token expiry")
     wait_for(lambda: actual_cost(env, campaign) == Decimal("17299.50"), 30, "cost with the third report")
     assert len(hly.requests("/oauth/token")) > tokens, "a new token was fetched"
+    assert kingdee.calls("AuthService.LoginBySign") > logins, "a new Kingdee session was opened"
 
     # finance rejects the second report: its bill goes, its amount leaves the campaign's cost
     hly.advance(r2, reject="finance")
@@ -152,7 +156,18 @@ def test_an_unmapped_expense_type_and_a_missing_campaign_are_dead_lettered_while
     assert bills is not None
     assert set(bills) == {f"HLY-{lost['businessCode']}", f"HLY-{ok['businessCode']}"}
     assert hly.journal_no(bad["businessCode"]) is None
-    assert len(env.dead_letters("expenses_to_kingdee")) == 1 and len(env.dead_letters("campaign_costs")) == 1
+
+    # finance audited the bill in Kingdee, then the report is rejected in Huilianyi: the bill stays, finance is told
+    held = f"HLY-{ok['businessCode']}"
+    wait_for(lambda: hly.journal_no(ok["businessCode"]) == held, 30, "the bill number written back")
+    set_document_status(env.kingdee, "T_ER_EXPREIMBURSE", bills[held]["fid"], "C")
+    hly.advance(ok["businessCode"], reject="finance")
+    locked = wait_for(lambda: [d for d in env.dead_letters("expenses_to_kingdee") if d["source"]["key"]
+                               == ok["businessCode"]], 60, "the locked bill reported")
+    assert held in locked[0]["error"] and "status C" in locked[0]["error"]
+    assert held in kingdee_bills(env), "an audited bill is never deleted by the flow"
+    wait_for(lambda: actual_cost(env, campaign) == Decimal("0.00"), 30, "the rejected report's cost taken back")
+    assert len(env.dead_letters("expenses_to_kingdee")) == 2 and len(env.dead_letters("campaign_costs")) == 1
 
 
 def test_crashes_in_the_middle_of_both_flows_leave_one_bill_per_report_and_the_right_cost(env: IsolatedEnv) -> None:
@@ -181,8 +196,11 @@ def test_crashes_in_the_middle_of_both_flows_leave_one_bill_per_report_and_the_r
              for n in range(8)]
     wait_for(lambda: (actual_cost(env, campaign) or 0) > Decimal("1000"), 60, "some of the stream counted")
     flows["campaign_costs"].kill()
+    poller = next(c for c in env.children if c.argv[0] == "poll-huilianyi")
+    poller.kill()  # the poller too: it re-reads its window after the restart
     for code in codes[:3]:
         hly.advance(code, reject="finance")
+    huilianyi_poller(env)
     env.flow("campaign_costs")
     expected = Decimal("1000.00") + sum(Decimal(100 + n) for n in range(3, 8))
     wait_for(lambda: actual_cost(env, campaign) == expected, 60, "the cost after the crash")
