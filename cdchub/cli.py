@@ -184,6 +184,43 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from cdchub.replay import Bound, ReplayRefused, replay, report
+    from connectors.common.replay_mode import ReplaySession
+
+    try:
+        session = replay(get_settings(), args.flow, ReplaySession(dry_run=args.dry_run),
+                         Bound.parse(args.start), Bound.parse(args.end), progress=None if args.quiet else sys.stderr)
+    except ReplayRefused as exc:
+        print(f"cdchub replay: {exc}", file=sys.stderr)
+        return 2
+    print(report(session, args.flow, as_json=args.json))
+    return 0
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    import json
+
+    from cdchub.replay import ReplayRefused, reconcile, report
+
+    try:
+        session, counts = reconcile(get_settings(), args.flow, sample_percent=args.sample, fix=args.fix,
+                                    progress=None if args.quiet else sys.stderr)
+    except ReplayRefused as exc:
+        print(f"cdchub reconcile: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        body = json.loads(report(session, args.flow, as_json=True))
+        print(json.dumps({**body, "counts": [c.to_json() for c in counts]}, ensure_ascii=False, indent=2))
+    else:
+        print(report(session, args.flow))
+        for c in counts:
+            print(f"  {c.system} {c.module}: {c.source} source records, {c.target} in the target"
+                  + (f", {len(c.orphans)} only in the target ({c.key_field}: {', '.join(c.orphans[:10])})"
+                     if c.orphans else ""))
+    return 1 if (session.drifts and not args.fix) or any(c.orphans for c in counts) else 0
+
+
 def cmd_schemas(args: argparse.Namespace) -> int:
     """Subjects, versions and compatibility; and whether each schema file would be accepted as the next version."""
     import httpx
@@ -324,6 +361,24 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=9464)
     s.add_argument("--once", action="store_true", help="print the exposition once and stop")
     s.set_defaults(fn=cmd_metrics)
+    s = sub.add_parser("replay", help="re-run a flow over retained topic data; writes only what differs in the "
+                                      "target (--dry-run: prints the diff)")
+    s.add_argument("flow")
+    s.add_argument("--from", dest="start", default="beginning",
+                   help="beginning (default), an offset (on every partition) or a time, e.g. 2026-11-30T10:00:00+08:00")
+    s.add_argument("--to", dest="end", default=None, help="an offset (inclusive) or a time; default: the end now")
+    s.add_argument("--dry-run", action="store_true", help="compare and print what would change; write nothing")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(fn=cmd_replay)
+    s = sub.add_parser("reconcile", help="compare a flow's source records with its target: counts and per-record "
+                                         "drift (exit 1 on drift); --fix re-syncs the drifted records")
+    s.add_argument("flow")
+    s.add_argument("--sample", type=int, default=100, help="compare this percentage of the records (default 100)")
+    s.add_argument("--fix", action="store_true", help="write the differing fields")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(fn=cmd_reconcile)
     s = sub.add_parser("dlq", help="dead letters: list, show, replay after a fix")
     s.add_argument("action", choices=["list", "show", "replay"])
     s.add_argument("--flow", help="only this flow's dead letters")

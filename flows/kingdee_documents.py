@@ -16,6 +16,7 @@ from bytewax.dataflow import Dataflow, Stream
 
 from cdchub.ledger import Position
 from cdchub.settings import Settings
+from connectors.common import replay_mode
 from connectors.common.avro import AvroDecoder, load_schema_text, registry_client
 from connectors.common.dead_letters import DeadLetter, dlq_topic
 from connectors.common.kafka import CHANGE_TOPIC_CONFIG, DLQ_TOPIC_CONFIG, ensure_topics
@@ -77,10 +78,16 @@ def read_documents(
                   CHANGE_TOPIC_CONFIG)
     ensure_topics(settings.kafka.bootstrap_servers, [settings.kafka.topic(dlq_topic(flow_name))], 1,
                   DLQ_TOPIC_CONFIG)
+    replay = replay_mode.active()
+    full_topic = settings.kafka.topic(topic)
+    if replay is not None:
+        replay.input_topic(full_topic)
     src = kop.input(
-        "read", flow, brokers=[settings.kafka.bootstrap_servers], topics=[settings.kafka.topic(topic)],
-        batch_size=500, add_config=CONSUMER_CONFIG,
+        "read", flow, brokers=[settings.kafka.bootstrap_servers], topics=[full_topic],
+        batch_size=500, add_config=CONSUMER_CONFIG, tail=replay is None,  # a replay stops at the end of its topics
     )
+    if replay is not None:
+        op.inspect("replay_progress", src.oks, lambda _step, msg: replay.saw(msg.topic))
     read_errors = op.map(
         "read_errors", src.errs,
         lambda e: DeadLetter(flow=flow_name, stage="read", error_class="KafkaError", error=str(e.err),
@@ -102,6 +109,12 @@ def write_dead_letters(flow_name: str, settings: Settings, letters: Stream[DeadL
         letter.log()
         return KafkaSinkMessage(key=(letter.key or "").encode(), value=letter.to_json())
 
+    replay = replay_mode.active()
+    if replay is not None:  # a replay reports the letters it would write, and writes none
+        op.inspect("replay_dead_letters", letters, lambda _step, letter: replay.dead_letter(
+            {"flow": flow_name, "key": letter.key, "stage": letter.stage, "error_class": letter.error_class,
+             "error": letter.error}))
+        return
     messages = op.map("dead_letter_messages", letters, to_message)
     kop.output("dead_letters", messages, brokers=[settings.kafka.bootstrap_servers],
                topic=settings.kafka.topic(dlq_topic(flow_name)))

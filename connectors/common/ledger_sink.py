@@ -5,6 +5,9 @@ version per key is written; a version at or below the one the ledger holds (appl
 and so is a newer version whose content equals what was last written (recorded, no call).  Failures that retrying
 cannot fix go to the flow's dead-letter topic with the reason and are recorded in the ledger; the rest proceeds.
 With a two-way guard, each remaining command is narrowed to the fields that must be written (``two_way.py``).
+
+In replay mode (``replay_mode.py``) the ledger is not trusted: the newest command per key is kept until the end of
+input, then compared with the target record and only the differing fields are written (none in a dry run).
 """
 
 from __future__ import annotations
@@ -16,8 +19,11 @@ from typing import Any
 from bytewax.outputs import StatelessSinkPartition
 from confluent_kafka import Producer
 
+from cdchub.field_clock import FieldClock
 from cdchub.ledger import LedgerEntry, SyncLedger
+from connectors.common import replay_mode
 from connectors.common.dead_letters import DeadLetter
+from connectors.common.drift import differing_fields
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import Planned, TwoWayGuard
 
@@ -43,6 +49,7 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
         self.dlq_topic = dlq_topic
         self.guard = guard
         self._planned: dict[str, Planned] = {}
+        self._replayed: dict[str, SyncCommand] = {}
 
     # --- what a target implements ---------------------------------------------------------------------------
     def write(self, planned: list[Planned], entries: dict[str, LedgerEntry]) -> None:
@@ -53,6 +60,16 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
         """When a person last changed the target record (for the two-way guard); None if unknown or ours."""
         return None
 
+    #: The target's name for what this sink writes (a CRM module, a Kingdee form), for replay reports.
+    target_name = "?"
+    #: Fields that name the record rather than being written to it (compared by nobody, always sent).
+    identity_fields: frozenset[str] = frozenset()
+
+    def current_record(self, cmd: SyncCommand, entry: LedgerEntry | None) -> tuple[str | None, dict[str, Any] | None]:
+        """Replay: the target record this command writes to, as the target shows it now — (target id, record), or
+        (None, None) if there is none.  Sinks that cannot read their target back raise NotImplementedError."""
+        raise NotImplementedError
+
     def target_exists(self, cmd: SyncCommand, entry: LedgerEntry | None) -> bool:
         """Whether the command edits a record that exists in the target (then the guard looks at it first).  By
         default: this flow wrote it before."""
@@ -60,6 +77,16 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
 
     # --- the shared part --------------------------------------------------------------------------------------
     def write_batch(self, items: list[SyncCommand]) -> None:
+        session = replay_mode.active()
+        if session is not None:
+            for cmd in items:
+                if not session.in_window(cmd.position):
+                    session.count("outside")
+                elif session.sampled(cmd.key):
+                    held = self._replayed.get(cmd.key)
+                    if held is None or cmd.version >= held.version:
+                        self._replayed[cmd.key] = cmd
+            return
         commands = newest_per_key(items)
         entries = self.ledger.entries(c.key for c in commands)
         todo: list[SyncCommand] = []
@@ -106,7 +133,56 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
         if self.guard is not None:
             self.guard.confirm([p for p, *_ in done])
 
+    def _replay(self, session: replay_mode.ReplaySession) -> None:
+        """End of a replay's input: compare each held command with its target record; write what differs."""
+        commands = list(self._replayed.values())
+        self._replayed = {}
+        entries = self.ledger.entries(c.key for c in commands)
+        known = self.guard.clock.known(c.entity or c.key for c in commands) if self.guard is not None else {}
+        planned: list[Planned] = []
+        for cmd in commands:
+            entry = entries.get(cmd.key)
+            if entry is not None and entry.source_version > cmd.version:
+                session.count("superseded")  # the running flow already applied a newer change
+                continue
+            try:
+                target_id, current = self.current_record(cmd, entry)
+            except NotImplementedError:
+                session.unsupported(f"{self.flow} → {self.target_system} {self.target_name}", 1)
+                continue
+            session.count("compared")
+            external_key = getattr(self, "external_key", None)
+            if external_key and cmd.record.get(external_key) is not None:
+                session.target_key(self.target_system, self.target_name, external_key, cmd.record[external_key])
+            differ = differing_fields(cmd.record, current or {}, set(self.identity_fields))
+            kept: dict[str, str] = {}
+            if self.guard is not None and differ:
+                decision = FieldClock.decide(known.get(cmd.entity or cmd.key, {}), self.guard.side,
+                                             cmd.changed_at_ms, {f: cmd.record[f] for f in differ},
+                                             self.guard.shared)
+                kept = {f: why for f, why in decision.dropped.items() if why.startswith("newer in")}
+                differ = {f: v for f, v in differ.items() if f not in kept}
+            if not differ and current is not None:
+                session.count("same")
+                continue
+            session.record(replay_mode.Drift(
+                self.flow, cmd.key, cmd.number, self.target_system, self.target_name, target_id,
+                "update" if current is not None else "create", differ, kept, written=not session.dry_run))
+            write = {f: cmd.record[f] for f in (differ if current is not None else cmd.record)}
+            write.update({f: cmd.record[f] for f in self.identity_fields if f in cmd.record})
+            planned.append(Planned(cmd, write, {}))
+        if planned and not session.dry_run:
+            if self.guard is not None:
+                self.guard.claim(planned)
+            self._planned = {p.command.key: p for p in planned}
+            self.write(planned, entries)
+
     def dead_letter(self, cmd: SyncCommand, exc: BaseException, attempts: int, stage: str) -> None:
+        session = replay_mode.active()
+        if session is not None:  # a replay reports, it does not produce dead letters or touch the ledger's failures
+            session.dead_letter({"flow": self.flow, "key": cmd.key, "number": cmd.number, "stage": stage,
+                                 "error_class": type(exc).__name__, "error": str(exc)})
+            return
         planned = self._planned.get(cmd.key)
         if self.guard is not None and planned is not None:
             self.guard.release(planned)
@@ -120,4 +196,7 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
                                   captured_at_ms=cmd.captured_at_ms, fingerprint=cmd.fingerprint, number=cmd.number)
 
     def close(self) -> None:
+        session = replay_mode.active()
+        if session is not None and self._replayed:
+            self._replay(session)
         self.dlq.flush(30)

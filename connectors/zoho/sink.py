@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from bytewax.outputs import DynamicSink
 
@@ -44,6 +45,16 @@ class ZohoUpsertPartition(LedgerSinkPartition):
         self.external_key = external_key
         self.policy = policy
         self.duplicate_check_fields = [external_key, *match_also]
+        self.target_name = module
+        self.identity_fields = frozenset({external_key})
+
+    def current_record(self, cmd: SyncCommand, entry: LedgerEntry | None) -> tuple[str | None, dict[str, Any] | None]:
+        """The CRM record of this command: the one the ledger names, else the one carrying its external key."""
+        record = self.client.get(self.module, entry.target_id) if entry is not None and entry.target_id else None
+        if record is None:
+            found = self.client.search(self.module, self.external_key, str(cmd.record[self.external_key]))
+            record = found[0] if found else None
+        return (str(record["id"]), record) if record else (None, None)
 
     def human_change_ms(self, cmd: SyncCommand, entry: LedgerEntry | None) -> int | None:
         if entry is None or not entry.target_id:

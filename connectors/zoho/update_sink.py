@@ -10,6 +10,7 @@ record was deleted, invalid data) is isolated by retrying its batch one record a
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from bytewax.outputs import DynamicSink
 
@@ -38,6 +39,12 @@ class ZohoUpdatePartition(LedgerSinkPartition):
         self.policy = policy
         #: API calls made (for tests and figures).
         self.calls = 0
+        self.target_name = module
+        self.identity_fields = frozenset({"id"})
+
+    def current_record(self, cmd: SyncCommand, entry: LedgerEntry | None) -> tuple[str | None, dict[str, Any] | None]:
+        record = self.client.get(self.module, str(cmd.record["id"]))
+        return (str(record["id"]), record) if record else (None, None)
 
     def write(self, planned: list[Planned], entries: dict[str, LedgerEntry]) -> None:
         for i in range(0, len(planned), MAX_RECORDS_PER_WRITE):
