@@ -24,7 +24,7 @@ CRM_FLOWS = {"products_to_kingdee", "accounts_to_kingdee", "converted_leads", "c
 POLLERS: dict[str, set[str]] = {
     "poll-zoho": CRM_FLOWS,
     "poll-weaver": {"approval_status"},
-    "poll-huilianyi": set(),
+    "poll-huilianyi": {"expenses_to_kingdee", "campaign_costs"},
 }
 
 
