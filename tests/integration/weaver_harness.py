@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from pydantic import SecretStr
+from sqlalchemy import delete, select
 
 from cdchub.ledger import open_engine, sync_ledger
+from connectors.weaver.client import WeaverClient, client_for
 from connectors.zoho.client import ZohoClient
 from infra.simulators.common.process import SimulatorProcess
 from tests.integration.harness import ChildProcess, IsolatedEnv, wait_for
@@ -35,13 +38,15 @@ class WeaverSim:
         resp.raise_for_status()
         return list(resp.json()["acted"])
 
-    def contract(self, crm_deal_id: str, steps: list[str] | None = None, **fields: str) -> str:
+    def contract(self, crm_deal_id: str, steps: list[str] | None = None, **fields: str) -> dict[str, Any]:
+        """A contract workflow started by a simulated sales person (with a PDF and a PNG attachment); its state,
+        ``attachments`` included."""
         body: dict[str, Any] = {"crmDealId": crm_deal_id, "fields": fields}
         if steps is not None:
             body["steps"] = steps
         resp = self.http.post("/__sim/contracts", json=body)
         resp.raise_for_status()
-        return str(resp.json()["requestId"])
+        return dict(resp.json())
 
     def requests(self) -> list[dict[str, Any]]:
         resp = self.http.get("/__sim/workflow-requests")
@@ -110,3 +115,25 @@ def ledger_actions(env: IsolatedEnv, flow: str, target_system: str) -> dict[str,
         found = {r.source_key: r.action for r in rows}
     engine.dispose()
     return found
+
+
+def oa_client(env: IsolatedEnv, oa: WeaverSim, user_id: int) -> WeaverClient:
+    """A Weaver client acting as an OA user (a sales person starting a workflow in the OA)."""
+    return client_for(oa.process.base_url, SecretStr(SIM_APP_ID), user_id, 1800, 30,
+                      env.tmp / f"weaver-user-{user_id}.json")
+
+
+def peak_rss_kb(child: ChildProcess) -> int:
+    """The process's peak resident memory so far (VmHWM)."""
+    assert child.proc is not None
+    status = Path(f"/proc/{child.proc.pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+
+
+def forget_ledger(env: IsolatedEnv, flow: str) -> int:
+    """Delete a flow's ledger rows (a ledger restored from an old backup); returns how many."""
+    engine = open_engine(env.settings.ledger_database_url())
+    with engine.begin() as conn:
+        count = conn.execute(delete(sync_ledger).where(sync_ledger.c.flow == flow)).rowcount
+    engine.dispose()
+    return int(count)
