@@ -110,6 +110,12 @@ def cmd_capture(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from cdchub.snapshot_command import run_snapshot
+
+    return run_snapshot(get_settings(), args.names, wait_s=args.wait)
+
+
 def cmd_poll_zoho(args: argparse.Namespace) -> int:
     from connectors.zoho.source import run_poller
 
@@ -341,6 +347,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--resnapshot", action="store_true", help="forget the position and take a new snapshot")
     s.add_argument("--documents", help="comma-separated document names (default: all declared)")
     s.set_defaults(fn=cmd_capture)
+    s = sub.add_parser("snapshot", help="re-snapshot Kingdee documents (or tables) while streaming continues, "
+                                        "with progress")
+    s.add_argument("names", nargs="+", help="documents (material, sales_order …) or their tables (T_BD_MATERIAL …)")
+    s.add_argument("--wait", type=float, default=600.0, help="seconds to follow the progress (0: just request)")
+    s.set_defaults(fn=cmd_snapshot)
     s = sub.add_parser("poll-zoho", help="poll ZOHO CRM for changes into zoho.<module> topics")
     s.add_argument("--once", action="store_true", help="one pass over the modules, then stop")
     s.set_defaults(fn=cmd_poll_zoho)

@@ -68,6 +68,10 @@ class DocumentStore:
     def doc_ids(self, table: str) -> list[str]:
         return [d for (d,) in self._db.execute("SELECT DISTINCT doc FROM row_image WHERE tbl = ?", (table,))]
 
+    def row_keys(self, table: str) -> list[tuple[str, str]]:
+        """(document, row key) of every row of ``table``."""
+        return list(self._db.execute("SELECT doc, pk FROM row_image WHERE tbl = ?", (table,)))
+
     def clear(self) -> None:
         self._db.execute("DELETE FROM row_image")
         self._db.execute("DELETE FROM meta")

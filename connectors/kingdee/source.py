@@ -34,12 +34,21 @@ from confluent_kafka import KafkaError, Producer
 from connectors.common.avro import AvroEncoder, load_schema_text, registry_client
 from connectors.common.dead_letters import DeadLetter, dlq_topic
 from connectors.common.kafka import CHANGE_TOPIC_CONFIG, DLQ_TOPIC_CONFIG, ensure_topics, producer
-from connectors.kingdee.assembly import DocumentAssembler, DocumentChange, Transaction, row_pk, wire_row
+from connectors.kingdee.assembly import DocumentAssembler, DocumentChange, Transaction
 from connectors.kingdee.document_store import DocumentStore
 from connectors.kingdee.documents import DocumentCatalog
+from connectors.kingdee.resnapshot import SNAPSHOT_PREFIX, SnapshotProgress, SnapshotRequest, read_tables
 from connectors.kingdee.row_types import BadValue, RowTypes
 from connectors.kingdee.schema_evolution import SchemaEvolver
-from connectors.kingdee.wal2json import OPTIONS, PLUGIN, Heartbeat, TransactionReader, Truncated, format_lsn
+from connectors.kingdee.wal2json import (
+    OPTIONS,
+    PLUGIN,
+    Heartbeat,
+    TransactionReader,
+    Truncated,
+    format_lsn,
+    parse_lsn,
+)
 
 log = logging.getLogger(__name__)
 
@@ -201,22 +210,9 @@ class KingdeeCdcSource:
             with snap.cursor() as c:
                 c.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 c.execute("SET TRANSACTION SNAPSHOT %s", (snapshot_name,))
-            for table, (_, part) in self.catalog.by_table.items():
-                with snap.cursor(name=f"snap_{table.lower()}") as c:
-                    c.itersize = SNAPSHOT_FETCH
-                    c.execute(f'SELECT * FROM "{table}"')
-                    cols: list[str] | None = None
-                    batch: list[tuple[str, str, dict[str, Any]]] = []
-                    for values in c:
-                        if cols is None:
-                            cols = [d.name for d in c.description]
-                            self._learn_columns([(table, dict.fromkeys(cols))])
-                        row = wire_row(dict(zip(cols, values, strict=True)))
-                        batch.append((row_pk(part, row), str(row[part.doc_key]), row))
-                        if len(batch) >= SNAPSHOT_FETCH:
-                            self.store.put_many(table, batch)
-                            batch = []
-                    self.store.put_many(table, batch)
+            read_tables(lambda table: snap.cursor(name=f"snap_{table.lower()}"),
+                        {table: part for table, (_, part) in self.catalog.by_table.items()}, self.store,
+                        lambda table, cols: self._learn_columns([(table, dict.fromkeys(cols))]))
             snap.rollback()
         finally:
             snap.close()
@@ -233,6 +229,83 @@ class KingdeeCdcSource:
                 self.stats.snapshot_events += 1
         self._acknowledge(None, lsn)
         log.info("initial snapshot done: %d documents", self.stats.snapshot_events)
+
+    def _resnapshot(self, cur: Any, message: Heartbeat) -> None:
+        """A re-snapshot request met in the stream (``resnapshot.py``): read, emit, acknowledge the message."""
+        try:
+            request = SnapshotRequest.from_message(message.content)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("ignoring a malformed snapshot request at %s: %s", format_lsn(message.lsn), exc)
+            return
+        if request.slot != self.config.slot:
+            return  # for another capture of this database
+        specs = [self.catalog.by_name[d] for d in request.documents if d in self.catalog.by_name]
+        progress = SnapshotProgress(request.id, "reading", [s.name for s in specs])
+        parts = {p.table: p for spec in specs for p in (spec.header, *spec.parts)}
+        log.info("re-snapshot %s of %s requested at %s", request.id, ", ".join(progress.documents),
+                 format_lsn(message.lsn))
+        seen: dict[str, set[str]] = {table: set() for table in parts}
+        snap = psycopg2.connect(self.config.dsn)
+        try:
+            with snap.cursor() as c:
+                c.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                c.execute("SELECT pg_current_wal_lsn()::text")  # the snapshot is taken here; commits after it
+                (position,) = c.fetchone()                        # have later LSNs
+                for table in parts:
+                    c.execute(f'SELECT count(*) FROM "{table}"')
+                    progress.rows_total += int(c.fetchone()[0])
+            progress.save(self.config.state_dir)
+
+            def rows_read(table: str, rows: list[tuple[str, str, dict[str, Any]]]) -> None:
+                seen[table].update(pk for pk, _, _ in rows)
+                progress.rows_read += len(rows)
+                progress.save(self.config.state_dir)
+
+            read_tables(lambda table: snap.cursor(name=f"resnap_{table.lower()}"), parts, self.store,
+                        lambda table, cols: self._learn_columns([(table, dict.fromkeys(cols))]), rows_read)
+            snap.rollback()
+        except Exception as exc:
+            self.store.rollback()
+            progress.status, progress.error = "failed", str(exc)
+            progress.save(self.config.state_dir)
+            raise
+        finally:
+            snap.close()
+        tx = Transaction(xid=None, commit_lsn=parse_lsn(position), commit_time_ms=int(time.time() * 1000))
+        vanished: list[DocumentChange] = []
+        for spec in specs:  # documents whose header the database no longer has: deleted, as their last image says
+            for doc_id in sorted({d for d, pk in self.store.row_keys(spec.header.table) if pk not in
+                                  seen[spec.header.table]}):
+                try:
+                    vanished.append(DocumentChange(spec, doc_id, "d", self.assembler.build(spec, doc_id), None,
+                                                   spec.tables))
+                except BadValue as exc:
+                    self._dead_letter(spec.name, doc_id, exc, tx)
+        for table in parts:
+            for doc_id, pk in self.store.row_keys(table):
+                if pk not in seen[table]:
+                    self.store.delete(table, doc_id, pk)
+        progress.status = "emitting"
+        progress.documents_total = sum(len(self.store.doc_ids(spec.header.table)) for spec in specs)
+        for spec in specs:
+            for doc_id in self.store.doc_ids(spec.header.table):
+                try:
+                    doc = self.assembler.build(spec, doc_id)
+                except BadValue as exc:
+                    self._dead_letter(spec.name, doc_id, exc, tx)
+                    continue
+                self._emit(DocumentChange(spec, doc_id, "r", None, doc, spec.tables), tx, snapshot=True)
+                progress.documents_emitted += 1
+                if progress.documents_emitted % 500 == 0:
+                    progress.save(self.config.state_dir)
+        for change in vanished:
+            self._emit(change, tx, snapshot=True)
+            progress.deleted += 1
+        self._acknowledge(cur, message.lsn)
+        progress.status = "done"
+        progress.save(self.config.state_dir)
+        log.info("re-snapshot %s done: %d documents, %d deleted", request.id, progress.documents_emitted,
+                 progress.deleted)
 
     def _messages(self, cur: Any, timeout: float) -> Iterator[Any]:
         msg = cur.read_message()
@@ -268,12 +341,20 @@ class KingdeeCdcSource:
                     pending_lsn = item.commit_lsn
                     batch_tx += 1
                     batch_started = batch_started or time.monotonic()
+                elif isinstance(item, Heartbeat) and item.prefix == SNAPSHOT_PREFIX:
+                    if item.lsn <= (self.store.lsn or 0):
+                        continue  # done before a restart
+                    if pending_lsn is not None:
+                        self._acknowledge(cur, pending_lsn)
+                        pending_lsn, batch_tx, batch_started = None, 0, 0.0
+                    self._resnapshot(cur, item)
                 elif isinstance(item, Heartbeat) and not reader.in_transaction and pending_lsn is None:
                     if item.lsn > (self.store.lsn or 0):
                         self._acknowledge(cur, item.lsn)
                 elif isinstance(item, Truncated):
                     self._dead_letter("truncate", item.table, RuntimeError(
-                        f"TRUNCATE of {item.table}: no row events; run a re-snapshot"), None)
+                        f"TRUNCATE of {item.table}: no row events; run `cdchub snapshot {item.table}` "
+                        "(a re-snapshot)"), None)
                 if batch_tx >= self.config.max_batch_tx or (
                     pending_lsn and time.monotonic() - batch_started >= self.config.max_batch_s
                 ):

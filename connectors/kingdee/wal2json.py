@@ -38,8 +38,11 @@ class Truncated:
 
 @dataclass(frozen=True)
 class Heartbeat:
+    """A logical message (``pg_logical_emit_message``): our heartbeats, and requests such as re-snapshots."""
+
     lsn: int
     prefix: str
+    content: str = ""
 
 
 def parse_lsn(text: str) -> int:
@@ -104,7 +107,8 @@ class TransactionReader:
             tx.commit_time_ms = commit_time_ms(msg["timestamp"]) if msg.get("timestamp") else 0
             return tx
         if action == "M":
-            return Heartbeat(lsn=parse_lsn(msg["lsn"]) if msg.get("lsn") else data_start, prefix=msg.get("prefix", ""))
+            return Heartbeat(lsn=parse_lsn(msg["lsn"]) if msg.get("lsn") else data_start, prefix=msg.get("prefix", ""),
+                             content=str(msg.get("content") or ""))
         if action == "T":
             # TRUNCATE carries no rows, so no document events can be derived from it; the capture reports it.
             return Truncated(table=str(msg.get("table")), lsn=data_start)
