@@ -49,7 +49,7 @@ def test_heartbeats_and_truncates_are_reported() -> None:
     reader = TransactionReader()
     hb = reader.feed('{"action":"M","transactional":false,"prefix":"cdchub.heartbeat","content":"x","lsn":"0/C0"}',
                      5)
-    assert hb == Heartbeat(lsn=0xC0, prefix="cdchub.heartbeat")
+    assert hb == Heartbeat(lsn=0xC0, prefix="cdchub.heartbeat", content="x")
     reader.feed('{"action":"B","xid":1}', 6)
     assert reader.feed('{"action":"T","table":"T_BD_MATERIAL"}', 7) == Truncated("T_BD_MATERIAL", 7)
 
