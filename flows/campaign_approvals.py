@@ -79,8 +79,11 @@ def to_command(rules: ApprovalRules, event: DocumentEvent) -> SyncCommand | None
     campaign = json.loads(env["record"])
     if not (wants_request(rules, campaign) or wants_resubmit(rules, campaign)):
         return None  # in approval, approved, or not to be approved: edits start nothing
+    # The sales person's Re-submit is taken from the change itself: by the time the sink reads the campaign, a
+    # status write-back of a later OA step may already have replaced it.
+    record = {"campaign_id": event.key, "resubmit": wants_resubmit(rules, campaign)}
     return SyncCommand(flow=FLOW, key=event.key, number=campaign.get("Campaign_Name"), version=event.version,
-                       record={"campaign_id": event.key}, fingerprint=fingerprint(campaign),
+                       record=record, fingerprint=fingerprint(campaign),
                        captured_at_ms=event.version, position=event.position)
 
 
@@ -141,7 +144,7 @@ class CampaignRequestPartition(LedgerSinkPartition):
             action = "create"
         if str(campaign.get(self.rules.request_id_field) or "") != rid:
             self.crm.update(MODULE, [{"id": campaign_id, self.rules.request_id_field: rid}])
-        if action == "linked" and wants_resubmit(self.rules, campaign):
+        if action == "linked" and (cmd.record.get("resubmit") or wants_resubmit(self.rules, campaign)):
             status = self.weaver.request_status(int(rid))
             node_type = int(status.get("currentNodeType", status.get("currentnodetype", -1)))
             if node_type == NODE_CREATE and str(status.get("isbereject")) == "1":
