@@ -87,7 +87,7 @@ def read_documents(
         batch_size=500, add_config=CONSUMER_CONFIG, tail=replay is None,  # a replay stops at the end of its topics
     )
     if replay is not None:
-        op.inspect("replay_progress", src.oks, lambda _step, msg: replay.saw(msg.topic))
+        op.inspect("replay_progress", src.oks, lambda _step, msg: replay.saw(msg.topic or full_topic))
     read_errors = op.map(
         "read_errors", src.errs,
         lambda e: DeadLetter(flow=flow_name, stage="read", error_class="KafkaError", error=str(e.err),
