@@ -53,21 +53,32 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_status(args: argparse.Namespace) -> int:
+def _flow_report(settings: Settings) -> list[str]:
     from cdchub.dashboard import line, take
     from cdchub.flow_status import flow_statuses
     from cdchub.ledger import open_engine
+    from connectors.zoho.budget import usage
+
+    try:
+        return ["capture: " + line(take(settings, [])).split("  synced")[0],
+                *[s.line() for s in flow_statuses(settings, open_engine(settings.ledger_database_url()))],
+                usage(settings.state_dir).line(settings.zoho.daily_credits, settings.zoho.max_concurrency)]
+    except Exception as exc:  # no ledger or topics yet
+        return [f"flows: not available ({type(exc).__name__}: {exc})"]
+
+
+def cmd_status(args: argparse.Namespace) -> int:
     from infra.stack.manager import status
 
     settings = get_settings()
     while True:
         rows = status(settings)
         report = [f"{row.name:<14} {'up' if row.running else 'DOWN':<5} {row.detail}" for row in rows]
-        try:
-            report.append("capture: " + line(take(settings, [])).split("  synced")[0])
-            report += [s.line() for s in flow_statuses(settings, open_engine(settings.ledger_database_url()))]
-        except Exception as exc:  # no ledger or broker yet
-            report.append(f"flows: not available ({type(exc).__name__}: {exc})")
+        if not all(r.running for r in rows if r.name in ("kafka", "registry")):
+            # asking a broker that is down floods the terminal with client connection errors
+            report.append("flows: not available while Kafka or the registry is down (start them: `cdchub up`)")
+        else:
+            report += _flow_report(settings)
         if args.watch:
             sys.stdout.write("\033[2J\033[H" + time.strftime("%H:%M:%S\n") + "\n".join(report) + "\n")
             sys.stdout.flush()
@@ -117,8 +128,10 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
 
 def cmd_poll_zoho(args: argparse.Namespace) -> int:
+    from connectors.zoho import budget
     from connectors.zoho.source import run_poller
 
+    budget.enable(get_settings().state_dir, "poll-zoho")
     poller = run_poller(get_settings(), once=args.once)
     log.info("ZOHO poller stopped after %d events", poller.events)
     return 0
@@ -254,8 +267,11 @@ def cmd_schemas(args: argparse.Namespace) -> int:
 
 def cmd_flow(args: argparse.Namespace) -> int:
     from cdchub.flow_runner import run_flow
+    from connectors.zoho import budget
 
-    run_flow(args.name, get_settings())
+    settings = get_settings()
+    budget.enable(settings.state_dir, f"flow-{args.name}")
+    run_flow(args.name, settings)
     return 0
 
 

@@ -88,10 +88,22 @@ class CdchubCollector:
             gauge.add_metric([topic], float(topic_size(self.settings, topic)))
         yield gauge
 
+    def _zoho_budget(self) -> Iterator[Any]:
+        from connectors.zoho.budget import usage
+
+        spent = usage(self.settings.state_dir)
+        yield GaugeMetricFamily("cdchub_zoho_credits_used_last_day", "ZOHO API credits spent over the last 24 hours",
+                                value=float(spent.credits_24h))
+        yield GaugeMetricFamily("cdchub_zoho_credits_budget", "ZOHO API credits per 24 hours (the org's budget)",
+                                value=float(self.settings.zoho.daily_credits))
+        yield GaugeMetricFamily("cdchub_zoho_throttled_last_day", "ZOHO 429 answers over the last 24 hours",
+                                value=float(spent.throttled_24h))
+
     def collect(self) -> Iterator[Any]:
         yield from self._capture()
         yield from self._ledger()
         yield from self._dead_letters()
+        yield from self._zoho_budget()
 
 
 def exposition(settings: Settings, engine: Engine) -> bytes:

@@ -77,11 +77,13 @@ class ZohoSettings(BaseModel):
     refresh_token: SecretStr = Field(default_factory=lambda: SecretStr(read_secret("zoho_refresh_token")))
     timeout_s: float = 10.0
     max_concurrency: int = 5
+    #: The org's API credits per rolling 24 h (Standard: 50,000 + 250 per user); `cdchub status` shows the share used.
+    daily_credits: int = 50_000
     #: Change polling.  Budget: each module costs 2 calls per poll (records, deleted); at 30 s and three modules
     #: that is ~17,000 of the Standard edition's 50,000 daily credits.  Watch notifications lower the latency.
     poll_interval_s: float = 30.0
     poll_overlap_s: float = 2.0
-    poll_modules: list[str] = ["Products", "Accounts", "Leads", "Sales_Orders"]
+    poll_modules: list[str] = ["Products", "Accounts", "Leads", "Sales_Orders", "Campaigns"]
     #: Watch notifications: where ZOHO can reach us (e.g. http://cdchub.example.cn:18099/zoho/notify); empty: off.
     #: A notification wakes the poller at once, so changes arrive in well under a second between polls.
     watch_notify_url: str = ""
@@ -125,6 +127,21 @@ class HuilianyiSettings(BaseModel):
     poll_interval_s: float = 10.0
 
 
+class ConsoleSettings(BaseModel):
+    """The web console (``cdchub console``): where it listens and its one user's password.
+
+    The password comes from ``CDCHUB_CONSOLE__PASSWORD`` or the secrets file ``console_password`` (the console
+    generates that file, mode 600, when neither is set).  Only a salted hash of it is kept in memory.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 18100
+    user: str = "cdchub"
+    password: SecretStr = Field(default_factory=lambda: SecretStr(read_secret("console_password")))
+    #: How long a sign-in lasts.
+    session_ttl_s: int = 8 * 3600
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CDCHUB_", env_nested_delimiter="__", frozen=True, extra="ignore"
@@ -137,6 +154,7 @@ class Settings(BaseSettings):
     kingdee_api: KingdeeApiSettings = Field(default_factory=KingdeeApiSettings)
     weaver: WeaverSettings = Field(default_factory=WeaverSettings)
     huilianyi: HuilianyiSettings = Field(default_factory=HuilianyiSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     state_dir: Path = CACHE_DIR / "state"
     ledger_url: str = ""
     zoho_simulator_port: int = 18090

@@ -23,6 +23,7 @@ import httpx
 from cdchub.settings import ZohoSettings
 from connectors.common.errors import PermanentError, RateLimited, TransientError
 from connectors.common.token_cache import CachedToken
+from connectors.zoho.budget import METER
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,9 @@ def _json_or_none(resp: httpx.Response) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
+CREDITS_HEADER = "X-API-CREDITS-REMAINING"
+
+
 class ZohoClient:
     """Thread-safe; one per process.  Calls raise ``TransientError``/``PermanentError`` (see module doc)."""
 
@@ -114,6 +118,9 @@ class ZohoClient:
                 raise TransientError(f"ZOHO {method} {path} timed out") from exc
             except httpx.HTTPError as exc:
                 raise TransientError(f"ZOHO {method} {path} failed: {exc!r}") from exc
+            sent = kwargs.get("json")
+            METER.record(method, path, len(sent.get("data") or []) if isinstance(sent, dict) else 0,
+                         resp.status_code, resp.headers.get(CREDITS_HEADER))
             if resp.status_code == 204:
                 return 204, None
             body = _json_or_none(resp)

@@ -36,6 +36,8 @@ def test_metrics_count_what_was_captured_synced_and_dead_lettered(env: IsolatedE
     assert latency["cdchub_end_to_end_latency_seconds_count"].value == 3
     letters = {s.labels["topic"]: s.value for s in metrics["cdchub_dead_letters"]}
     assert letters[env.topic("cdchub.dlq.materials")] == 1
+    assert metrics["cdchub_zoho_credits_used_last_day"][0].value >= 1, "the flow's CRM calls are counted"
+    assert metrics["cdchub_zoho_credits_budget"][0].value == 50_000
 
 
 def test_status_shows_each_flow_with_its_counts_lag_and_dead_letters(env: IsolatedEnv) -> None:
@@ -49,3 +51,5 @@ def test_status_shows_each_flow_with_its_counts_lag_and_dead_letters(env: Isolat
                           capture_output=True, env={**os.environ, **env.env}, timeout=60)
     (row,) = [line for line in done.stdout.splitlines() if line.startswith("materials ")]
     assert "synced      2" in row and "lag      0" in row and "dead letters 1" in row, done.stdout
+    (budget,) = [line for line in done.stdout.splitlines() if line.startswith("ZOHO API (24 h): ")]
+    assert int(budget.split(": ")[1].split(" credits")[0].replace(",", "")) >= 1 and "of 50,000" in budget
