@@ -203,6 +203,14 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_console(args: argparse.Namespace) -> int:
+    from cdchub.console.app import serve
+
+    settings = get_settings()
+    serve(settings, args.host or settings.console.host, args.port or settings.console.port)
+    return 0
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     from cdchub.replay import Bound, ReplayRefused, replay, report
     from connectors.common.replay_mode import ReplaySession
@@ -388,6 +396,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=9464)
     s.add_argument("--once", action="store_true", help="print the exposition once and stop")
     s.set_defaults(fn=cmd_metrics)
+    s = sub.add_parser("console", help="the web console: trace a document, replay dead letters, flow health")
+    s.add_argument("--host", help="address to listen on (default: CDCHUB_CONSOLE__HOST, 127.0.0.1)")
+    s.add_argument("--port", type=int, help="port (default: CDCHUB_CONSOLE__PORT, 18100)")
+    s.set_defaults(fn=cmd_console)
     s = sub.add_parser("replay", help="re-run a flow over retained topic data; writes only what differs in the "
                                       "target (--dry-run: prints the diff)")
     s.add_argument("flow")

@@ -53,6 +53,18 @@ class Trace:
         return "\n".join(lines)
 
 
+def _display_name(env: dict[str, Any]) -> str | None:
+    """The document's name as captured: a Kingdee row's FNAME (or its first language row's), a CRM record's name."""
+    row = env.get("after") or env.get("before")
+    if isinstance(row, dict):
+        texts = row.get("texts") or [{}]
+        name = row.get("FNAME") or (texts[0].get("FNAME") if isinstance(texts[0], dict) else None)
+        if name:
+            return str(name)
+    number = (env.get("source") or {}).get("number")
+    return str(number) if number else None
+
+
 def _captured_versions(settings: Settings, topic: str, key: str) -> list[Hop]:
     decoder = AvroDecoder(registry_client(settings.registry.url))
     hops = []
@@ -69,7 +81,7 @@ def _captured_versions(settings: Settings, topic: str, key: str) -> list[Hop]:
         hops.append(Hop(at, f"captured ({env['op']})", src.get("system", "?"), {
             "table": src.get("table") or src.get("module"), "lsn": src.get("lsn"), "version": src.get("version"),
             "tx": src.get("tx_id"), "snapshot": src.get("snapshot"), "topic": f"{topic}[{partition}]@{offset}",
-            "by": env.get("modified_by_name")}))
+            "by": env.get("modified_by_name"), "name": _display_name(env)}))
     return hops
 
 
