@@ -22,19 +22,17 @@ reports.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
 import os
 import time
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import partial
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
-from bytewax.operators import StatefulLogic
 from bytewax.outputs import DynamicSink
 
 from cdchub.ledger import LedgerEntry, SyncLedger, open_engine
@@ -58,6 +56,7 @@ from flows.order_amounts import (
     Contribution,
     OrderState,
     OrderTotal,
+    SumOverBills,
     apply_contribution,
 )
 
@@ -78,15 +77,13 @@ def report_change(rules: ExpenseRules, event: DocumentEvent) -> BillChange:
     return BillChange(event.key, event.key, amounts, event.version, event.commit_ms, event.position)
 
 
-class CampaignCost(StatefulLogic[Contribution, OrderTotal, OrderState]):
+class CampaignCost(SumOverBills[OrderTotal]):
     """Per campaign: the sum over its live reports, written once per coalescing window (see module doc)."""
 
     def __init__(self, state: OrderState | None, coalesce_s: float = COALESCE_S, clock: Clock = time.time,
                  retire_after: timedelta = RETIRE_AFTER) -> None:
-        self.state = state or OrderState()
+        super().__init__(state, clock, retire_after)
         self.coalesce_s = coalesce_s
-        self.clock = clock
-        self.retire_after = retire_after.total_seconds()
 
     def on_item(self, value: Contribution) -> tuple[Iterable[OrderTotal], bool]:
         now = self.clock()
@@ -105,27 +102,6 @@ class CampaignCost(StatefulLogic[Contribution, OrderTotal, OrderState]):
         if self.state.pending is not None and now >= self.state.next_at:
             out, self.state.pending = [self.state.pending], None
         return out, self._discard()
-
-    def on_eof(self) -> tuple[Iterable[OrderTotal], bool]:
-        return [], False
-
-    def notify_at(self) -> datetime | None:
-        s = self.state
-        times = [s.next_at] if s.pending is not None else []
-        if s.gone:
-            times.append(min(at for _, at in s.gone.values()) + self.retire_after)
-        return datetime.fromtimestamp(min(times), UTC) if times else None
-
-    def snapshot(self) -> OrderState:
-        return dataclasses.replace(self.state, bills=dict(self.state.bills), gone=dict(self.state.gone))
-
-    def _prune(self, now: float) -> None:
-        for report in [r for r, (_, at) in self.state.gone.items() if now - at >= self.retire_after]:
-            del self.state.gone[report]
-
-    def _discard(self) -> bool:
-        s = self.state
-        return not s.bills and not s.gone and s.pending is None
 
 
 def cost_command(rules: ExpenseRules, total: OrderTotal) -> SyncCommand:

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream, operator
@@ -427,38 +427,19 @@ class TotalWrite:
 Resolve = Callable[[str], "str | None"]
 
 
-class OrderSum(StatefulLogic[Contribution, "TotalWrite | DeadLetter", OrderState]):
-    """Per order number: the sum of its bills, written once the order is in the CRM (see module doc)."""
+_Out = TypeVar("_Out")
 
-    def __init__(self, state: OrderState | None, resolve: Resolve, flow: str, wait_s: float,
-                 clock: Clock = time.time, retire_after: timedelta = RETIRE_AFTER) -> None:
+
+class SumOverBills(StatefulLogic[Contribution, _Out, OrderState]):
+    """What every per-key sum over live bills shares: its state (bills, recently gone ones, the pending total),
+    timers for the pending write and for forgetting gone bills, and when the key can be dropped."""
+
+    def __init__(self, state: OrderState | None, clock: Clock, retire_after: timedelta) -> None:
         self.state = state or OrderState()
-        self.resolve = resolve
-        self.flow = flow
-        self.wait_s = wait_s
         self.clock = clock
         self.retire_after = retire_after.total_seconds()
 
-    def on_item(self, value: Contribution) -> tuple[Iterable[TotalWrite | DeadLetter], bool]:
-        now = self.clock()
-        self._prune(now)
-        total = apply_contribution(self.state, value, now)
-        if total is not None:
-            s = self.state
-            if s.pending is None:
-                s.waiting_since, s.attempts = now, 0
-            s.pending = total
-            return self._flush(now), False
-        return [], self._discard()
-
-    def on_notify(self) -> tuple[Iterable[TotalWrite | DeadLetter], bool]:
-        now = self.clock()
-        self._prune(now)
-        if self.state.pending is not None and now >= self.state.next_at:
-            return self._flush(now), False
-        return [], self._discard()
-
-    def on_eof(self) -> tuple[Iterable[TotalWrite | DeadLetter], bool]:
+    def on_eof(self) -> tuple[Iterable[_Out], bool]:
         return [], False
 
     def notify_at(self) -> datetime | None:
@@ -478,6 +459,36 @@ class OrderSum(StatefulLogic[Contribution, "TotalWrite | DeadLetter", OrderState
     def _discard(self) -> bool:
         s = self.state
         return not s.bills and not s.gone and s.pending is None
+
+
+class OrderSum(SumOverBills["TotalWrite | DeadLetter"]):
+    """Per order number: the sum of its bills, written once the order is in the CRM (see module doc)."""
+
+    def __init__(self, state: OrderState | None, resolve: Resolve, flow: str, wait_s: float,
+                 clock: Clock = time.time, retire_after: timedelta = RETIRE_AFTER) -> None:
+        super().__init__(state, clock, retire_after)
+        self.resolve = resolve
+        self.flow = flow
+        self.wait_s = wait_s
+
+    def on_item(self, value: Contribution) -> tuple[Iterable[TotalWrite | DeadLetter], bool]:
+        now = self.clock()
+        self._prune(now)
+        total = apply_contribution(self.state, value, now)
+        if total is not None:
+            s = self.state
+            if s.pending is None:
+                s.waiting_since, s.attempts = now, 0
+            s.pending = total
+            return self._flush(now), False
+        return [], self._discard()
+
+    def on_notify(self) -> tuple[Iterable[TotalWrite | DeadLetter], bool]:
+        now = self.clock()
+        self._prune(now)
+        if self.state.pending is not None and now >= self.state.next_at:
+            return self._flush(now), False
+        return [], self._discard()
 
     def _flush(self, now: float) -> list[TotalWrite | DeadLetter]:
         s = self.state

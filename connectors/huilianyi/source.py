@@ -20,8 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import signal
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +27,7 @@ from typing import Any
 from cdchub.settings import Settings
 from connectors.common.avro import AvroEncoder, load_schema_text, registry_client
 from connectors.common.kafka import CHANGE_TOPIC_CONFIG, ensure_topics, producer
+from connectors.common.poll_loop import PollLoop
 from connectors.huilianyi.client import HuilianyiClient, parse_instant
 
 log = logging.getLogger(__name__)
@@ -95,7 +94,10 @@ class PollCursor:
         self.seen = {k: v for k, v in self.seen.items() if int(k.rsplit("|", 1)[1]) >= floor}
 
 
-class ExpenseReportPoller:
+class ExpenseReportPoller(PollLoop):
+    source_name = "Huilianyi"
+    unit = "expense report changes"
+
     def __init__(self, settings: Settings, client: HuilianyiClient | None = None) -> None:
         self.settings = settings
         self.client = client or HuilianyiClient(settings.huilianyi)
@@ -105,7 +107,7 @@ class ExpenseReportPoller:
         self._producer = producer(settings.kafka.bootstrap_servers)
         self._encoder: AvroEncoder | None = None
         self._errors: list[str] = []
-        self._stop = threading.Event()
+        super().__init__()
         #: Events produced (and acknowledged) since start.
         self.events = 0
 
@@ -170,21 +172,8 @@ class ExpenseReportPoller:
         self.events += sent
         return sent
 
-    def stop(self, *_: Any) -> None:
-        self._stop.set()
-
-    def run(self, *, once: bool = False) -> None:
-        self.prepare()
-        while not self._stop.is_set():
-            try:
-                sent = self.poll_once()
-                if sent:
-                    log.info("Huilianyi poll: %d expense report changes", sent)
-            except Exception as exc:  # transient trouble must not stop polling; the cursor did not move
-                log.warning("Huilianyi poll failed (will retry): %s", exc)
-            if once:
-                return
-            self._stop.wait(self.settings.huilianyi.poll_interval_s)
+    def interval_s(self) -> float:
+        return self.settings.huilianyi.poll_interval_s
 
     def close(self) -> None:
         self._producer.flush(30)
@@ -193,8 +182,7 @@ class ExpenseReportPoller:
 
 def run_poller(settings: Settings, *, once: bool = False) -> ExpenseReportPoller:
     poller = ExpenseReportPoller(settings)
-    signal.signal(signal.SIGTERM, poller.stop)
-    signal.signal(signal.SIGINT, poller.stop)
+    poller.stop_on_signals()
     try:
         poller.run(once=once)
     finally:

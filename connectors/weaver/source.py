@@ -22,8 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import signal
-import threading
 import time
 import tomllib
 from collections.abc import Sequence
@@ -34,6 +32,7 @@ from cdchub.settings import PROJECT_ROOT, Settings
 from connectors.common.avro import AvroEncoder, load_schema_text, registry_client
 from connectors.common.errors import PermanentError, TransientError
 from connectors.common.kafka import CHANGE_TOPIC_CONFIG, ensure_topics, producer
+from connectors.common.poll_loop import PollLoop
 from connectors.weaver.client import WeaverClient, client_for
 
 log = logging.getLogger(__name__)
@@ -99,7 +98,10 @@ def resource(row: dict[str, Any]) -> dict[str, Any]:
             "size": _int(size) if size not in (None, "") else None, "download_url": str(row.get("downloadUrl") or "")}
 
 
-class WeaverRequestPoller:
+class WeaverRequestPoller(PollLoop):
+    source_name = "Weaver"
+    unit = "request versions"
+
     def __init__(self, settings: Settings, client: WeaverClient | None = None,
                  list_users: Sequence[int] | None = None, page_size: int | None = None) -> None:
         self.settings = settings
@@ -109,7 +111,7 @@ class WeaverRequestPoller:
         self.page_size = page_size or size
         self.state_path = settings.state_dir / "weaver-poller.json"
         self.tracked: dict[str, dict[str, Any]] = self._load()
-        self._stop = threading.Event()
+        super().__init__()
         self._encoder: AvroEncoder | None = None
         self._producer = producer(settings.kafka.bootstrap_servers)
         self._errors: list[str] = []
@@ -217,27 +219,13 @@ class WeaverRequestPoller:
         self._save()
         return len(published)
 
-    def stop(self, *_: Any) -> None:
-        self._stop.set()
-
-    def run(self, *, once: bool = False) -> None:
-        self.prepare()
-        while not self._stop.is_set():
-            try:
-                sent = self.poll_once()
-                if sent:
-                    log.info("Weaver poll: %d request versions", sent)
-            except Exception as exc:  # transient trouble must not stop polling; the state did not move
-                log.warning("Weaver poll failed (will retry): %s", exc)
-            if once:
-                return
-            self._stop.wait(self.settings.weaver.poll_interval_s)
+    def interval_s(self) -> float:
+        return self.settings.weaver.poll_interval_s
 
 
 def run_poller(settings: Settings, *, once: bool = False) -> WeaverRequestPoller:
     poller = WeaverRequestPoller(settings)
-    signal.signal(signal.SIGTERM, poller.stop)
-    signal.signal(signal.SIGINT, poller.stop)
+    poller.stop_on_signals()
     try:
         poller.run(once=once)
     finally:
