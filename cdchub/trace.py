@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from cdchub.dead_letter_admin import dlq_topics, letters, read_topic
 from cdchub.ledger import sync_ledger
+from cdchub.related import related_documents
 from cdchub.settings import Settings
 from connectors.common.avro import AvroDecoder, registry_client
 
@@ -35,10 +36,11 @@ class Trace:
     term: str
     documents: list[dict[str, Any]]
     hops: list[Hop]
+    related: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> str:
-        return json.dumps({"term": self.term, "documents": self.documents, "hops": [asdict(h) for h in self.hops]},
-                          ensure_ascii=False, indent=2, default=str)
+        return json.dumps({"term": self.term, "documents": self.documents, "hops": [asdict(h) for h in self.hops],
+                           "related": self.related}, ensure_ascii=False, indent=2, default=str)
 
     def timeline(self) -> str:
         if not self.documents and not self.hops:
@@ -50,6 +52,10 @@ class Trace:
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(hop.at_ms / 1000)) + f".{hop.at_ms % 1000:03d}"
             extra = "  ".join(f"{k}={v}" for k, v in hop.detail.items() if v not in (None, ""))
             lines.append(f"{when}  {hop.system:<8} {hop.what:<28} {extra}")
+        if self.related:
+            lines.append("related:")
+            lines += [f"  {d['kind']:<24} {d.get('number') or '-':<20} key {d['key']}  ({d['op']})"
+                      for d in self.related]
         return "\n".join(lines)
 
 
@@ -65,16 +71,18 @@ def _display_name(env: dict[str, Any]) -> str | None:
     return str(number) if number else None
 
 
-def _captured_versions(settings: Settings, topic: str, key: str) -> list[Hop]:
+def _captured_versions(settings: Settings, topic: str, key: str) -> tuple[list[Hop], dict[str, Any] | None]:
+    """Every captured version of one document on its topic, and the newest (None if the last was a tombstone)."""
     decoder = AvroDecoder(registry_client(settings.registry.url))
     hops = []
+    newest: dict[str, Any] | None = None
     for partition, offset, msg_key, value in read_topic(settings, topic):
         if msg_key is None or msg_key.decode("utf-8", "replace") != key:
             continue
         if value is None:
             hops.append(Hop(0, "tombstone", "kafka", {"topic": topic, "offset": offset}))
             continue
-        env = decoder.decode(value)
+        env = newest = decoder.decode(value)
         src = env["source"]
         commit = src.get("commit_time")
         at = int(commit.timestamp() * 1000) if hasattr(commit, "timestamp") else int(commit or 0)
@@ -82,7 +90,17 @@ def _captured_versions(settings: Settings, topic: str, key: str) -> list[Hop]:
             "table": src.get("table") or src.get("module"), "lsn": src.get("lsn"), "version": src.get("version"),
             "tx": src.get("tx_id"), "snapshot": src.get("snapshot"), "topic": f"{topic}[{partition}]@{offset}",
             "by": env.get("modified_by_name"), "name": _display_name(env)}))
-    return hops
+    return hops, newest
+
+
+def _writes(r: Any, via: str | None = None) -> list[Hop]:
+    """The target write (or failure) one ledger row records."""
+    label = f"{r.flow}: {r.status} ({r.action})" if r.applied_at_ms else f"{r.flow}: failed"
+    detail = {"target_id": r.target_id, "attempts": r.attempts, "error": (r.last_error or "")[:200], "via": via}
+    if r.applied_at_ms:
+        detail["latency_ms"] = r.applied_at_ms - r.captured_at_ms if r.captured_at_ms else None
+        return [Hop(r.applied_at_ms, label, r.target_system, detail)]
+    return [Hop(r.updated_at_ms, label, r.target_system, detail)] if r.status == "failed" else []
 
 
 def trace(settings: Settings, engine: Engine, term: str) -> Trace:
@@ -92,20 +110,31 @@ def trace(settings: Settings, engine: Engine, term: str) -> Trace:
             or_(t.source_key == term, t.source_number == term, t.target_id == term))).all()
     documents = [{k: v for k, v in r._mapping.items()} for r in rows]
     hops: list[Hop] = []
+    related: list[dict[str, Any]] = []
+    links: set[str] = set()
     seen_topics: set[tuple[str, str]] = set()
     for r in rows:
         topic = r.kafka_topic
         if topic and (topic, r.source_key) not in seen_topics:
             seen_topics.add((topic, r.source_key))
-            hops += _captured_versions(settings, topic, r.source_key)
-        if r.applied_at_ms:
-            latency = r.applied_at_ms - r.captured_at_ms if r.captured_at_ms else None
-            hops.append(Hop(r.applied_at_ms, f"{r.flow}: {r.status} ({r.action})", r.target_system, {
-                "target_id": r.target_id, "attempts": r.attempts, "latency_ms": latency,
-                "error": (r.last_error or "")[:200]}))
-        elif r.status == "failed":
-            hops.append(Hop(r.updated_at_ms, f"{r.flow}: failed", r.target_system, {
-                "attempts": r.attempts, "error": (r.last_error or "")[:200]}))
+            versions, newest = _captured_versions(settings, topic, r.source_key)
+            hops += versions
+            bare = topic.removeprefix(settings.kafka.topic_prefix)
+            found, linked = related_documents(settings, bare, r.source_key, r.source_number, newest)
+            related += [asdict(d) for d in found]
+            links.update(linked)
+        hops += _writes(r)
+    # one step further through the ledger: what a write created is the source of other flows' writes (a campaign's
+    # OA request and that request's write-backs), and ledger links (an expense report's campaign cost)
+    links |= {r.target_id for r in rows if r.target_id}
+    links -= {r.source_key for r in rows}
+    if links:
+        with engine.connect() as conn:
+            for r in conn.execute(select(sync_ledger).where(t.source_key.in_(sorted(links)))).all():
+                related.append({"kind": f"{r.flow} record", "topic": r.kafka_topic, "key": r.source_key,
+                                "number": r.source_number, "op": r.status,
+                                "detail": {"target_system": r.target_system, "target_id": r.target_id}})
+                hops += _writes(r, via=r.source_key)
     keys = {r.source_key for r in rows} | {term}
     if dlq_topics(settings):
         for letter in letters(settings):
@@ -113,4 +142,4 @@ def trace(settings: Settings, engine: Engine, term: str) -> Trace:
                 hops.append(Hop(int(letter.body.get("time_ms") or 0), f"dead letter ({letter.flow})", "cdchub", {
                     "stage": letter.body.get("stage"), "error": str(letter.body.get("error"))[:200]}))
     hops.sort(key=lambda h: h.at_ms)
-    return Trace(term, documents, hops)
+    return Trace(term, documents, hops, related)

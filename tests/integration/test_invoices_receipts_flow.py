@@ -3,13 +3,18 @@ amounts of the CRM order, on the real stack."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import insert, update
 
+from cdchub.settings import PROJECT_ROOT
 from connectors.kingdee import models as m
 from connectors.kingdee.demo_data import (
     DEMO_USER_ID,
@@ -128,6 +133,11 @@ def test_invoices_and_receipts_show_on_the_order_a_deleted_receipt_rolls_back_an
     assert payments[str(paid)]["Amount"] == 300 and payments[str(paid)]["Sales_Order"]["id"] == crm["id"]
     assert payments[str(paid)]["Account"]["id"] == account["id"]
     assert payments[str(paid)]["Kingdee_Approver"] == "王静" and payments[str(paid)]["Kingdee_Approved_At"]
+    traced = subprocess.run([sys.executable, "-m", "cdchub.cli", "trace", so.bill_no, "--json"], cwd=PROJECT_ROOT,
+                            text=True, capture_output=True, env={**os.environ, **env.env}, timeout=120)
+    related = {(d["kind"], d["number"]) for d in json.loads(traced.stdout)["related"]}
+    assert {("invoice (VAT special)", "XSZYFP000901"), ("invoice (ordinary)", "XSPTFP000901"),
+            ("receipt", "SKD00000901"), ("receipt", "SKD00000902")} <= related, "the order's related documents"
 
     # A deleted receipt is marked and its amount rolled back; an un-audited one rolls back too.
     delete_document(env.kingdee, "T_AR_RECEIVEBILL", extra)

@@ -6,10 +6,12 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 from cdchub.settings import PROJECT_ROOT
 from connectors.kingdee.demo_data import insert_material, update_material
 from tests.integration.harness import IsolatedEnv, wait_for
+from tests.integration.huilianyi_harness import huilianyi_poller, start_huilianyi
 
 
 def cdchub(env: IsolatedEnv, *args: str) -> subprocess.CompletedProcess[str]:
@@ -44,3 +46,35 @@ def test_a_trace_shows_each_captured_version_and_each_write_with_its_latency(env
     failed = cdchub(env, "trace", str(bad))
     assert failed.returncode == 0 and "dead letter (materials)" in failed.stdout and "does not match" in failed.stdout
     assert cdchub(env, "trace", "no-such-thing").returncode == 1
+
+
+def test_a_trace_follows_an_expense_report_through_kingdee_to_the_crm_with_its_related_documents(
+        env: IsolatedEnv) -> None:
+    campaign = env.zoho.human_create("Campaigns", {"Campaign_Name": "2026 华东区 麻醉科 学术沙龙"})
+    hly = start_huilianyi(env)
+    env.start_kingdee_api()
+    huilianyi_poller(env)
+    env.capture()
+    env.flow("expenses_to_kingdee")
+    env.flow("campaign_costs")
+    code = hly.create(status=1003, campaignId=campaign, title="李娜-学术沙龙场地费",
+                      lines=[{"expenseTypeCode": "MEETING", "amount": "1200.00", "comment": "场地费"}])["businessCode"]
+    wait_for(lambda: hly.journal_no(code) == f"HLY-{code}", 60, "the Kingdee bill number back in Huilianyi")
+    wait_for(lambda: next(r for r in env.zoho.records("Campaigns") if r["id"] == campaign).get("Actual_Cost") == 1200,
+             60, "the campaign's cost in the CRM")
+
+    def traced() -> dict[str, Any] | None:
+        body: dict[str, Any] = json.loads(cdchub(env, "trace", code, "--json").stdout)
+        kinds = {d["kind"] for d in body["related"]}
+        return body if {"Kingdee expense bill", "campaign_costs record"} <= kinds else None
+
+    body = wait_for(traced, 60, "the Kingdee bill captured and the cost recorded")
+    assert body is not None
+    systems = {h["system"] for h in body["hops"]}
+    assert {"huilianyi", "kingdee", "zoho"} <= systems, "captured in Huilianyi, saved in Kingdee, cost in the CRM"
+    bill = next(d for d in body["related"] if d["kind"] == "Kingdee expense bill")
+    assert bill["number"] == f"HLY-{code}"
+    cost = next(d for d in body["related"] if d["kind"] == "campaign_costs record")
+    assert cost["key"] == f"campaign:{campaign}" and cost["detail"]["target_id"] == campaign
+    timeline = cdchub(env, "trace", code).stdout
+    assert "related:" in timeline and f"HLY-{code}" in timeline and "expenses_to_kingdee" in timeline

@@ -1,0 +1,143 @@
+"""Related documents of a traced one: an order's outbounds, invoices and receipts; an expense report's Kingdee bill
+and campaign; a campaign's approval requests and expense reports.
+
+Relations are declared below as data: which topic the traced document lives on, where the related documents live,
+and what in a related document names the traced one (its bill number or its key).  The related documents are
+found on their topics (the newest version of each), like the trace's own captured versions; ledger links (a
+campaign's cost write, keyed ``campaign:<id>``) come from the sync ledger.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cdchub.dead_letter_admin import read_topic
+from cdchub.settings import Settings
+from connectors.common.avro import AvroDecoder, registry_client
+
+Envelope = dict[str, Any]
+
+
+def _doc(env: Envelope) -> dict[str, Any]:
+    return env.get("after") or env.get("before") or {}
+
+
+def _rows(field_name: str, column: str) -> Callable[[Envelope], set[str]]:
+    def names(env: Envelope) -> set[str]:
+        return {str(r.get(column)).strip() for r in _doc(env).get(field_name) or [] if r.get(column)}
+    return names
+
+
+def _header(column: str) -> Callable[[Envelope], set[str]]:
+    def names(env: Envelope) -> set[str]:
+        value = _doc(env).get(column)
+        return {str(value).strip()} if value not in (None, "") else set()
+    return names
+
+
+def _report(env: Envelope) -> dict[str, Any]:
+    text = env.get("report")
+    return json.loads(text) if isinstance(text, str) else {}
+
+
+def _report_campaign(env: Envelope) -> set[str]:
+    from flows.expense_rules import load_rules
+
+    campaign = load_rules().campaign_of(_report(env))
+    return {campaign} if campaign else set()
+
+
+def _request_record(env: Envelope) -> set[str]:
+    """The CRM record an OA request is about (the form field its workflow's rules name)."""
+    from flows.approval_rules import load_rules
+
+    kind = load_rules().kind_of(env.get("workflow_id") or 0)
+    value = (env.get("form") or {}).get(kind.crm_id_field) if kind is not None else None
+    return {str(value).strip()} if value not in (None, "") else set()
+
+
+@dataclass(frozen=True)
+class Relation:
+    kind: str
+    #: The traced document's topic (without the installation's prefix).
+    source_topic: str
+    #: Where the related documents are.
+    topic: str
+    #: What a related document names: bill numbers or keys of traced documents.
+    names: Callable[[Envelope], set[str]]
+    #: Which of the traced document's identities they name: "number" (bill number) or "key".
+    by: str = "number"
+
+
+RELATIONS: tuple[Relation, ...] = (
+    Relation("outbound", "kingdee.sales_order", "kingdee.outbound", _rows("entries", "FSOORDERNO")),
+    Relation("invoice (VAT special)", "kingdee.sales_order", "kingdee.invoice_special",
+             _rows("entries", "source_order_no")),
+    Relation("invoice (ordinary)", "kingdee.sales_order", "kingdee.invoice_ordinary",
+             _rows("entries", "source_order_no")),
+    Relation("receipt", "kingdee.sales_order", "kingdee.receipt", _rows("sources", "FORDERBILLNO")),
+    Relation("Kingdee expense bill", "huilianyi.expense_reports", "kingdee.expense_reimbursement",
+             _header("FSOURCEBILLNO"), by="key"),
+    Relation("expense report", "zoho.campaigns", "huilianyi.expense_reports", _report_campaign, by="key"),
+    Relation("approval request", "zoho.campaigns", "weaver.requests", _request_record, by="key"),
+)
+
+#: Ledger keys a traced document's newest version points at: an expense report's campaign cost.
+LEDGER_LINKS: dict[str, Callable[[Envelope], Iterable[str]]] = {
+    "huilianyi.expense_reports": lambda env: [f"campaign:{c}" for c in _report_campaign(env)],
+}
+
+
+@dataclass
+class RelatedDocument:
+    kind: str
+    topic: str
+    key: str
+    number: str | None
+    op: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def newest_versions(settings: Settings, topic: str) -> dict[str, Envelope | None]:
+    """Key → newest envelope on the topic (None after a tombstone)."""
+    decoder = AvroDecoder(registry_client(settings.registry.url))
+    out: dict[str, Envelope | None] = {}
+    for _, _, key, value in read_topic(settings, topic):
+        if key is None:
+            continue
+        out[key.decode("utf-8", "replace")] = decoder.decode(value) if value is not None else None
+    return out
+
+
+def _exists(settings: Settings, topic: str) -> bool:
+    from cdchub.dead_letter_admin import _consumer
+
+    consumer = _consumer(settings)
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        return meta is not None and meta.error is None
+    finally:
+        consumer.close()
+
+
+def related_documents(settings: Settings, topic: str, key: str, number: str | None,
+                      traced: Envelope | None) -> tuple[list[RelatedDocument], list[str]]:
+    """The documents related to one traced document (on ``topic`` without prefix), and ledger keys it links to."""
+    found: list[RelatedDocument] = []
+    for rel in (r for r in RELATIONS if r.source_topic == topic):
+        wanted = number if rel.by == "number" else key
+        full = settings.kafka.topic(rel.topic)
+        if not wanted or not _exists(settings, full):
+            continue
+        for other_key, env in newest_versions(settings, full).items():
+            if env is None or wanted not in rel.names(env):
+                continue
+            source = env.get("source") or {}
+            found.append(RelatedDocument(rel.kind, rel.topic, other_key, source.get("number"), str(env.get("op")),
+                                         {"status": _doc(env).get("FDOCUMENTSTATUS"),
+                                          "deleted": env.get("op") == "d"}))
+    links = list(LEDGER_LINKS[topic](traced)) if traced is not None and topic in LEDGER_LINKS else []
+    return found, links
