@@ -14,9 +14,11 @@ from cdchub.settings import CACHE_DIR, PROJECT_ROOT, Settings, get_settings
 
 log = logging.getLogger("cdchub")
 RUN_LOGS = CACHE_DIR / "run"
-#: What `cdchub run` runs: master data both ways and the ERP documents into the CRM (Kingdee ⇄ ZOHO CRM).
+#: What `cdchub run` runs: master data both ways, the ERP documents into the CRM (Kingdee ⇄ ZOHO CRM), and the
+#: approvals (campaigns and contracts through Weaver OA, Huilianyi expenses into Kingdee and the CRM).
 DEFAULT_FLOWS = ("materials", "products_to_kingdee", "customers", "accounts_to_kingdee", "converted_leads",
-                 "sales_orders", "crm_orders_to_kingdee", "deliveries", "invoices", "receipts", "inventory")
+                 "sales_orders", "crm_orders_to_kingdee", "deliveries", "invoices", "receipts", "inventory",
+                 "campaign_approvals", "approval_status", "expenses_to_kingdee", "campaign_costs")
 #: Flows that read CRM changes, so the ZOHO poller runs with them.
 CRM_FLOWS = {"products_to_kingdee", "accounts_to_kingdee", "converted_leads", "crm_orders_to_kingdee",
              "campaign_approvals"}
