@@ -72,9 +72,13 @@ def wants_resubmit(rules: ApprovalRules, campaign: dict[str, Any]) -> bool:
 
 
 def to_command(rules: ApprovalRules, event: DocumentEvent) -> SyncCommand | None:
-    """A campaign change that may start or re-submit a request, or None (our writes, deletes, anything else)."""
+    """A campaign change that may start or re-submit a request, or None (deletes, anything else).
+
+    Changes the integration made are not dropped: the poller sees only a record's latest state, and another flow's
+    write (a campaign cost) may land between a person creating the campaign and the next poll.  The rules look at
+    the state instead — our own write-backs carry the request id or an approval status, so they start nothing."""
     env = event.envelope
-    if env.get("by_integration") or env["op"] == "d" or not env.get("record"):
+    if env["op"] == "d" or not env.get("record"):
         return None
     campaign = json.loads(env["record"])
     if not (wants_request(rules, campaign) or wants_resubmit(rules, campaign)):

@@ -154,7 +154,9 @@ def campaign_event(by_integration: bool = False, op: str = "u", **fields: Any) -
     (campaign_event(Approval_Status="Approved", Weaver_Request_ID="447001", Budgeted_Cost=9), False),  # edit after
     (campaign_event(Approval_Status="Rejected", Weaver_Request_ID="447001"), False),  # edited, not re-submitted
     (campaign_event(Approval_Status="Re-submit", Weaver_Request_ID="447001"), True),
-    (campaign_event(by_integration=True), False),                                    # our own write-back
+    (campaign_event(by_integration=True, Weaver_Request_ID="447001", Approval_Status="In Approval"), False),  # ours
+    # another flow's write (a cost) before the poller saw the new campaign: it still wants its request
+    (campaign_event(by_integration=True, Actual_Cost=8000), True),
     (campaign_event(op="d"), False),
 ])
 def test_which_campaign_changes_start_or_resubmit_a_request(event: DocumentEvent, acts: bool) -> None:
