@@ -212,25 +212,13 @@ class TargetCount:
 
 
 def crm_keys(settings: Settings, module: str, key_field: str) -> set[str]:
-    """Every value of ``key_field`` on the CRM module's records (paged; page tokens past 2,000 records)."""
+    """Every value of ``key_field`` on the CRM module's records."""
     from connectors.zoho.client import ZohoClient
 
-    keys: set[str] = set()
     client = ZohoClient(settings.zoho)
     try:
-        params: dict[str, Any] = {"fields": f"id,{key_field}", "per_page": 200, "page": 1}
-        while True:
-            status, body = client.request("GET", module, params=params)
-            if status == 204 or not body:
-                return keys
-            keys.update(str(r[key_field]) for r in body.get("data") or [] if r.get(key_field) not in (None, ""))
-            info = body.get("info") or {}
-            if not info.get("more_records"):
-                return keys
-            if info.get("next_page_token"):
-                params = {"fields": params["fields"], "per_page": 200, "page_token": info["next_page_token"]}
-            else:
-                params["page"] = int(params.get("page", 1)) + 1
+        return {str(r[key_field]) for r in client.list_records(module, ["id", key_field])
+                if r.get(key_field) not in (None, "")}
     finally:
         client.close()
 

@@ -65,6 +65,9 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
     #: Fields that name the record rather than being written to it (compared by nobody, always sent).
     identity_fields: frozenset[str] = frozenset()
 
+    def prefetch(self, commands: list[SyncCommand]) -> None:
+        """Replay: read the target records of many commands at once before :meth:`current_record` is asked."""
+
     def current_record(self, cmd: SyncCommand, entry: LedgerEntry | None) -> tuple[str | None, dict[str, Any] | None]:
         """Replay: the target record this command writes to, as the target shows it now — (target id, record), or
         (None, None) if there is none.  Sinks that cannot read their target back raise NotImplementedError."""
@@ -139,6 +142,7 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
         self._replayed = {}
         entries = self.ledger.entries(c.key for c in commands)
         known = self.guard.clock.known(c.entity or c.key for c in commands) if self.guard is not None else {}
+        self.prefetch(commands)
         planned: list[Planned] = []
         for cmd in commands:
             entry = entries.get(cmd.key)

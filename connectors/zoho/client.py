@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,8 @@ def _json_or_none(resp: httpx.Response) -> dict[str, Any] | None:
 
 
 CREDITS_HEADER = "X-API-CREDITS-REMAINING"
+LIST_PER_PAGE = 200
+LIST_MAX_FIELDS = 50
 
 
 class ZohoClient:
@@ -193,6 +196,23 @@ class ZohoClient:
         escaped = value.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)").replace(",", "\\,")
         status, body = self.request("GET", f"{module}/search", params={"criteria": f"({field}:equals:{escaped})"})
         return [] if status == 204 or not body else list(body.get("data") or [])
+
+    def list_records(self, module: str, fields: list[str]) -> Iterator[dict[str, Any]]:
+        """Every record of a module with these fields (≤ 50): pages of 200, page tokens past 2,000 records — one
+        credit per 200 records, where reading them one by one costs one each."""
+        params: dict[str, Any] = {"fields": ",".join(fields[:LIST_MAX_FIELDS]), "per_page": LIST_PER_PAGE, "page": 1}
+        while True:
+            status, body = self.request("GET", module, params=params)
+            if status == 204 or not body:
+                return
+            yield from body.get("data") or []
+            info = body.get("info") or {}
+            if not info.get("more_records"):
+                return
+            if info.get("next_page_token"):
+                params = {"fields": params["fields"], "per_page": LIST_PER_PAGE, "page_token": info["next_page_token"]}
+            else:
+                params["page"] = int(params.get("page", 1)) + 1
 
     # --- notes and attachments of one record ---------------------------------------------------------------------
     def _related(self, module: str, record_id: str, kind: str) -> list[dict[str, Any]]:

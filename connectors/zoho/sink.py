@@ -27,6 +27,7 @@ from connectors.common.retry import GaveUp, RetryPolicy, call_with_retry
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import Planned, TwoWayGuard
 from connectors.zoho.client import MAX_RECORDS_PER_WRITE, ZohoClient
+from connectors.zoho.listed import ListedRecords, list_for
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +48,18 @@ class ZohoUpsertPartition(LedgerSinkPartition):
         self.duplicate_check_fields = [external_key, *match_also]
         self.target_name = module
         self.identity_fields = frozenset({external_key})
+        self._listed: ListedRecords | None = None
+
+    def prefetch(self, commands: list[SyncCommand]) -> None:
+        self._listed = list_for(self.client, self.module, commands, self.external_key)
 
     def current_record(self, cmd: SyncCommand, entry: LedgerEntry | None) -> tuple[str | None, dict[str, Any] | None]:
         """The CRM record of this command: the one the ledger names, else the one carrying its external key."""
-        record = self.client.get(self.module, entry.target_id) if entry is not None and entry.target_id else None
+        target_id = entry.target_id if entry is not None else None
+        if self._listed is not None:
+            record = self._listed.find(target_id, cmd.record.get(self.external_key))
+            return (str(record["id"]), record) if record else (None, None)
+        record = self.client.get(self.module, target_id) if target_id else None
         if record is None:
             found = self.client.search(self.module, self.external_key, str(cmd.record[self.external_key]))
             record = found[0] if found else None

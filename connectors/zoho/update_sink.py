@@ -24,6 +24,7 @@ from connectors.common.retry import GaveUp, RetryPolicy, call_with_retry
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import Planned
 from connectors.zoho.client import MAX_RECORDS_PER_WRITE, ZohoClient
+from connectors.zoho.listed import ListedRecords, list_for
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,15 @@ class ZohoUpdatePartition(LedgerSinkPartition):
         self.calls = 0
         self.target_name = module
         self.identity_fields = frozenset({"id"})
+        self._listed: ListedRecords | None = None
+
+    def prefetch(self, commands: list[SyncCommand]) -> None:
+        self._listed = list_for(self.client, self.module, commands, None)
 
     def current_record(self, cmd: SyncCommand, entry: LedgerEntry | None) -> tuple[str | None, dict[str, Any] | None]:
+        if self._listed is not None:
+            record = self._listed.find(str(cmd.record["id"]))
+            return (str(record["id"]), record) if record else (None, None)
         record = self.client.get(self.module, str(cmd.record["id"]))
         return (str(record["id"]), record) if record else (None, None)
 

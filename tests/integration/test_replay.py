@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cdchub.settings import PROJECT_ROOT
-from connectors.kingdee.demo_data import insert_material
+from connectors.kingdee.demo_data import bulk_insert_materials, insert_material
 from tests.integration.harness import IsolatedEnv, wait_for
 
 
@@ -79,3 +79,20 @@ def test_a_dry_run_reports_exactly_the_seeded_drift_and_a_replay_fixes_only_that
     later = (datetime.now(UTC) + timedelta(minutes=1)).isoformat(timespec="seconds")
     window = cdchub(env, "replay", "materials", "--from", later, "--dry-run", "--json")
     assert json.loads(window.stdout)["compared"] == 0, "nothing in a window after the last event"
+
+
+def test_many_records_are_compared_from_the_listed_module_not_one_read_each(env: IsolatedEnv) -> None:
+    ids = bulk_insert_materials(env.kingdee, 30, prefix="1.32.")
+    env.capture()
+    flow = env.flow("materials")
+    products = wait_for(lambda: p if len(p := env.zoho.by_kingdee_id()) >= 30 else None, 90, "30 materials synced")
+    flow.stop()
+    changed = [products[str(i)] for i in ids[:2]]
+    for p in changed:
+        env.zoho.human_edit("Products", p["id"], {"Product_Active": False})
+    reads = len(env.zoho.requests())
+    dry = cdchub(env, "replay", "materials", "--dry-run", "--json", "--quiet")
+    assert set(drift_by_key(dry.stdout)) == {str(i) for i in ids[:2]} and json.loads(dry.stdout)["same"] == 28
+    gets = [r for r in env.zoho.requests()[reads:] if r["method"] == "GET" and "/crm/" in r["path"]]
+    assert not [r for r in gets if "/Products/" in r["path"]], "no record read one by one"
+    assert 1 <= len([r for r in gets if r["path"].endswith("/Products")]) <= 2, "the module listed in pages of 200"

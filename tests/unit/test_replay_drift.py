@@ -10,6 +10,8 @@ from cdchub.ledger import Position
 from cdchub.replay import Bound, ProgressBar, ReplayRefused
 from connectors.common.drift import differing_fields, same
 from connectors.common.replay_mode import ReplaySession
+from connectors.common.sync import SyncCommand
+from connectors.zoho.listed import LIST_FROM, list_for
 
 
 @pytest.mark.parametrize(("desired", "current"), [
@@ -60,3 +62,35 @@ def test_the_progress_line_shows_position_rate_and_share() -> None:
         session.saw("kingdee.material")
     line = ProgressBar(session, 200, io.StringIO()).line()
     assert "25%" in line and "50/200 events" in line and "/s" in line
+
+
+class Listing:
+    def __init__(self) -> None:
+        self.asked: list[list[str]] = []
+
+    def list_records(self, module: str, fields: list[str]) -> list[dict[str, object]]:
+        self.asked.append(fields)
+        return [{"id": "48768001", "Kingdee_ID": "100001", "Product_Name": "喉罩"}]
+
+
+def command(key: str, **record: object) -> SyncCommand:
+    return SyncCommand(flow="materials", key=key, number=None, version=1, record=record, fingerprint="f",
+                       captured_at_ms=0, position=Position())
+
+
+def test_many_records_are_listed_page_by_page_with_the_fields_written() -> None:
+    client = Listing()
+    many = [command(str(100001 + i), Kingdee_ID=str(100001 + i), Product_Name="喉罩") for i in range(LIST_FROM)]
+    listed = list_for(client, "Products", many, "Kingdee_ID")  # type: ignore[arg-type]
+    assert listed is not None and client.asked == [["Kingdee_ID", "Product_Name", "id"]]
+    assert listed.find(None, "100001") == listed.find("48768001") == {"id": "48768001", "Kingdee_ID": "100001",
+                                                                      "Product_Name": "喉罩"}
+    assert listed.find("1", "100002") is None, "not in the CRM: to be created"
+
+
+def test_few_records_or_line_items_are_read_one_by_one() -> None:
+    client = Listing()
+    assert list_for(client, "Products", [command("1", Kingdee_ID="1")], "Kingdee_ID") is None  # type: ignore[arg-type]
+    orders = [command(str(i), Kingdee_Order_ID=str(i), Ordered_Items=[{"Quantity": 1}]) for i in range(LIST_FROM)]
+    assert list_for(client, "Sales_Orders", orders, "Kingdee_Order_ID") is None  # type: ignore[arg-type]
+    assert client.asked == []
