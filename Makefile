@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install run test unit integration lint stack-up stack-down status bench clean-state
+.PHONY: install run test unit integration lint stack-up stack-down status bench bench-replay clean-state
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -41,6 +41,9 @@ status: install
 
 bench: install        ## capture throughput, end-to-end latency percentiles, RSS; polling baseline in the same run
 	$(BIN)/python -m tests.bench.bench_materials
+
+bench-replay: install ## replay/reconcile: records compared/s, CRM calls and RSS vs a full re-sync in the same run
+	$(BIN)/python -m tests.bench.bench_replay --materials 20000 --drift 0.01
 
 clean-state:          ## forget capture position, flow recovery and ledger (the stack keeps running)
 	rm -rf .cache/state
