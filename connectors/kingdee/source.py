@@ -22,7 +22,7 @@ import logging
 import select
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from connectors.common.dead_letters import DeadLetter, dlq_topic
 from connectors.common.kafka import CHANGE_TOPIC_CONFIG, DLQ_TOPIC_CONFIG, ensure_topics, producer
 from connectors.kingdee.assembly import DocumentAssembler, DocumentChange, Transaction
 from connectors.kingdee.document_store import DocumentStore
-from connectors.kingdee.documents import DocumentCatalog
+from connectors.kingdee.documents import DocumentCatalog, DocumentSpec
 from connectors.kingdee.resnapshot import SNAPSHOT_PREFIX, SnapshotProgress, SnapshotRequest, read_tables
 from connectors.kingdee.row_types import BadValue, RowTypes
 from connectors.kingdee.schema_evolution import SchemaEvolver
@@ -217,16 +217,7 @@ class KingdeeCdcSource:
         finally:
             snap.close()
         tx = Transaction(xid=None, commit_lsn=lsn, commit_time_ms=int(time.time() * 1000))
-        for spec in self.catalog.specs:
-            for doc_id in self.store.doc_ids(spec.header.table):
-                try:
-                    doc = self.assembler.build(spec, doc_id)
-                except BadValue as exc:
-                    self._dead_letter(spec.name, doc_id, exc, tx)
-                    continue
-                change = DocumentChange(spec, doc_id, "r", None, doc, spec.tables)
-                self._emit(change, tx, snapshot=True)
-                self.stats.snapshot_events += 1
+        self.stats.snapshot_events += self._emit_documents(self.catalog.specs, tx)
         self._acknowledge(None, lsn)
         log.info("initial snapshot done: %d documents", self.stats.snapshot_events)
 
@@ -287,17 +278,13 @@ class KingdeeCdcSource:
                     self.store.delete(table, doc_id, pk)
         progress.status = "emitting"
         progress.documents_total = sum(len(self.store.doc_ids(spec.header.table)) for spec in specs)
-        for spec in specs:
-            for doc_id in self.store.doc_ids(spec.header.table):
-                try:
-                    doc = self.assembler.build(spec, doc_id)
-                except BadValue as exc:
-                    self._dead_letter(spec.name, doc_id, exc, tx)
-                    continue
-                self._emit(DocumentChange(spec, doc_id, "r", None, doc, spec.tables), tx, snapshot=True)
-                progress.documents_emitted += 1
-                if progress.documents_emitted % 500 == 0:
-                    progress.save(self.config.state_dir)
+
+        def emitted() -> None:
+            progress.documents_emitted += 1
+            if progress.documents_emitted % 500 == 0:
+                progress.save(self.config.state_dir)
+
+        self._emit_documents(specs, tx, emitted)
         for change in vanished:
             self._emit(change, tx, snapshot=True)
             progress.deleted += 1
@@ -306,6 +293,22 @@ class KingdeeCdcSource:
         progress.save(self.config.state_dir)
         log.info("re-snapshot %s done: %d documents, %d deleted", request.id, progress.documents_emitted,
                  progress.deleted)
+
+    def _emit_documents(self, specs: Iterable[DocumentSpec], tx: Transaction,
+                        emitted: Callable[[], None] = lambda: None) -> int:
+        """Every document of ``specs`` in the store as a read event of a snapshot; returns how many were sent."""
+        sent = 0
+        for spec in specs:
+            for doc_id in self.store.doc_ids(spec.header.table):
+                try:
+                    doc = self.assembler.build(spec, doc_id)
+                except BadValue as exc:
+                    self._dead_letter(spec.name, doc_id, exc, tx)
+                    continue
+                self._emit(DocumentChange(spec, doc_id, "r", None, doc, spec.tables), tx, snapshot=True)
+                sent += 1
+                emitted()
+        return sent
 
     def _messages(self, cur: Any, timeout: float) -> Iterator[Any]:
         msg = cur.read_message()

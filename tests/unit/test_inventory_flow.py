@@ -38,6 +38,7 @@ from flows.inventory import (
     to_command,
 )
 from flows.kingdee_documents import DocumentEvent
+from tests.unit.fakes import DeadLetterProducer
 
 # --- building blocks ------------------------------------------------------------------------------------------
 
@@ -306,17 +307,6 @@ class FakeCrm:
         return httpx.Response(200, json={"data": results})
 
 
-class FakeProducer:
-    def __init__(self) -> None:
-        self.sent: list[bytes] = []
-
-    def produce(self, topic: str, key: bytes, value: bytes) -> None:
-        self.sent.append(value)
-
-    def flush(self, timeout: float) -> int:
-        return 0
-
-
 @pytest.fixture()
 def sink(tmp_path: Path):  # type: ignore[no-untyped-def]
     crm = FakeCrm({"zgone"})
@@ -324,7 +314,7 @@ def sink(tmp_path: Path):  # type: ignore[no-untyped-def]
                             refresh_token=SecretStr("r"))
     client = ZohoClient(settings, httpx.Client(transport=httpx.MockTransport(crm)))
     ledger = SyncLedger(open_engine(f"sqlite:///{tmp_path / 'ledger.db'}"), "inventory", "zoho")
-    dlq = FakeProducer()
+    dlq = DeadLetterProducer()
     part = ZohoUpdatePartition(client, ledger, dlq, "inventory", "Products",
                                RetryPolicy(first_delay_s=0.001, max_delay_s=0.002, give_up_after_s=5))
     return crm, ledger, dlq, part
@@ -346,7 +336,7 @@ def test_a_refused_record_is_isolated_and_dead_lettered(sink) -> None:  # type: 
     part.write_batch([to_command(StockWrite(total("1", 1, 10), "z1")),
                       to_command(StockWrite(total("2", 2, 10), "zgone"))])
     assert ledger.counts() == {"synced": 1, "failed": 1}
-    (letter,) = [json.loads(v) for v in dlq.sent]
+    (letter,) = [json.loads(v) for v in dlq.values]
     assert letter["source"]["key"] == "2" and "INVALID_DATA" in letter["error"]
     assert [len(p) for p in crm.puts] == [2, 1, 1]
 

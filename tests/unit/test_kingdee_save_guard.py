@@ -13,6 +13,7 @@ from connectors.common.sync import SyncCommand
 from connectors.common.two_way import TwoWayGuard
 from connectors.kingdee.sink import KingdeeSavePartition
 from flows.mapping import fingerprint, load_mapping
+from tests.unit.fakes import DeadLetterProducer
 
 API_USER = "100099"
 PERSON = "100010"
@@ -40,17 +41,6 @@ class KingdeeRecord:
     def close(self) -> None: ...
 
 
-class Letters:
-    def __init__(self) -> None:
-        self.sent: list[bytes] = []
-
-    def produce(self, topic: str, key: bytes, value: bytes) -> None:
-        self.sent.append(value)
-
-    def flush(self, timeout: float) -> int:
-        return 0
-
-
 def crm_edit(name: str, at_ms: int) -> SyncCommand:
     record = {"Kingdee_ID": "100001", "Product_Name": name}
     return SyncCommand(flow="products_to_kingdee", key="4876876000000100001", number=None, version=at_ms,
@@ -65,7 +55,7 @@ def partition(tmp_path: Path, kingdee: KingdeeRecord) -> tuple[KingdeeSavePartit
     clock.record("materials:100001", "kingdee", 1_795_000_000_000, {"Product_Name": "气管插管"})
     guard = TwoWayGuard(clock, "crm", mapping.shared_fields, mapping.external_key)
     sink = KingdeeSavePartition(kingdee, SyncLedger(engine, "products_to_kingdee", "kingdee"),  # type: ignore[arg-type]
-                                Letters(), "products_to_kingdee", mapping, RetryPolicy(give_up_after_s=1),
+                                DeadLetterProducer(), "products_to_kingdee", mapping, RetryPolicy(give_up_after_s=1),
                                 "cdchub.dlq.products_to_kingdee", guard)
     return sink, clock
 

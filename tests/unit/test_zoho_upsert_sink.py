@@ -16,6 +16,7 @@ from connectors.common.sync import SyncCommand
 from connectors.zoho.client import ZohoClient
 from connectors.zoho.sink import ZohoUpsertPartition
 from flows.mapping import fingerprint
+from tests.unit.fakes import DeadLetterProducer
 
 
 class FakeCrm:
@@ -48,17 +49,6 @@ class FakeCrm:
         return httpx.Response(201, json={"data": results})
 
 
-class FakeProducer:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes]] = []
-
-    def produce(self, topic: str, key: bytes, value: bytes) -> None:
-        self.sent.append((topic, value))
-
-    def flush(self, timeout: float) -> int:
-        return 0
-
-
 @pytest.fixture()
 def parts(tmp_path: Path):  # type: ignore[no-untyped-def]
     crm = FakeCrm()
@@ -66,7 +56,7 @@ def parts(tmp_path: Path):  # type: ignore[no-untyped-def]
                             refresh_token=SecretStr("r"))
     client = ZohoClient(settings, httpx.Client(transport=httpx.MockTransport(crm)))
     ledger = SyncLedger(open_engine(f"sqlite:///{tmp_path / 'ledger.db'}"), "materials", "zoho")
-    dlq = FakeProducer()
+    dlq = DeadLetterProducer()
     sink = ZohoUpsertPartition(client, ledger, dlq, "materials", "Products", "Kingdee_ID",  # type: ignore[arg-type]
                                RetryPolicy(first_delay_s=0.001, max_delay_s=0.002, give_up_after_s=5))
     return crm, ledger, dlq, sink
