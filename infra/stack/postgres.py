@@ -3,8 +3,9 @@
 The Debian cluster ``15/cdchub`` (``pg_createcluster``; data in ``/var/lib/postgresql/15/cdchub``, config in
 ``/etc/postgresql/15/cdchub``) listens on 127.0.0.1:``settings.kingdee_db.port`` only.  Its
 ``conf.d/cdchub.conf`` and ``pg_hba.conf`` are rewritten by every ``up`` (restart only when they changed).
-The role (LOGIN REPLICATION CREATEDB; CREATEDB so ``reset_kingdee_db`` needs no superuser) gets its password
-from ``.cache/secrets/pg_password``.
+The role (LOGIN REPLICATION CREATEDB; CREATEDB so ``reset_kingdee_db`` needs no superuser; ``pg_signal_backend`` so
+``DROP DATABASE … (FORCE)`` may also end an autovacuum worker, which runs as the superuser and otherwise makes the drop
+fail now and then) gets its password from ``.cache/secrets/pg_password``.
 
 Needs root (or the ``postgres`` user) for ``pg_createcluster`` / ``apt-get``; superuser SQL runs through
 ``runuser -u postgres -- psql`` on the local socket, with the SQL on stdin so no secret appears in ``ps``.
@@ -194,6 +195,7 @@ class Postgres:
         sql = f"""\\set ON_ERROR_STOP 1
 SELECT 'CREATE ROLE {db.user}' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{db.user}')\\gexec
 ALTER ROLE {db.user} WITH LOGIN REPLICATION CREATEDB PASSWORD '{pw}';
+GRANT pg_signal_backend TO {db.user};
 SELECT 'CREATE DATABASE {db.database} OWNER {db.user} ENCODING ''UTF8'' TEMPLATE template0'
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '{db.database}')\\gexec
 """
@@ -209,7 +211,9 @@ SELECT 'CREATE DATABASE {db.database} OWNER {db.user} ENCODING ''UTF8'' TEMPLATE
             with conn.cursor() as cur:
                 cur.execute("SHOW wal_level")
                 row = cur.fetchone()
-            return row is not None and row[0] == "logical"
+                cur.execute("SELECT pg_has_role(current_user, 'pg_signal_backend', 'MEMBER')")
+                signals = cur.fetchone()
+            return row is not None and row[0] == "logical" and signals is not None and bool(signals[0])
         except psycopg2.Error:
             return False
         finally:
