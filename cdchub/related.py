@@ -9,6 +9,7 @@ campaign's cost write, keyed ``campaign:<id>``) come from the sync ledger.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -43,18 +44,28 @@ def _report(env: Envelope) -> dict[str, Any]:
     return json.loads(text) if isinstance(text, str) else {}
 
 
-def _report_campaign(env: Envelope) -> set[str]:
+@functools.cache
+def _expense_rules() -> Any:
     from flows.expense_rules import load_rules
 
-    campaign = load_rules().campaign_of(_report(env))
+    return load_rules()
+
+
+@functools.cache
+def _approval_rules() -> Any:
+    from flows.approval_rules import load_rules
+
+    return load_rules()
+
+
+def _report_campaign(env: Envelope) -> set[str]:
+    campaign = _expense_rules().campaign_of(_report(env))
     return {campaign} if campaign else set()
 
 
 def _request_record(env: Envelope) -> set[str]:
     """The CRM record an OA request is about (the form field its workflow's rules name)."""
-    from flows.approval_rules import load_rules
-
-    kind = load_rules().kind_of(env.get("workflow_id") or 0)
+    kind = _approval_rules().kind_of(env.get("workflow_id") or 0)
     value = (env.get("form") or {}).get(kind.crm_id_field) if kind is not None else None
     return {str(value).strip()} if value not in (None, "") else set()
 

@@ -61,43 +61,34 @@ class Bound:
         return cls(time_ms=int(moment.timestamp() * 1000))
 
 
-def window(settings: Settings, topics: list[str], start: Bound, end: Bound) -> dict[tuple[str, int], tuple[int, int]]:
-    """Per (topic, partition): the [first, last+1) offsets the bounds select, within what the topic retains."""
+def _offset(consumer: Consumer, tp: TopicPartition, bound: Bound, low: int, high: int, *, end: bool) -> int:
+    """The offset a bound selects on one partition: a start is the first offset in, an end the first offset out
+    (an offset given as ``--to`` is included)."""
+    if bound.offset is not None:
+        return min(max(bound.offset + (1 if end else 0), low), high)
+    if bound.time_ms is not None:
+        (found,) = consumer.offsets_for_times([TopicPartition(tp.topic, tp.partition, bound.time_ms)], timeout=10)
+        return high if found.offset < 0 else found.offset
+    return high if end else low
+
+
+def window(settings: Settings, topics: list[str], start: Bound,
+           end: Bound) -> tuple[dict[tuple[str, int], tuple[int, int]], int]:
+    """Per (topic, partition): the [first, last+1) offsets the bounds select within what the topic retains; and
+    how many messages the topics retain (what the flow will read)."""
     consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "cdchub-replay-window",
                          "enable.auto.commit": False})
     try:
         out: dict[tuple[str, int], tuple[int, int]] = {}
-        for topic in topics:
-            meta = consumer.list_topics(topic, timeout=10).topics[topic]
-            for p in meta.partitions:
-                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-
-                def at(bound: Bound, default: int, topic: str = topic, p: int = p, low: int = low,
-                       high: int = high) -> int:
-                    if bound.offset is not None:
-                        return min(max(bound.offset, low), high)
-                    if bound.time_ms is not None:
-                        (found,) = consumer.offsets_for_times([TopicPartition(topic, p, bound.time_ms)], timeout=10)
-                        return high if found.offset < 0 else found.offset
-                    return default
-
-                first = at(start, low)
-                last = at(end, high) if end.time_ms is not None or end.offset is None else min(end.offset + 1, high)
-                out[(topic, p)] = (first, max(first, last))
-        return out
-    finally:
-        consumer.close()
-
-
-def total_messages(settings: Settings, topics: list[str]) -> int:
-    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "cdchub-replay-size"})
-    try:
-        total = 0
+        retained = 0
         for topic in topics:
             for p in consumer.list_topics(topic, timeout=10).topics[topic].partitions:
-                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-                total += high - low
-        return total
+                tp = TopicPartition(topic, p)
+                low, high = consumer.get_watermark_offsets(tp, timeout=10)
+                first = _offset(consumer, tp, start, low, high, end=False)
+                out[(topic, p)] = (first, max(first, _offset(consumer, tp, end, low, high, end=True)))
+                retained += high - low
+        return out, retained
     finally:
         consumer.close()
 
@@ -148,8 +139,7 @@ def replay(settings: Settings, flow_name: str, session: ReplaySession, start: Bo
     replay_mode.activate(session)
     try:
         flow = module.build_flow(settings)  # registers the flow's input topics with the session
-        session.window = window(settings, session.topics, start, end)
-        total = total_messages(settings, session.topics)
+        session.window, total = window(settings, session.topics, start, end)
         if progress is None:
             run_main(flow, epoch_interval=timedelta(seconds=2))
         else:

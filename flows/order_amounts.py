@@ -264,23 +264,10 @@ class BillPartition(SalesOrderPartition):
         super().__init__(*args, **kwargs)
         self.what = what
 
-    def write_batch(self, items: list[Any]) -> None:
-        unresolved = [i for i in items if isinstance(i, Unresolved)]
-        if unresolved:
-            entries = self.ledger.entries(u.command.key for u in unresolved)
-            for u in unresolved:
-                entry = entries.get(u.command.key)
-                if entry is not None and entry.source_version >= u.command.version:
-                    continue
-                names = "; ".join(r.describe() for r in u.missing)
-                err = PermanentError(f"{self.what} {u.command.number or u.command.key}: not in the CRM after "
-                                     f"{u.waited_s:.0f} s: {names}", code="REFERENCE_MISSING")
-                self.dead_letter(u.command, err, u.attempts, stage="resolve")
-        commands = [i for i in items if not isinstance(i, Unresolved)]
-        if commands:
-            super().write_batch(commands)
-        else:
-            self.dlq.flush(30)
+    def unresolved_error(self, u: Unresolved) -> Exception:
+        names = "; ".join(r.describe() for r in u.missing)
+        return PermanentError(f"{self.what} {u.command.number or u.command.key}: not in the CRM after "
+                              f"{u.waited_s:.0f} s: {names}", code="REFERENCE_MISSING")
 
 
 class BillSink(SalesOrderSink):

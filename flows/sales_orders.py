@@ -199,11 +199,15 @@ class SalesOrderPartition(ZohoUpsertPartition):
                 entry = entries.get(u.command.key)
                 if entry is not None and entry.source_version >= u.command.version:
                     continue
-                self.dead_letter(u.command, u.error(), u.attempts, stage="resolve")
+                self.dead_letter(u.command, self.unresolved_error(u), u.attempts, stage="resolve")
         if commands:
             super().write_batch(commands)
         else:
             self.dlq.flush(30)
+
+    def unresolved_error(self, u: Unresolved) -> Exception:
+        """Why a command whose references never reached the CRM is dead-lettered."""
+        return u.error()
 
     def write(self, planned: list[Planned], entries: dict[str, LedgerEntry]) -> None:
         if self.lines_field is not None:

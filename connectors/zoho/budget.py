@@ -26,7 +26,7 @@ FLUSH_S = 5.0
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
 
-def credits_for(method: str, path: str, records: int) -> int:
+def credits_for(method: str, records: int) -> int:
     if method.upper() in WRITES and records > 0:
         return max(1, math.ceil(records / 10))
     return 1
@@ -45,7 +45,7 @@ class CreditMeter:
     def record(self, method: str, path: str, records: int, status: int, remaining: str | None) -> None:
         hour = int(time.time()) // HOUR_S
         with self._lock:
-            self.hours[hour] = self.hours.get(hour, 0) + credits_for(method, path, records)
+            self.hours[hour] = self.hours.get(hour, 0) + credits_for(method, records)
             if status == 429:
                 self.throttled[hour] = self.throttled.get(hour, 0) + 1
             if remaining is not None and remaining.strip().isdigit():

@@ -10,10 +10,10 @@ from connectors.zoho.budget import HOUR_S, CreditMeter, credits_for, usage
 
 
 def test_writes_cost_a_credit_per_ten_records_and_other_calls_one() -> None:
-    assert credits_for("POST", "Products/upsert", 100) == 10
-    assert credits_for("PUT", "Sales_Orders", 11) == 2
-    assert credits_for("POST", "Products/upsert", 1) == 1
-    assert credits_for("GET", "Products", 0) == 1
+    assert credits_for("POST", 100) == 10
+    assert credits_for("PUT", 11) == 2
+    assert credits_for("POST", 1) == 1
+    assert credits_for("GET", 0) == 1
 
 
 def test_usage_adds_up_every_process_over_the_last_24_hours(tmp_path: Path) -> None:
