@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import psycopg2
 from sqlalchemy import Engine, create_engine, func, select
 
 from cdchub.settings import Settings
@@ -13,12 +14,21 @@ def engine(settings: Settings) -> Engine:
 
 
 def prepare(settings: Settings, *, materials: int = 50, customers: int = 20, orders: int = 30) -> dict[str, int]:
-    """Create the Kingdee tables (idempotent) and seed demo data when the database is empty."""
+    """Create the Kingdee tables and the capture's publication (idempotent) and seed demo data when the database is
+    empty."""
     from connectors.kingdee import demo_data, models
+    from connectors.kingdee.documents import DocumentCatalog
+    from connectors.kingdee.publication import ensure_publication
 
     eng = engine(settings)
     try:
         models.create_schema(eng)
+        conn = psycopg2.connect(settings.kingdee_db.dsn())
+        try:
+            conn.autocommit = True
+            ensure_publication(conn, settings.kingdee_db.publication, DocumentCatalog().by_table, autocreate=True)
+        finally:
+            conn.close()
         demo_data.ensure_users(eng)
         with eng.connect() as conn:
             existing = conn.execute(select(func.count()).select_from(models.T_BD_MATERIAL)).scalar_one()
@@ -37,4 +47,5 @@ def capture_config(settings: Settings, documents: list[str] | None = None) -> Ca
         registry_url=settings.registry.url, state_dir=settings.state_dir,
         partitions=settings.kafka.topic_partitions, documents=documents,
         topic_prefix=settings.kafka.topic_prefix, heartbeat_s=settings.capture_heartbeat_s,
+        publication=db.publication, publication_autocreate=db.publication_autocreate,
     )

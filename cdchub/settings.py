@@ -56,6 +56,10 @@ class KingdeeDbSettings(BaseModel):
     user: str = "cdchub"
     password: SecretStr = Field(default_factory=lambda: SecretStr(read_secret("pg_password")))
     slot: str = "cdchub_kingdee"
+    #: The publication the capture's slot reads (pgoutput).  With ``publication_autocreate`` the capture creates it
+    #: (or adds missing tables) when its role owns the tables; otherwise it stops and prints the DBA's statements.
+    publication: str = "cdchub_kingdee"
+    publication_autocreate: bool = True
 
     def sqlalchemy_url(self) -> str:
         pw = self.password.get_secret_value()

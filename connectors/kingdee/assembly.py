@@ -22,6 +22,16 @@ log = logging.getLogger(__name__)
 ZH_CN = 2052
 
 
+class _Unchanged:
+    """A column value the log did not carry (an unchanged TOASTed value without an old row): keep the stored one."""
+
+    def __repr__(self) -> str:
+        return "UNCHANGED"
+
+
+UNCHANGED: Any = _Unchanged()
+
+
 @dataclass(frozen=True)
 class RowChange:
     table: str
@@ -182,7 +192,16 @@ class DocumentAssembler:
         if ch.before is not None and (ch.op == "D" or moved):
             self.store.delete(ch.table, str(ch.before[part.doc_key]), row_pk(part, ch.before))
         if ch.after is not None and ch.op != "D":
-            self.store.put(ch.table, row_pk(part, ch.after), str(ch.after[part.doc_key]), wire_row(ch.after))
+            after = ch.after
+            if any(v is UNCHANGED for v in after.values()):
+                after = self._with_stored_values(ch.table, part, after)
+            self.store.put(ch.table, row_pk(part, after), str(after[part.doc_key]), wire_row(after))
+
+    def _with_stored_values(self, table: str, part: Part, row: dict[str, Any]) -> dict[str, Any]:
+        """``row`` with its unchanged (not logged) values taken from the stored image of the same row."""
+        pk = row_pk(part, row)
+        stored = next((r for r in self.store.rows(table, str(row[part.doc_key])) if row_pk(part, r) == pk), {})
+        return {k: (stored.get(k) if v is UNCHANGED else v) for k, v in row.items()}
 
     def apply(self, tx: Transaction) -> list[DocumentChange]:
         """Apply the transaction to the store (uncommitted) and return the document changes it makes."""

@@ -1,8 +1,8 @@
 """KingdeeCdcSource: log-based capture of Kingdee documents from PostgreSQL into Avro Kafka topics.
 
 Delivery guarantee: at-least-once into Kafka, effectively-once per transaction on resume.
-- The replication slot (wal2json) is created with an exported snapshot; the initial snapshot is read under that
-  snapshot, so nothing between the snapshot and the stream is lost or doubled.
+- The replication slot (``pgoutput``, reading the capture's publication) is created with an exported snapshot;
+  the initial snapshot is read under that snapshot, so nothing between the snapshot and the stream is lost or doubled.
 - Events of a batch of transactions are produced, Kafka acknowledges them (flush), then the document store commits
   the batch's end LSN, and only then is the slot acknowledged (``flush_lsn``).  On resume, transactions at or below
   the store's LSN are skipped; so a crash anywhere re-sends at most the unacknowledged batch (duplicates in Kafka
@@ -37,18 +37,19 @@ from connectors.common.kafka import CHANGE_TOPIC_CONFIG, DLQ_TOPIC_CONFIG, ensur
 from connectors.kingdee.assembly import DocumentAssembler, DocumentChange, Transaction
 from connectors.kingdee.document_store import DocumentStore
 from connectors.kingdee.documents import DocumentCatalog, DocumentSpec
-from connectors.kingdee.resnapshot import SNAPSHOT_PREFIX, SnapshotProgress, SnapshotRequest, read_tables
-from connectors.kingdee.row_types import BadValue, RowTypes
-from connectors.kingdee.schema_evolution import SchemaEvolver
-from connectors.kingdee.wal2json import (
-    OPTIONS,
+from connectors.kingdee.pgoutput import (
     PLUGIN,
     Heartbeat,
     TransactionReader,
     Truncated,
     format_lsn,
+    options,
     parse_lsn,
 )
+from connectors.kingdee.publication import ensure_publication
+from connectors.kingdee.resnapshot import SNAPSHOT_PREFIX, SnapshotProgress, SnapshotRequest, read_tables
+from connectors.kingdee.row_types import BadValue, RowTypes
+from connectors.kingdee.schema_evolution import SchemaEvolver
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,9 @@ class CaptureConfig:
     max_batch_s: float = 0.05
     documents: list[str] | None = None
     topic_prefix: str = ""
+    publication: str = "cdchub_kingdee"
+    #: Create the publication (or add missing tables to it) when the role may; else stop naming the DBA's SQL.
+    publication_autocreate: bool = True
 
 
 @dataclass
@@ -172,6 +176,15 @@ class KingdeeCdcSource:
         cur = repl.cursor()
         try:
             slot = self._slot_row(admin)
+            if slot is not None and slot[0] != PLUGIN and self.store.lsn is not None:
+                raise SlotInvalid(
+                    f"replication slot {self.config.slot!r} uses the output plugin {slot[0]!r}; the capture reads "
+                    f"{PLUGIN!r} (PostgreSQL's built-in decoder). Replace the slot with `cdchub capture "
+                    f"--resnapshot` (drops it, creates a {PLUGIN} slot and re-sends every document; the sinks are "
+                    "idempotent, so the targets do not change)."
+                )
+            ensure_publication(admin, self.config.publication, self.catalog.by_table,
+                               autocreate=self.config.publication_autocreate)
             if self.store.lsn is None:
                 if slot is not None:
                     log.warning("slot %s exists but no snapshot was completed; dropping and starting over",
@@ -185,10 +198,9 @@ class KingdeeCdcSource:
                     f"{format_lsn(self.store.lsn)}: changes since then may be lost. Start over with "
                     f"`cdchub capture --resnapshot` (re-sends every document; sinks are idempotent)."
                 )
-            elif slot[0] != PLUGIN:
-                raise SlotInvalid(f"replication slot {self.config.slot!r} uses plugin {slot[0]!r}, not {PLUGIN!r}")
             assert self.store.lsn is not None
-            cur.start_replication(slot_name=self.config.slot, decode=True, start_lsn=0, options=OPTIONS)
+            cur.start_replication(slot_name=self.config.slot, decode=False, start_lsn=0,
+                                  options=options(self.config.publication))
             log.info("streaming from slot %s after %s", self.config.slot, format_lsn(self.store.lsn))
             self._stream(cur, admin, until_idle)
         finally:
@@ -355,9 +367,10 @@ class KingdeeCdcSource:
                     if item.lsn > (self.store.lsn or 0):
                         self._acknowledge(cur, item.lsn)
                 elif isinstance(item, Truncated):
-                    self._dead_letter("truncate", item.table, RuntimeError(
-                        f"TRUNCATE of {item.table}: no row events; run `cdchub snapshot {item.table}` "
-                        "(a re-snapshot)"), None)
+                    for table in item.tables:
+                        self._dead_letter("truncate", table, RuntimeError(
+                            f"TRUNCATE of {table}: no row events; run `cdchub snapshot {table}` (a re-snapshot)"),
+                            None)
                 if batch_tx >= self.config.max_batch_tx or (
                     pending_lsn and time.monotonic() - batch_started >= self.config.max_batch_s
                 ):

@@ -1,9 +1,9 @@
 """The local stack, started by the project itself (no Docker).
 
-Kafka 4.1.1 (KRaft, from Maven Central jars), Apicurio Registry 3.3.3 (kafkasql storage), PostgreSQL 15 with
-wal2json, and the simulators of external systems.
+Kafka 4.1.1 (KRaft, from Maven Central jars), Apicurio Registry 3.3.3 (kafkasql storage), PostgreSQL 15
+(logical decoding through its built-in pgoutput), and the simulators of external systems.
 
-    python -m infra.stack up [component ...] | down | status | reset-kingdee
+    python -m infra.stack up [component ...] | down | status | reset-kingdee | upgrade-packages
 
 Everything downloaded or written lives under ``.cache/`` (git-ignored); see docs/stack.md.
 """

@@ -1,4 +1,7 @@
-"""``python -m infra.stack up [component ...] | down | status | reset-kingdee``.
+"""``python -m infra.stack up [component ...] | down | status | reset-kingdee | upgrade-packages``.
+
+``upgrade-packages`` brings every Debian package the project installs to the newest version the machine's package
+sources serve (``infra/stack/debian.py``); CI runs it before the tests.
 
 Exit status: 0 ok, 1 a StackError (message on stderr), 3 ``status`` found a component down.
 """
@@ -11,7 +14,7 @@ import sys
 import time
 
 from cdchub.settings import Settings
-from infra.stack import StackError, down, reset_kingdee_db, status, up
+from infra.stack import StackError, debian, down, reset_kingdee_db, status, up
 from infra.stack.component import ComponentStatus
 
 
@@ -22,7 +25,7 @@ def _print(rows: list[ComponentStatus]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.stack", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status", "reset-kingdee"])
+    parser.add_argument("command", choices=["up", "down", "status", "reset-kingdee", "upgrade-packages"])
     parser.add_argument("components", nargs="*", help="for up: postgres kafka registry sim-zoho simulators")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -41,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
             rows = status(settings)
             _print(rows)
             return 0 if all(r.running for r in rows) else 3
+        elif args.command == "upgrade-packages":
+            for line in debian.upgrade():
+                print(line)
         else:
             reset_kingdee_db(settings)
             print("kingdee database recreated, replication slots dropped")

@@ -9,44 +9,22 @@ be fetched on the project's closed network, so the system chromedriver is used.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
+from infra.stack import debian
 from infra.stack.errors import StackError
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
-PACKAGES = ("chromium", "chromium-driver", "fonts-wqy-microhei")
-APT_TIMEOUT_S = 900
-
-
-def _apt(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["apt-get", "-y", "-q", *args], stdin=subprocess.DEVNULL, capture_output=True, text=True,
-        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}, timeout=APT_TIMEOUT_S,
-    )
 
 
 def ensure_chromium() -> tuple[Path, Path]:
     """The paths of Chromium and chromedriver, installing the packages with apt-get when anything is missing."""
     if CHROMIUM.exists() and CHROMEDRIVER.exists() and CJK_FONT.exists():
         return CHROMIUM, CHROMEDRIVER
-    if shutil.which("apt-get") is None:
-        raise StackError(f"{CHROMIUM}, {CHROMEDRIVER} or {CJK_FONT} is missing and there is no apt-get to install "
-                         f"{' and '.join(PACKAGES)}; install them with the system's package manager")
-    done = _apt("install", "--no-install-recommends", *PACKAGES)
-    if done.returncode != 0:  # a fresh machine's package lists may not know the packages yet
-        update = _apt("update")
-        if update.returncode != 0:
-            raise StackError(f"apt-get update failed (exit {update.returncode}): {update.stderr.strip()[-800:]}")
-        done = _apt("install", "--no-install-recommends", *PACKAGES)
-    if done.returncode != 0:
-        raise StackError(f"apt-get install {' '.join(PACKAGES)} failed (exit {done.returncode}; root is needed): "
-                         f"{done.stderr.strip()[-800:]}")
+    debian.install(debian.BROWSER)
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER, CJK_FONT) if not p.exists()]
     if missing:
-        raise StackError(f"apt-get installed {' '.join(PACKAGES)} but {', '.join(missing)} is still missing")
+        raise StackError(f"apt-get installed {' '.join(debian.BROWSER)} but {', '.join(missing)} is still missing")
     return CHROMIUM, CHROMEDRIVER

@@ -1,4 +1,4 @@
-"""PostgreSQL 15 with logical decoding (wal2json): the local Kingdee database, in a project-owned cluster.
+"""PostgreSQL 15 with logical decoding (built-in ``pgoutput``): the local Kingdee database, in a project-owned cluster.
 
 The Debian cluster ``15/cdchub`` (``pg_createcluster``; data in ``/var/lib/postgresql/15/cdchub``, config in
 ``/etc/postgresql/15/cdchub``) listens on 127.0.0.1:``settings.kingdee_db.port`` only.  Its
@@ -6,6 +6,9 @@ The Debian cluster ``15/cdchub`` (``pg_createcluster``; data in ``/var/lib/postg
 The role (LOGIN REPLICATION CREATEDB; CREATEDB so ``reset_kingdee_db`` needs no superuser; ``pg_signal_backend`` so
 ``DROP DATABASE … (FORCE)`` may also end an autovacuum worker, which runs as the superuser and otherwise makes the drop
 fail now and then) gets its password from ``.cache/secrets/pg_password``.
+
+A cluster still running the binaries of an older package (the package was upgraded under it) is restarted, so the
+server is the version the machine has installed.
 
 Needs root (or the ``postgres`` user) for ``pg_createcluster`` / ``apt-get``; superuser SQL runs through
 ``runuser -u postgres -- psql`` on the local socket, with the SQL on stdin so no secret appears in ``ps``.
@@ -24,6 +27,7 @@ from pathlib import Path
 import psycopg2
 
 from cdchub.settings import Settings
+from infra.stack import debian
 from infra.stack.component import ComponentStatus
 from infra.stack.errors import StackError
 from infra.stack.local_secrets import secret
@@ -35,10 +39,8 @@ log = logging.getLogger(__name__)
 VERSION = "15"
 CLUSTER = "cdchub"
 BIN = Path(f"/usr/lib/postgresql/{VERSION}/bin")
-WAL2JSON = Path(f"/usr/lib/postgresql/{VERSION}/lib/wal2json.so")
 CONF_DIR = Path(f"/etc/postgresql/{VERSION}/{CLUSTER}")
 SERVER_LOG = Path(f"/var/log/postgresql/postgresql-{VERSION}-{CLUSTER}.log")
-PACKAGES = (f"postgresql-{VERSION}", f"postgresql-{VERSION}-wal2json")
 
 SERVER_CONF = """\
 # Written by infra/stack/postgres.py on every `up` (project-owned cluster); edit it there.
@@ -123,21 +125,27 @@ class Postgres:
         return self.settings.kingdee_db.port
 
     def install(self) -> None:
-        if (BIN / "postgres").exists() and WAL2JSON.exists() and shutil.which("pg_createcluster"):
+        if (BIN / "postgres").exists() and shutil.which("pg_createcluster"):
             return
-        if os.geteuid() != 0:
-            raise StackError(
-                f"postgres: PostgreSQL {VERSION} + wal2json missing; as root run: "
-                f"apt-get install -y {' '.join(PACKAGES)}"
-            )
-        log.info("postgres: installing %s with apt-get", " ".join(PACKAGES))
-        env = {"DEBIAN_FRONTEND": "noninteractive"}
-        _run(["apt-get", "update", "-q"], "apt-get update", env=env)
-        _run(
-            ["apt-get", "install", "-y", "-q", "--no-install-recommends", *PACKAGES],
-            "apt-get install",
-            env=env,
-        )
+        log.info("postgres: installing %s with apt-get", " ".join(debian.POSTGRES))
+        debian.install(debian.POSTGRES, refresh=True)
+
+    def _binary_version(self) -> str:
+        """``15.20 (Debian 15.20-0+deb12u1)``: what the installed server binary is."""
+        return _run([str(BIN / "postgres"), "--version"], "postgres --version").split("(PostgreSQL)", 1)[-1].strip()
+
+    def _running_version(self) -> str | None:
+        try:
+            conn = connect(self.settings)
+        except psycopg2.Error:
+            return None
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SHOW server_version")
+                row = cur.fetchone()
+            return str(row[0]) if row else None
+        finally:
+            conn.close()
 
     def cluster_state(self) -> tuple[int, str] | None:
         """(port, 'online'|'down') of our cluster, or None if it does not exist."""
@@ -238,8 +246,13 @@ SELECT 'CREATE DATABASE {db.database} OWNER {db.user} ENCODING ''UTF8'' TEMPLATE
                 f"change the setting or `pg_dropcluster --stop {VERSION} {CLUSTER}`"
             )
         changed = self._configure()
-        if online == "online" and not changed and self.is_ready():
-            return f"already running (cluster {VERSION}/{CLUSTER})"
+        if online == "online" and not changed:
+            running, installed = self._running_version(), self._binary_version()
+            if running is not None and running != installed:
+                log.info("postgres: cluster runs %s but %s is installed; restarting it", running, installed)
+                changed = True
+            elif self.is_ready():
+                return f"already running (cluster {VERSION}/{CLUSTER}, {running})"
         if online == "online":
             self._ctl("restart" if changed else "reload")
             action = "restarted" if changed else "running"
@@ -251,7 +264,7 @@ SELECT 'CREATE DATABASE {db.database} OWNER {db.user} ENCODING ''UTF8'' TEMPLATE
         if not self.is_ready():
             self._bootstrap()
             wait_until(self.is_ready, 10, "postgres login as the kingdee role with wal_level=logical")
-        return f"{action} (cluster {VERSION}/{CLUSTER}, wal_level=logical)"
+        return f"{action} (cluster {VERSION}/{CLUSTER}, {self._binary_version()}, wal_level=logical)"
 
     def down(self) -> bool:
         state = self.cluster_state()

@@ -2,7 +2,7 @@
 
 - the registry enforces BACKWARD compatibility (Apicurio does not until a rule is set);
 - registered schemas and their ids survive a registry restart (kafkasql storage, not in-memory H2);
-- PostgreSQL decodes logically with wal2json, and ``reset_kingdee_db`` clears even an active slot.
+- PostgreSQL decodes logically with its built-in pgoutput, and ``reset_kingdee_db`` clears even an active slot.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def test_schemas_survive_a_registry_restart(settings: Settings, registry: Schema
     assert fresh.get_compatibility() == "BACKWARD"
 
 
-def test_reset_kingdee_db_drops_an_active_wal2json_slot(settings: Settings) -> None:
+def test_reset_kingdee_db_drops_an_active_pgoutput_slot(settings: Settings) -> None:
     # a scratch database, so a developer's `make run` database and slot are never touched
     scratch = f"kingdee_stack_{uuid.uuid4().hex[:8]}"
     admin = connect(settings, dbname="postgres")
@@ -79,15 +79,20 @@ def test_reset_kingdee_db_drops_an_active_wal2json_slot(settings: Settings) -> N
         update={"kingdee_db": settings.kingdee_db.model_copy(update={"database": scratch})}
     )
     slot = f"stack_test_{uuid.uuid4().hex[:8]}"
+    with connect(settings) as conn, conn.cursor() as c:
+        c.execute("CREATE TABLE leftover (id int PRIMARY KEY)")
+        c.execute("CREATE PUBLICATION stack_test FOR TABLE leftover")
+    conn.close()
     repl = psycopg2.connect(settings.kingdee_db.dsn(), connection_factory=LogicalReplicationConnection)
     cur = repl.cursor()
-    cur.create_replication_slot(slot, output_plugin="wal2json")
-    cur.start_replication(slot_name=slot, decode=True, options={"format-version": "2"})
+    cur.create_replication_slot(slot, output_plugin="pgoutput")
+    cur.start_replication(slot_name=slot, decode=False,
+                          options={"proto_version": "1", "publication_names": "stack_test"})
 
     with connect(settings) as conn, conn.cursor() as c:
         c.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,))
         assert c.fetchone() == (True,)
-        c.execute("CREATE TABLE leftover (id int PRIMARY KEY)")
+        c.execute("INSERT INTO leftover VALUES (1)")
     conn.close()
 
     reset_kingdee_db(settings)

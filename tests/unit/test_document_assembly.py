@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.kingdee.assembly import DocumentAssembler, RowChange, Transaction
+from connectors.kingdee.assembly import UNCHANGED, DocumentAssembler, RowChange, Transaction
 from connectors.kingdee.document_store import DocumentStore
 from connectors.kingdee.documents import DocumentCatalog
 from connectors.kingdee.models import metadata
@@ -71,6 +71,15 @@ def test_entry_only_change_yields_the_whole_document(assembler: DocumentAssemble
     assert [e["FQTY"] for e in change.before["entries"]] == [Decimal("10"), Decimal("20"), Decimal("30")]
     assert [e["FQTY"] for e in change.after["entries"]] == [Decimal("10"), Decimal("25"), Decimal("30")]
     assert change.tables == ("T_SAL_ORDERENTRY",)
+
+
+def test_a_value_the_log_did_not_carry_keeps_the_stored_one(assembler: DocumentAssembler) -> None:
+    """An unchanged TOASTed value without an old row (REPLICA IDENTITY DEFAULT) arrives without its value."""
+    assembler.apply(tx(10, *order_rows(2)))
+    entry = {"FENTRYID": 602, "FID": 500, "FSEQ": 2, "FMATERIALID": 102, "FQTY": UNCHANGED}
+    (change,) = assembler.apply(tx(20, RowChange("T_SAL_ORDERENTRY", "U", None, {**entry, "FSEQ": 5})))
+    (line,) = [e for e in change.after["entries"] if e["FENTRYID"] == 602]
+    assert (line["FSEQ"], line["FQTY"]) == (5, Decimal("20"))
 
 
 def test_deleted_entry_leaves_the_document_with_fewer_lines(assembler: DocumentAssembler) -> None:
