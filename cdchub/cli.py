@@ -9,8 +9,12 @@ import signal
 import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from cdchub.settings import CACHE_DIR, PROJECT_ROOT, Settings, get_settings
+
+if TYPE_CHECKING:
+    from infra.stack.component import ComponentStatus
 
 log = logging.getLogger("cdchub")
 RUN_LOGS = CACHE_DIR / "run"
@@ -40,9 +44,8 @@ def _logging(verbose: bool = False) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from infra.stack.manager import up
-
-    for row in up(_fresh_settings(), args.components or None):
+    rows, _ = _start_local_stack(args.components or None)
+    for row in rows:
         print(f"{row.name:<12} {'up' if row.running else 'DOWN':<5} {row.detail}")
     return 0
 
@@ -96,6 +99,29 @@ def _fresh_settings() -> Settings:
     return get_settings()
 
 
+def _start_local_stack(components: list[str] | None = None) -> tuple[list[ComponentStatus], Settings]:
+    """Start the local stack; returns its rows and settings read after it wrote every local secret.
+
+    Settings read secret files when they are built, so the stack's own secrets are generated before any settings
+    exist, and settings are read again after the simulators wrote their credentials while starting."""
+    from infra.stack.local_secrets import ensure_secrets
+    from infra.stack.manager import up
+
+    ensure_secrets()
+    rows = up(_fresh_settings(), components)
+    return rows, _fresh_settings()
+
+
+def _share_org_limits(settings: Settings, process: str) -> None:
+    """Every process that calls a target system counts its ZOHO credits and shares access tokens with the others
+    through the state dir: limits belong to the org, not to the process."""
+    from connectors.common.token_cache import share_tokens
+    from connectors.zoho import budget
+
+    budget.enable(settings.state_dir, process)
+    share_tokens(settings.state_dir)
+
+
 def cmd_prepare(args: argparse.Namespace) -> int:
     from cdchub.kingdee_db import prepare
 
@@ -130,10 +156,9 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
 
 def cmd_poll_zoho(args: argparse.Namespace) -> int:
-    from connectors.zoho import budget
     from connectors.zoho.source import run_poller
 
-    budget.enable(get_settings().state_dir, "poll-zoho")
+    _share_org_limits(get_settings(), "poll-zoho")
     poller = run_poller(get_settings(), once=args.once)
     log.info("ZOHO poller stopped after %d events", poller.events)
     return 0
@@ -142,6 +167,7 @@ def cmd_poll_zoho(args: argparse.Namespace) -> int:
 def cmd_poll_weaver(args: argparse.Namespace) -> int:
     from connectors.weaver.source import run_poller
 
+    _share_org_limits(get_settings(), "poll-weaver")
     poller = run_poller(get_settings(), once=args.once)
     log.info("Weaver poller stopped after %d events", poller.events)
     return 0
@@ -150,6 +176,7 @@ def cmd_poll_weaver(args: argparse.Namespace) -> int:
 def cmd_poll_huilianyi(args: argparse.Namespace) -> int:
     from connectors.huilianyi.source import run_poller
 
+    _share_org_limits(get_settings(), "poll-huilianyi")
     poller = run_poller(get_settings(), once=args.once)
     log.info("Huilianyi poller stopped after %d events", poller.events)
     return 0
@@ -162,6 +189,7 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     from cdchub.ledger import open_engine
 
     settings = get_settings()
+    _share_org_limits(settings, "dlq")
     engine = open_engine(settings.ledger_database_url())
     chosen = dlq.letters(settings, args.flow, args.reason)
     if args.action == "list":
@@ -209,6 +237,7 @@ def cmd_console(args: argparse.Namespace) -> int:
     from cdchub.console.app import serve
 
     settings = get_settings()
+    _share_org_limits(settings, "console")
     serve(settings, args.host or settings.console.host, args.port or settings.console.port)
     return 0
 
@@ -217,6 +246,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from cdchub.replay import Bound, ReplayRefused, replay, report
     from connectors.common.replay_mode import ReplaySession
 
+    _share_org_limits(get_settings(), "replay")
     try:
         session = replay(get_settings(), args.flow, ReplaySession(dry_run=args.dry_run),
                          Bound.parse(args.start), Bound.parse(args.end), progress=None if args.quiet else sys.stderr)
@@ -232,6 +262,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
     from cdchub.replay import ReplayRefused, reconcile, report
 
+    _share_org_limits(get_settings(), "reconcile")
     try:
         session, counts = reconcile(get_settings(), args.flow, sample_percent=args.sample, fix=args.fix,
                                     progress=None if args.quiet else sys.stderr)
@@ -277,10 +308,9 @@ def cmd_schemas(args: argparse.Namespace) -> int:
 
 def cmd_flow(args: argparse.Namespace) -> int:
     from cdchub.flow_runner import run_flow
-    from connectors.zoho import budget
 
     settings = get_settings()
-    budget.enable(settings.state_dir, f"flow-{args.name}")
+    _share_org_limits(settings, f"flow-{args.name}")
     run_flow(args.name, settings)
     return 0
 
@@ -312,12 +342,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Set up everything that is missing, start capture and the flow, and show live what happens."""
     from cdchub.dashboard import watch
     from cdchub.kingdee_db import prepare
-    from infra.stack.manager import up
 
     print("starting the local stack (first start downloads Kafka and the registry; later starts are quick)…")
-    for row in up(_fresh_settings()):
+    rows, settings = _start_local_stack()
+    for row in rows:
         print(f"  {row.name:<12} {row.detail}")
-    settings = get_settings()
     print("  kingdee db  ", prepare(settings, materials=args.materials))
     flows = [f.strip() for f in args.flows.split(",") if f.strip()]
     children = {"capture": _spawn("capture", ["capture"])}

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from cdchub.ledger import sync_ledger
+from cdchub.ledger import FAILED, sync_ledger
 
 
 class IdMap:
@@ -44,6 +44,15 @@ class IdMap:
     def target(self, flow: str, source_key: str) -> str | None:
         return self.targets(flow, [source_key]).get(str(source_key))
 
+    def failure(self, flow: str, source_key: str) -> str | None:
+        """The error with which ``flow`` dead-lettered this source key, if it did and never wrote it."""
+        t = sync_ledger.c
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.last_error).where(
+                t.flow == flow, t.target_system == self.target_system, t.source_key == str(source_key),
+                t.status == FAILED, t.target_id.is_(None))).first()
+        return None if row is None else str(row.last_error or "dead-lettered")
+
     def targets_by_number(self, flow: str, numbers: Iterable[str]) -> dict[str, str]:
         """Target ids of the documents ``flow`` wrote, by their business number (the ledger's ``source_number``,
         e.g. an order's bill number), for documents that name another by number only.  Numbers not synced (or
@@ -61,11 +70,18 @@ class LedgerLookup:
         self.by_number = by_number
         self._ids: IdMap | None = None
 
-    def __call__(self, key: str) -> str | None:
+    def _map(self) -> IdMap:
         if self._ids is None:
             from cdchub.ledger import open_engine
 
             self._ids = IdMap(open_engine(self.ledger_url))
+        return self._ids
+
+    def __call__(self, key: str) -> str | None:
         if self.by_number:
-            return self._ids.targets_by_number(self.flow, [key]).get(key)
-        return self._ids.target(self.flow, key)
+            return self._map().targets_by_number(self.flow, [key]).get(key)
+        return self._map().target(self.flow, key)
+
+    def failure(self, key: str) -> str | None:
+        """Why the flow dead-lettered this source key (by source key), or None."""
+        return self._map().failure(self.flow, key)

@@ -14,8 +14,12 @@
 * **Coalesce** (:class:`StockWriteThrottle`): at most one write per material per ``COALESCE`` (first change written
   at once, the rest of a burst as trailing writes of the newest total on a shared grid of ticks, so the materials
   of a burst are written together, up to 100 per call).  The pending total lives in recoverable
-  state, so a crash loses nothing.  The CRM id comes from the id map (the materials flow's ledger); a material not in
-  the CRM yet is retried (1 s, 2 s, 4 s … ) for ``UNSYNCED_GIVE_UP``, then dead-lettered naming the material number.
+  state, so a crash loses nothing.  The CRM id comes from the id map (the materials flow's ledger).
+* **Stock of a material the CRM does not show** (a rule of the materials flow: only audited materials become CRM
+  products; or one not synced yet) **waits for it**: its newest total is held in state and looked up again (1 s,
+  2 s, 4 s … up to 10 s, and every ``PARKED_RETRY_S`` after ``UNSYNCED_GIVE_UP``), and written as soon as the
+  product exists — e.g. when the clerk audits the material.  It is not an error, so no dead letter.  Only a material
+  the materials flow dead-lettered makes its stock a dead letter, naming the material and that flow's error.
 * **Write** (:class:`~connectors.zoho.update_sink.ZohoUpdateSink`): ``PUT Products`` by CRM id, idempotent through
   the ledger (key: material id, version: the total's LSN): replays and duplicates write nothing.
 
@@ -58,17 +62,18 @@ QTY_FIELD = "Qty_in_Stock"
 COALESCE = timedelta(milliseconds=1000)
 #: How long a removed row's tombstone (and so an emptied material's state) is kept.
 RETIRE_AFTER = timedelta(minutes=15)
-#: How long a total waits for its material to reach the CRM before it is dead-lettered
-#: (environment ``CDCHUB_INVENTORY_UNSYNCED_GIVE_UP_MS``).
+#: How long a total is looked up often (up to every 10 s) while its material is not in the CRM; afterwards it is
+#: parked and looked up every ``PARKED_RETRY_S`` (environment ``CDCHUB_INVENTORY_UNSYNCED_GIVE_UP_MS``).
 UNSYNCED_GIVE_UP = timedelta(seconds=60)
 UNSYNCED_FIRST_RETRY_S = 1.0
 UNSYNCED_MAX_RETRY_S = 10.0
+PARKED_RETRY_S = 30.0
 
 Clock = Callable[[], float]
 
 
-class MaterialNotSynced(Exception):
-    """The material has no CRM product yet (not synced by the materials flow, or not audited)."""
+class MaterialRefused(Exception):
+    """The materials flow dead-lettered the material, so its stock has no CRM product to go to."""
 
 
 # --- row changes ----------------------------------------------------------------------------------------------
@@ -234,18 +239,26 @@ class ThrottleState:
     #: Since when the pending total waits for its material to reach the CRM (epoch s).
     waiting_since: float | None = None
     attempts: int = 0
+    #: Waiting past the give-up time for a material the CRM does not show (looked up every PARKED_RETRY_S).
+    parked: bool = False
 
 
 Resolve = Callable[[str], str | None]
+
+
+def never_refused(material_id: str) -> str | None:
+    return None
 
 
 class StockWriteThrottle(StatefulLogic[StockTotal, StockWrite | DeadLetter, ThrottleState]):
     """Bytewax logic: keep the newest total per material, write it at most every ``interval`` (see module doc)."""
 
     def __init__(self, state: ThrottleState | None, resolve: Resolve, clock: Clock = time.time,
-                 interval: timedelta = COALESCE, give_up: timedelta = UNSYNCED_GIVE_UP) -> None:
+                 interval: timedelta = COALESCE, give_up: timedelta = UNSYNCED_GIVE_UP,
+                 refused: Resolve = never_refused) -> None:
         self.state = state or ThrottleState()
         self.resolve = resolve
+        self.refused = refused
         self.clock = clock
         self.interval = interval.total_seconds()
         self.give_up = give_up.total_seconds()
@@ -292,19 +305,28 @@ class StockWriteThrottle(StatefulLogic[StockTotal, StockWrite | DeadLetter, Thro
             if s.waiting_since is None:
                 s.waiting_since = now
             s.attempts += 1
-            if now - s.waiting_since < self.give_up:
-                s.next_at = now + min(UNSYNCED_MAX_RETRY_S, UNSYNCED_FIRST_RETRY_S * 2 ** (s.attempts - 1))
+            error = self.refused(total.material_id)
+            if error is None:
+                if now - s.waiting_since < self.give_up:
+                    s.next_at = now + min(UNSYNCED_MAX_RETRY_S, UNSYNCED_FIRST_RETRY_S * 2 ** (s.attempts - 1))
+                else:
+                    if not s.parked:
+                        s.parked = True
+                        log.info("stock of material %s (id %s) waits for its CRM product (not audited, or not "
+                                 "synced yet); it is written when the product exists",
+                                 total.material_number or "?", total.material_id)
+                    s.next_at = now + PARKED_RETRY_S
                 return []
-            exc = MaterialNotSynced(
-                f"material {total.material_number or '?'} (id {total.material_id}) has no CRM product after "
-                f"{now - s.waiting_since:.0f}s; its stock {total.qty} was not written")
+            exc = MaterialRefused(
+                f"material {total.material_number or '?'} (id {total.material_id}) was dead-lettered by the "
+                f"{MATERIALS_FLOW} flow ({error}); its stock {total.qty} has no CRM product to go to")
             letter = DeadLetter.of(FLOW, "resolve", exc, record=_letter_record(total), key=total.material_id,
                                    topic=total.position.topic, partition=total.position.partition,
                                    offset=total.position.offset, attempts=s.attempts)
-            s.pending, s.waiting_since, s.attempts = None, None, 0
+            s.pending, s.waiting_since, s.attempts, s.parked = None, None, 0, False
             s.next_at = self._next_tick(now)
             return [letter]
-        s.pending, s.waiting_since, s.attempts = None, None, 0
+        s.pending, s.waiting_since, s.attempts, s.parked = None, None, 0, False
         s.next_at = self._next_tick(now)
         return [StockWrite(total, target)]
 
@@ -347,11 +369,11 @@ def stock_totals(changes: Stream[tuple[str, RowChange]], clock: Clock = time.tim
 
 
 def throttled_writes(totals: Stream[tuple[str, StockTotal]], resolve: Resolve, clock: Clock = time.time,
-                     interval: timedelta = COALESCE,
-                     give_up: timedelta = UNSYNCED_GIVE_UP) -> Stream[tuple[str, StockWrite | DeadLetter]]:
+                     interval: timedelta = COALESCE, give_up: timedelta = UNSYNCED_GIVE_UP,
+                     refused: Resolve = never_refused) -> Stream[tuple[str, StockWrite | DeadLetter]]:
     """The coalescing step (keyed by material id)."""
     return op.stateful("coalesce_per_material", totals,
-                       lambda state: StockWriteThrottle(state, resolve, clock, interval, give_up))
+                       lambda state: StockWriteThrottle(state, resolve, clock, interval, give_up, refused))
 
 
 def build_flow(settings: Settings | None = None) -> Dataflow:
@@ -363,9 +385,10 @@ def build_flow(settings: Settings | None = None) -> Dataflow:
     changes: Stream[tuple[str, RowChange]] = split.trues  # type: ignore[assignment]
     no_material = op.map("no_material", split.falses, lambda kv: kv[1])
     totals = stock_totals(changes)
-    out = throttled_writes(totals, LedgerLookup(settings.ledger_database_url(), MATERIALS_FLOW),
-                           interval=_env_ms("CDCHUB_INVENTORY_COALESCE_MS", COALESCE),
-                           give_up=_env_ms("CDCHUB_INVENTORY_UNSYNCED_GIVE_UP_MS", UNSYNCED_GIVE_UP))
+    materials = LedgerLookup(settings.ledger_database_url(), MATERIALS_FLOW)
+    out = throttled_writes(totals, materials, interval=_env_ms("CDCHUB_INVENTORY_COALESCE_MS", COALESCE),
+                           give_up=_env_ms("CDCHUB_INVENTORY_UNSYNCED_GIVE_UP_MS", UNSYNCED_GIVE_UP),
+                           refused=materials.failure)
     values = op.map("drop_key", out, lambda kv: kv[1])
     writes = op.branch("resolved", values, lambda v: isinstance(v, StockWrite))
     commands = op.map("to_command", writes.trues, to_command)  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from connectors.common.errors import PermanentError, TransientError
+from connectors.common.token_cache import TokenUnavailable
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -38,7 +39,10 @@ def call_with_retry(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> tuple[T, int]:
-    """Run ``fn`` until it succeeds; returns (result, attempts).  Permanent errors pass through at once."""
+    """Run ``fn`` until it succeeds; returns (result, attempts).  Permanent errors pass through at once.
+
+    Waiting for an access token (``TokenUnavailable``: the org's refresh budget is used up, or a refresh was refused)
+    is nobody's failure: it is waited out without spending the give-up budget, however long it takes."""
     start = clock()
     attempt = 0
     while True:
@@ -47,6 +51,12 @@ def call_with_retry(
             return fn(), attempt
         except PermanentError:
             raise
+        except TokenUnavailable as exc:
+            delay = max(policy.first_delay_s, exc.retry_after or policy.max_delay_s)
+            log.warning("%s waits %.0fs for an access token: %s", what, delay, exc)
+            sleep(delay)
+            start += delay
+            attempt -= 1
         except Exception as exc:  # unknown errors count as transient
             elapsed = clock() - start
             if elapsed >= policy.give_up_after_s:

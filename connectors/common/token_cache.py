@@ -1,35 +1,169 @@
-"""One cached OAuth access token per client, shared by the connectors that fetch their own tokens.
+"""One access token per credential per installation, shared by every cdchub process, refreshed only when needed.
 
-A subclass says how to get a token (:meth:`CachedToken._fetch`); this class decides when: only when there is
-none, when it is due to expire, or after the server refused it (:meth:`CachedToken.invalidate`). Thread-safe:
-concurrent callers wait for one fetch instead of each fetching.
+A subclass says how to get a token (:meth:`CachedToken._fetch`); this class decides when: only when there is none,
+when it is due to expire, or after the server refused it (:meth:`CachedToken.invalidate`).
+
+**Shared** (after :func:`share_tokens`, which every long-running cdchub process calls with the state dir): the token,
+its expiry, the moments tokens were minted and a refusal's "not before" live in
+``<state dir>/tokens/<credential>.json`` (mode 600) under a file lock, so all processes of an installation use one
+token and one refresh budget — ZOHO allows a refresh token 10 mints per 10 minutes per org, however many processes
+run.  Without it (unit tests, one-off scripts) the same state lives in the process.  Thread-safe: concurrent callers
+wait for one fetch instead of each fetching.
+
+**A token that cannot be had now** (the mint budget is used up, or the server refused a refresh) raises
+:class:`TokenUnavailable` with the time to wait.  It is not a mint, it is remembered for every process (no process
+asks again before that time), and it is never a record's fault: retry loops wait for it without spending the
+record's retry budget (``retry.py``).
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
+import logging
+import os
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from connectors.common.errors import TransientError
+
+log = logging.getLogger(__name__)
+
+#: How long to wait after a refused refresh when the server does not say and no mint history tells.
+DEFAULT_REFUSAL_WAIT_S = 60.0
+
+_shared_dir: Path | None = None
+
+
+def share_tokens(state_dir: Path) -> None:
+    """Keep this process's tokens in ``<state_dir>/tokens``, shared with every process of the installation."""
+    global _shared_dir
+    _shared_dir = state_dir / "tokens"
+
+
+class TokenUnavailable(TransientError):
+    """No token can be had before ``retry_after`` seconds: wait and try again; not a failure of any record."""
+
+
+@dataclass(frozen=True)
+class Token:
+    value: str
+    #: Wall-clock time (epoch s) after which the token is not used any more (already less a safety margin).
+    expires_at: float
+    #: What else the token endpoint said that users of the token need (e.g. ZOHO's ``api_domain``).
+    extra: dict[str, str] = field(default_factory=dict)
 
 
 class CachedToken(ABC):
-    def __init__(self) -> None:
+    #: At most this many tokens per ``mint_window_s`` (None: no limit known).
+    mint_limit: int | None = None
+    mint_window_s: float = 600.0
+
+    def __init__(self, credential: str) -> None:
+        """``credential`` names the credential in the shared store (e.g. its host and client id, no secret)."""
+        self.credential = credential
         self._lock = threading.Lock()
-        self._token: str | None = None  # the cached token, seen by ``_fetch`` as the previous one
-        self._expires_at = 0.0  # time.monotonic() after which the token is not used any more
+        self._token: Token | None = None
+        self._memory: dict[str, Any] = {}
+        #: Tokens this process minted, and refreshes refused to it (for status and tests).
+        self.mint_count = 0
+        self.refusals = 0
+
+    @property
+    def current(self) -> Token | None:
+        return self._token
 
     def token(self) -> str:
         with self._lock:
-            if self._token is None or time.monotonic() >= self._expires_at:
-                self._token, self._expires_at = self._fetch()
-            return self._token
+            if self._token is None or time.time() >= self._token.expires_at:
+                self._token = self._obtain()
+            return self._token.value
 
     def invalidate(self, token: str) -> None:
-        """Drop ``token`` if it is still the cached one (a 401 on a call made with it)."""
+        """Drop ``token`` if it is still the current one (a 401 on a call made with it), here and in the store."""
         with self._lock:
-            if self._token == token:
+            if self._token is not None and self._token.value == token:
                 self._token = None
+            with self._state() as state:
+                if (state.get("token") or {}).get("value") == token:
+                    state["token"] = None
+
+    def _obtain(self) -> Token:
+        with self._state() as state:
+            now = time.time()
+            stored = state.get("token")
+            if stored and now < float(stored["expires_at"]):
+                return Token(stored["value"], float(stored["expires_at"]), dict(stored.get("extra") or {}))
+            not_before = float(state.get("not_before") or 0)
+            if now < not_before:
+                raise TokenUnavailable(f"{self.credential}: no token before {not_before - now:.0f}s (a refresh was "
+                                       "refused or the refresh budget is used up)", retry_after=not_before - now)
+            mints = [t for t in state.get("mints") or [] if now - t < self.mint_window_s]
+            state["mints"] = mints
+            if self.mint_limit is not None and len(mints) >= self.mint_limit:
+                wait = mints[0] + self.mint_window_s - now
+                state["not_before"] = now + wait
+                raise TokenUnavailable(f"{self.credential}: {len(mints)} tokens minted in the last "
+                                       f"{self.mint_window_s:.0f}s, the most allowed; next in {wait:.0f}s",
+                                       retry_after=wait)
+            try:
+                token = self._fetch()
+            except TokenUnavailable as exc:
+                wait = exc.retry_after or (mints[0] + self.mint_window_s - now if mints else DEFAULT_REFUSAL_WAIT_S)
+                state["not_before"] = now + wait
+                state["refusals"] = int(state.get("refusals") or 0) + 1
+                self.refusals += 1
+                raise TokenUnavailable(f"{exc} (not asking again for {wait:.0f}s)", retry_after=wait) from exc
+            state["mints"] = [*mints, now]
+            state["token"] = asdict(token)
+            self.mint_count += 1
+            log.info("%s: new access token (%d minted in the last %.0fs by this installation)", self.credential,
+                     len(state["mints"]), self.mint_window_s)
+            return token
+
+    @contextmanager
+    def _state(self) -> Iterator[dict[str, Any]]:
+        """The shared state under its file lock (written back even when the body raises), or this process's."""
+        if _shared_dir is None:
+            yield self._memory
+            return
+        _shared_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.credential)
+        path = _shared_dir / f"{name}.json"
+        with (_shared_dir / f"{name}.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+            except ValueError:
+                state = {}  # a torn or foreign file: start from nothing (costs at most one mint)
+            try:
+                yield state
+            finally:
+                tmp = path.with_suffix(".tmp")
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    json.dump(state, fh)
+                os.replace(tmp, path)
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     @abstractmethod
-    def _fetch(self) -> tuple[str, float]:
-        """A new token and the ``time.monotonic()`` moment to stop using it. Called with the lock held."""
+    def _fetch(self) -> Token:
+        """A new token.  Raise :class:`TokenUnavailable` when the server refuses to mint one now."""
+
+
+def shared_state(state_dir: Path) -> dict[str, dict[str, Any]]:
+    """Every shared credential's state without the tokens (for ``cdchub status``): mints, refusals, not-before."""
+    found: dict[str, dict[str, Any]] = {}
+    for path in sorted((state_dir / "tokens").glob("*.json")):
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        found[path.stem] = {k: v for k, v in state.items() if k != "token"}
+    return found

@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 
 from connectors.common.errors import PermanentError, RateLimited, TransientError
-from connectors.common.token_cache import CachedToken
+from connectors.common.token_cache import CachedToken, Token
 from connectors.huilianyi.settings import HuilianyiSettings
 
 log = logging.getLogger(__name__)
@@ -94,14 +94,17 @@ class TokenManager(CachedToken):
     """Caches the access token; fetches one only when it is missing, about to expire, or refused."""
 
     def __init__(self, settings: HuilianyiSettings, http: httpx.Client) -> None:
-        super().__init__()
+        super().__init__(f"huilianyi-{settings.base_url}-{settings.app_id}")
         self._settings = settings
         self._http = http
-        self.fetch_count = 0
 
-    def _fetch(self) -> tuple[str, float]:
+    @property
+    def fetch_count(self) -> int:
+        return self.mint_count
+
+    def _fetch(self) -> Token:
         s = self._settings
-        now = time.monotonic()
+        now = time.time()
         try:
             resp = self._http.post(
                 f"{s.base_url}/oauth/token",
@@ -117,10 +120,9 @@ class TokenManager(CachedToken):
         token = str(body["access_token"])
         expires_in = float(body.get("expires_in") or 0)
         # The same token again means the server's clock decides: use it for all of its remaining time.
-        margin = 0.0 if token == self._token else min(TOKEN_EXPIRY_MARGIN_S, expires_in / 10)
-        self.fetch_count += 1
-        log.info("Huilianyi access token fetched (%d by this client)", self.fetch_count)
-        return token, now + expires_in - margin
+        previous = self.current.value if self.current else None
+        margin = 0.0 if token == previous else min(TOKEN_EXPIRY_MARGIN_S, expires_in / 10)
+        return Token(token, now + expires_in - margin)
 
 
 class HuilianyiClient:

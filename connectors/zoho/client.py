@@ -14,7 +14,6 @@ import json
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import httpx
 
 from cdchub.settings import ZohoSettings
 from connectors.common.errors import PermanentError, RateLimited, TransientError
-from connectors.common.token_cache import CachedToken
+from connectors.common.token_cache import CachedToken, Token, TokenUnavailable
 from connectors.zoho.budget import METER
 
 log = logging.getLogger(__name__)
@@ -35,23 +34,24 @@ TOKEN_EXPIRY_MARGIN_S = 60.0
 
 
 class TokenManager(CachedToken):
-    """Caches the access token; mints a new one only when it is missing, about to expire, or refused."""
+    """The org's access token (shared by every process, see ``token_cache.py``); a new one is minted only when it
+    is missing, about to expire, or refused, and never more than 10 per 10 minutes."""
+
+    mint_limit = TOKEN_MINTS_PER_WINDOW
+    mint_window_s = TOKEN_WINDOW_S
 
     def __init__(self, settings: ZohoSettings, http: httpx.Client) -> None:
-        super().__init__()
+        super().__init__(f"zoho-{settings.accounts_url}-{settings.client_id}")
         self._settings = settings
         self._http = http
-        self._mints: deque[float] = deque()
-        self.api_domain = settings.api_domain
-        self.mint_count = 0
 
-    def _fetch(self) -> tuple[str, float]:
-        now = time.monotonic()
-        while self._mints and now - self._mints[0] > TOKEN_WINDOW_S:
-            self._mints.popleft()
-        if len(self._mints) >= TOKEN_MINTS_PER_WINDOW:
-            wait = TOKEN_WINDOW_S - (now - self._mints[0])
-            raise RateLimited(f"ZOHO token refresh budget used up; next refresh in {wait:.0f}s", retry_after=wait)
+    @property
+    def api_domain(self) -> str:
+        current = self.current
+        return (current.extra.get("api_domain") if current else None) or self._settings.api_domain
+
+    def _fetch(self) -> Token:
+        now = time.time()
         s = self._settings
         try:
             resp = self._http.post(
@@ -65,19 +65,17 @@ class TokenManager(CachedToken):
             )
         except httpx.HTTPError as exc:
             raise TransientError(f"ZOHO token refresh failed: {exc!r}") from exc
-        self._mints.append(now)
         body = _json_or_none(resp)
         if resp.status_code >= 500 or body is None:
             raise TransientError(f"ZOHO token refresh answered {resp.status_code}")
         if "access_token" not in body:
             error = body.get("error", "unknown")
             if "too many requests" in str(body.get("error_description", "")).lower():
-                raise RateLimited("ZOHO refused the token refresh: too many requests", retry_after=60.0)
+                raise TokenUnavailable("ZOHO refused the token refresh: too many requests")
             raise PermanentError(f"ZOHO token refresh refused: {error}", code=str(error))
-        self.api_domain = body.get("api_domain") or self.api_domain
-        self.mint_count += 1
-        log.info("ZOHO access token refreshed (%d minted by this process)", self.mint_count)
-        return body["access_token"], now + float(body.get("expires_in", 3600)) - TOKEN_EXPIRY_MARGIN_S
+        extra = {"api_domain": str(body["api_domain"])} if body.get("api_domain") else {}
+        return Token(str(body["access_token"]),
+                     now + float(body.get("expires_in", 3600)) - TOKEN_EXPIRY_MARGIN_S, extra)
 
 
 def _json_or_none(resp: httpx.Response) -> dict[str, Any] | None:
@@ -110,7 +108,7 @@ class ZohoClient:
         return f"{self.tokens.api_domain}/crm/{self.settings.api_version}/{path.lstrip('/')}"
 
     def request(self, method: str, path: str, **kwargs: Any) -> tuple[int, dict[str, Any] | None]:
-        """One call; returns (status, parsed body or None for 204).  A refused token is replaced once."""
+        """One call; returns (status, parsed body, or None for 204 and 304).  A refused token is replaced once."""
         for attempt in (1, 2):
             token = self.tokens.token()
             headers = {"Authorization": f"Zoho-oauthtoken {token}", **kwargs.pop("headers", {})}
@@ -124,8 +122,8 @@ class ZohoClient:
             sent = kwargs.get("json")
             METER.record(method, path, len(sent.get("data") or []) if isinstance(sent, dict) else 0,
                          resp.status_code, resp.headers.get(CREDITS_HEADER))
-            if resp.status_code == 204:
-                return 204, None
+            if resp.status_code in (204, 304):  # no rows; nothing modified after If-Modified-Since
+                return resp.status_code, None
             body = _json_or_none(resp)
             code = (body or {}).get("code")
             if resp.status_code == 401 and code == "INVALID_TOKEN" and attempt == 1:

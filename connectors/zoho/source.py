@@ -23,6 +23,7 @@ from typing import Any
 
 from cdchub.settings import Settings
 from connectors.common.avro import AvroEncoder, load_schema_text, registry_client
+from connectors.common.errors import TransientError
 from connectors.common.kafka import CHANGE_TOPIC_CONFIG, ensure_topics, producer
 from connectors.zoho.client import ZohoClient
 from connectors.zoho.watch import WatchListener
@@ -214,8 +215,21 @@ class ZohoChangePoller:
         self._stop.set()
         self._wake.set()
 
+    def _prepare_when_possible(self) -> bool:
+        """Prepare, waiting out transient trouble (the CRM down, no access token yet) instead of exiting."""
+        while not self._stop.is_set():
+            try:
+                self.prepare()
+                return True
+            except TransientError as exc:
+                wait = max(1.0, exc.retry_after or self.settings.zoho.poll_interval_s)
+                log.warning("ZOHO poller cannot start yet (retrying in %.0fs): %s", wait, exc)
+                self._stop.wait(wait)
+        return False
+
     def run(self, *, once: bool = False) -> None:
-        self.prepare()
+        if not self._prepare_when_possible():
+            return
         if self.settings.zoho.watch_notify_url and not once:
             self.watch = WatchListener(self.client, self.settings.zoho.watch_notify_url, self.modules, self._wake,
                                        self._dirty)

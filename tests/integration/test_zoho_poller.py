@@ -21,6 +21,21 @@ def start_poller(env: IsolatedEnv):  # type: ignore[no-untyped-def]
     return env.spawn(f"poller-{len(env.children)}", "poll-zoho")
 
 
+def test_an_idle_poll_is_answered_not_modified_and_is_no_error(env: IsolatedEnv) -> None:
+    """ZOHO answers 304 (empty) to If-Modified-Since when nothing changed after it, on records and on /deleted."""
+    poller = start_poller(env)
+    gone = env.zoho.human_create("Products", {"Product_Name": "呼吸面罩 F-1"})
+    wait_for(lambda: [e for e in events(env) if e["id"] == gone], 30, "the created product")
+    env.zoho.human_delete("Products", gone)  # no live record changed after the cursor now: 304
+    wait_for(lambda: [e for e in events(env) if e["op"] == "d"], 30, "the deletion")
+    wait_for(lambda: [r for r in env.zoho.requests() if r["status"] == 304 and r["path"].endswith("/Products")],
+             30, "an idle poll answered 304")
+    after = len(events(env))
+    env.zoho.human_create("Products", {"Product_Name": "呼吸面罩 F-2"})
+    wait_for(at_least(after + 1, lambda: events(env)), 30, "a change after idle polls")
+    assert "poll failed" not in poller.log(), "an idle poll (304 Not Modified) is no error"
+
+
 def test_human_edits_integration_writes_and_deletes_are_captured_once(env: IsolatedEnv) -> None:
     poller = start_poller(env)
     rid = env.zoho.human_create("Products", {"Product_Name": "呼吸过滤器 HF-1", "Product_Code": "HF-1"})

@@ -245,7 +245,7 @@ def test_an_older_total_never_replaces_a_pending_newer_one() -> None:
     assert isinstance(write, StockWrite) and write.total.qty == 5
 
 
-def test_a_material_not_in_the_crm_is_retried_then_dead_lettered_by_number() -> None:
+def test_stock_of_a_material_not_in_the_crm_waits_for_it_without_dead_letters() -> None:
     now = [0.0]
     known: dict[str, str] = {}
     logic = StockWriteThrottle(None, known.get, clock=lambda: now[0], interval=timedelta(seconds=1),
@@ -258,16 +258,30 @@ def test_a_material_not_in_the_crm_is_retried_then_dead_lettered_by_number() -> 
     (write,), _ = logic.on_notify()
     assert isinstance(write, StockWrite) and write.target_id == "z1"
 
-    other = StockWriteThrottle(ThrottleState(), known.get, clock=lambda: now[0], give_up=timedelta(seconds=10))
-    other.on_item(total("2", 4, 10))
-    letters: list[Any] = []
-    while not letters:
-        now[0] = other.notify_at().timestamp()  # type: ignore[union-attr]
-        letters = list(other.on_notify()[0])
-    (letter,) = letters
+    # a material that is not audited: its stock waits, looked up less and less often, never a dead letter
+    draft = StockWriteThrottle(ThrottleState(), known.get, clock=lambda: now[0], give_up=timedelta(seconds=10))
+    draft.on_item(total("2", 4, 10))
+    lookups = 0
+    while now[0] < 3600:
+        now[0] = draft.notify_at().timestamp()  # type: ignore[union-attr]
+        assert list(draft.on_notify()[0]) == []
+        lookups += 1
+    assert lookups <= 10 + 3600 / 30, "backoff, then parked: not a busy loop"
+    assert draft.state.parked and draft.state.pending is not None
+    known["2"] = "z2"  # the clerk audits it; the materials flow creates the product
+    now[0] = draft.notify_at().timestamp()  # type: ignore[union-attr]
+    (write,), _ = draft.on_notify()
+    assert isinstance(write, StockWrite) and (write.target_id, write.total.qty) == ("z2", 4)
+    assert not draft.state.parked
+
+
+def test_stock_of_a_material_the_materials_flow_dead_lettered_is_a_dead_letter_naming_it() -> None:
+    now = [0.0]
+    refused = {"3": "PermanentError: unknown unit code"}
+    logic = StockWriteThrottle(None, {}.get, clock=lambda: now[0], refused=refused.get)
+    (letter,), _ = logic.on_item(total("3", 4, 10))
     assert isinstance(letter, DeadLetter) and letter.stage == "resolve"
-    assert "material M.2" in letter.error and now[0] >= 10
-    assert 3 <= letter.attempts <= 6, "backoff, not a busy loop"
+    assert "material M.3" in letter.error and "unknown unit code" in letter.error
 
 
 def test_the_pipeline_burst_of_200_moves_across_5_materials() -> None:

@@ -2,6 +2,7 @@ import pytest
 
 from connectors.common.errors import PermanentError, RateLimited, TransientError
 from connectors.common.retry import GaveUp, RetryPolicy, call_with_retry
+from connectors.common.token_cache import TokenUnavailable
 
 
 class Clock:
@@ -49,3 +50,13 @@ def test_gives_up_after_the_deadline() -> None:
         call_with_retry(flaky([TransientError("x")] * 100), "x", RetryPolicy(first_delay_s=1, max_delay_s=1,
                         give_up_after_s=5), clock.sleep, lambda: clock.now)
     assert info.value.attempts > 2
+
+
+def test_waiting_for_an_access_token_does_not_spend_the_records_budget() -> None:
+    clock = Clock()
+    waits = [TokenUnavailable("no token yet", retry_after=240.0)] * 5  # 20 minutes without a token
+    result, attempts = call_with_retry(flaky([*waits, TransientError("a moment")]), "x",
+                                       RetryPolicy(first_delay_s=1, max_delay_s=1, give_up_after_s=60),
+                                       clock.sleep, lambda: clock.now)
+    assert result == "ok" and clock.now >= 1200, "waited as long as the token took, and did not give up"
+    assert attempts == 2, "only the real failure counts as an attempt"

@@ -20,6 +20,7 @@ from infra.simulators.zoho.errors import (
 )
 from infra.simulators.zoho.gate import principal_of
 from infra.simulators.zoho.modules import ModuleDef
+from infra.simulators.zoho.reader import NotModified
 from infra.simulators.zoho.simulator import ZohoSimulator
 
 API_VERSIONS = frozenset({"v2", "v2.1", "v3", "v4", "v5", "v6", "v7", "v8"})
@@ -89,12 +90,15 @@ async def module_collection(request: Request) -> Response:
     sim = _sim(request)
     user = principal_of(request.scope).user
     if request.method == "GET":
-        body = sim.reader.list(
-            module,
-            request.path_params["version"],
-            request.query_params,
-            request.headers.get("if-modified-since"),
-        )
+        try:
+            body = sim.reader.list(
+                module,
+                request.path_params["version"],
+                request.query_params,
+                request.headers.get("if-modified-since"),
+            )
+        except NotModified:
+            return Response(status_code=304)
         _returned(request, body)
         return respond(body)
     if request.method == "DELETE":
@@ -151,7 +155,10 @@ async def record_item(request: Request) -> Response:
 
 async def deleted_records(request: Request) -> Response:
     module = _module(request)
-    body = _sim(request).reader.deleted(module, request.query_params, request.headers.get("if-modified-since"))
+    try:
+        body = _sim(request).reader.deleted(module, request.query_params, request.headers.get("if-modified-since"))
+    except NotModified:
+        return Response(status_code=304)
     _returned(request, body)
     return respond(body)
 

@@ -3,7 +3,9 @@
 - ``per_page`` ≤ 200; ``page`` reaches the first 2,000 records, ``page_token`` (from ``info.next_page_token``,
   valid 24 h, carrying the sort and ``If-Modified-Since`` of the first call) up to 100,000.
 - ``If-Modified-Since`` keeps records whose millisecond ``Modified_Time`` is strictly after the header's time.
-- No rows: HTTP 204 with an empty body (``None`` here).
+- No rows: HTTP 204 with an empty body (``None`` here); but with ``If-Modified-Since`` and nothing modified after
+  it, HTTP 304 Not Modified with an empty body (:class:`NotModified`), on the list and on ``/deleted``, as ZOHO's
+  status-code list says.
 - Offset paging over live data: a write between two page calls shifts the pages, as it does for real.
 """
 
@@ -30,6 +32,10 @@ VERSIONS_WITHOUT_REQUIRED_FIELDS = ("v2", "v2.1")
 
 Params = Mapping[str, str]
 Body = dict[str, Any] | None
+
+
+class NotModified(Exception):
+    """Nothing was modified after the request's ``If-Modified-Since``: the answer is HTTP 304, empty."""
 
 
 def _int_param(params: Params, name: str, default: int, low: int, high: int | None = None) -> int:
@@ -176,6 +182,8 @@ class RecordReader:
             converted=converted if module.api_name == "Leads" else "false",
         )
         if not rows:
+            if since is not None and not token and offset == 0:
+                raise NotModified()
             return None
         more = len(rows) > per_page
         rows = rows[:per_page]
@@ -220,14 +228,17 @@ class RecordReader:
             raise invalid_param("type", "type must be all, recycle or permanent")
         per_page = _int_param(params, "per_page", MAX_PER_PAGE, 1, MAX_PER_PAGE)
         page = _int_param(params, "page", 1, 1)
+        since = self.parse_since(if_modified_since)
         rows = self.store.list_deleted(
             module.api_name,
             types=("recycle", "permanent") if kind == "all" else (kind,),
-            deleted_after_ms=self.parse_since(if_modified_since),
+            deleted_after_ms=since,
             offset=(page - 1) * per_page,
             limit=per_page + 1,
         )
         if not rows:
+            if since is not None and page == 1:
+                raise NotModified()
             return None
         display = module.display_field
         data = [
