@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install run test unit integration lint stack-up stack-down status bench bench-replay clean-state
+.PHONY: install packages run test unit integration lint stack-up stack-down status bench bench-replay clean-state
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
+
+packages: install     ## bring the Debian packages the project installs to the newest version served (CI runs it)
+	$(BIN)/python -m infra.stack upgrade-packages
 
 run: install          ## set up the stack, the Kingdee demo database, capture and the materials flow; live view
 	$(BIN)/cdchub run

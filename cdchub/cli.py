@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
-import subprocess
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -315,68 +313,64 @@ def cmd_flow(args: argparse.Namespace) -> int:
     return 0
 
 
-def _spawn(name: str, argv: list[str]) -> subprocess.Popen[bytes]:
-    RUN_LOGS.mkdir(parents=True, exist_ok=True)
-    logfile = open(RUN_LOGS / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
-    return subprocess.Popen(
-        [sys.executable, "-m", "cdchub.cli", *argv], stdout=logfile, stderr=subprocess.STDOUT,
-        cwd=PROJECT_ROOT, start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-
-
-def _stop(children: dict[str, subprocess.Popen[bytes]], timeout_s: float = 20.0) -> None:
-    for proc in children.values():
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-    deadline = time.monotonic() + timeout_s
-    for name, proc in children.items():
-        try:
-            proc.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            log.warning("%s did not stop in time; killing it", name)
-            proc.kill()
-            proc.wait()
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    """Set up everything that is missing, start capture and the flow, and show live what happens."""
+    """Set up everything that is missing, start capture, pollers and flows, and show live what happens."""
     from cdchub.dashboard import watch
     from cdchub.kingdee_db import prepare
+    from cdchub.supervisor import AlreadyRunning, Supervisor, silence_stdout, stop_on_hangup
 
-    print("starting the local stack (first start downloads Kafka and the registry; later starts are quick)…")
-    rows, settings = _start_local_stack()
-    for row in rows:
-        print(f"  {row.name:<12} {row.detail}")
-    print("  kingdee db  ", prepare(settings, materials=args.materials))
-    flows = [f.strip() for f in args.flows.split(",") if f.strip()]
-    children = {"capture": _spawn("capture", ["capture"])}
-    for poller, needed_by in POLLERS.items():
-        if any(f in needed_by for f in flows):
-            children[poller] = _spawn(poller, [poller])
-    children.update({f"flow-{f}": _spawn(f"flow-{f}", ["flow", f]) for f in flows})
-    print(f"started {', '.join(children)} (logs in {RUN_LOGS}); Ctrl-C stops them, `make stack-down` stops the "
-          "stack.")
-    print("Try: edit a material in the Kingdee database or a product in the CRM simulator (see README).")
+    stop_on_hangup()
     stopping = False
-
-    def terminate(*_: object) -> None:  # SIGTERM (a service manager, `timeout`) stops like Ctrl-C
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, terminate)
-
-    def alive() -> bool:
-        dead = [n for n, p in children.items() if p.poll() is not None]
-        if dead and not stopping:
-            print(f"\n{', '.join(dead)} exited; see {RUN_LOGS}/{dead[0]}.log")
-        return not dead and not stopping
-
+    supervisor: Supervisor | None = None
     try:
+        print("starting the local stack (first start downloads Kafka and the registry; later starts are quick)…")
+        rows, settings = _start_local_stack()
+        for row in rows:
+            print(f"  {row.name:<12} {row.detail}")
+        supervisor = Supervisor(settings.state_dir, RUN_LOGS, PROJECT_ROOT)
+        try:
+            supervisor.acquire()
+        except AlreadyRunning as exc:
+            print(f"cdchub run: {exc}", file=sys.stderr)
+            return 2
+        print("  kingdee db  ", prepare(settings, materials=args.materials))
+        flows = [f.strip() for f in args.flows.split(",") if f.strip()]
+        supervisor.spawn("capture", ["capture"])
+        for poller, needed_by in POLLERS.items():
+            if any(f in needed_by for f in flows):
+                supervisor.spawn(poller, [poller])
+        for f in flows:
+            supervisor.spawn(f"flow-{f}", ["flow", f])
+        print(f"started {', '.join(supervisor.children)} (logs in {RUN_LOGS}); Ctrl-C stops them, "
+              "`make stack-down` stops the stack.")
+        print("Try: edit a material in the Kingdee database or a product in the CRM simulator (see README).")
+
+        def alive() -> bool:
+            dead = supervisor.exited() if supervisor else []
+            if dead:
+                print(f"\n{', '.join(dead)} exited; see {RUN_LOGS}/{dead[0]}.log")
+            return not dead
+
         watch(settings, flows, alive)
     except KeyboardInterrupt:
         stopping = True
-        print("\nstopping capture, poller and flows…")
-    _stop(children)
-    failed = [n for n, p in children.items() if p.returncode not in (0, -signal.SIGINT, 130)]
+    except BrokenPipeError:  # whoever read our output is gone (`cdchub run | tee` interrupted): stop quietly
+        stopping = True
+        silence_stdout()
+    finally:
+        if supervisor is not None and supervisor.children:
+            try:
+                print("\nstopping capture, pollers and flows…", flush=True)
+            except BrokenPipeError:
+                silence_stdout()
+            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # a second Ctrl-C must not leave
+                signal.signal(signum, signal.SIG_IGN)                        # children behind
+            supervisor.stop()
+        elif supervisor is not None:
+            supervisor.release()
+    if supervisor is None:
+        return 130 if stopping else 1
+    failed = [n for n, p in supervisor.children.items() if p.returncode not in (0, -signal.SIGINT, 130)]
     return 1 if (failed and not stopping) else 0
 
 
@@ -469,6 +463,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from cdchub.supervisor import guard_child
+
+    guard_child()
     args = parser().parse_args(argv)
     _logging(args.verbose)
     try:

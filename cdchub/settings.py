@@ -161,6 +161,8 @@ class Settings(BaseSettings):
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     state_dir: Path = CACHE_DIR / "state"
     ledger_url: str = ""
+    #: State, pid files and logs of the local simulators (another folder and other ports give a second set).
+    simulators_dir: Path = CACHE_DIR / "simulators"
     zoho_simulator_port: int = 18090
     kingdee_webapi_simulator_port: int = 18091
     weaver_simulator_port: int = 18092

@@ -10,7 +10,6 @@ INFRA_DIR = PROJECT_ROOT / "infra"
 RUN_DIR = CACHE_DIR / "run"  # pid files, logs and the stack lock
 KAFKA_DIR = CACHE_DIR / "kafka"
 REGISTRY_DIR = CACHE_DIR / "registry"
-SIMULATORS_DIR = CACHE_DIR / "simulators"
 
 __all__ = [
     "CACHE_DIR",
@@ -20,7 +19,6 @@ __all__ = [
     "REGISTRY_DIR",
     "RUN_DIR",
     "SECRETS_DIR",
-    "SIMULATORS_DIR",
     "ensure_dir",
 ]
 

@@ -1,4 +1,4 @@
-"""A supervised, detached process: pid file + log under ``.cache/run/``, start, readiness wait, graceful stop.
+"""A supervised, detached process: pid file + log (under ``.cache/run/`` by default), start, readiness wait, graceful stop.
 
 A daemon is ``running`` only when its pid file names a live, non-zombie process whose command line contains
 the daemon's ``marker`` (so a recycled pid is never mistaken for ours).  Processes start in their own session
@@ -68,14 +68,16 @@ class Daemon:
     env: Mapping[str, str] = field(default_factory=dict)
     ready_timeout_s: float = 60.0
     stop_timeout_s: float = 30.0
+    #: Where its pid file and log are.
+    run_dir: Path = RUN_DIR
 
     @property
     def pid_file(self) -> Path:
-        return RUN_DIR / f"{self.name}.pid"
+        return self.run_dir / f"{self.name}.pid"
 
     @property
     def log_file(self) -> Path:
-        return RUN_DIR / f"{self.name}.log"
+        return self.run_dir / f"{self.name}.log"
 
     def pid(self) -> int | None:
         """The pid of our live process, or None (a stale pid file is removed)."""
@@ -115,7 +117,7 @@ class Daemon:
         return f"started (pid {pid}), ready in {waited:.1f}s"
 
     def _spawn(self) -> int:
-        ensure_dir(RUN_DIR)
+        ensure_dir(self.run_dir)
         if self.log_file.exists():
             self.log_file.replace(self.log_file.with_suffix(".log.1"))
         with self.log_file.open("ab") as out:

@@ -1,5 +1,8 @@
 """Simulators of external systems, each a supervised ``python -m <module> --port N --state-dir DIR`` process.
 
+State, pid file and log live under the setting ``simulators_dir`` (``.cache/simulators``), so a second set of
+simulators on other ports (the smoke test of ``cdchub run``) never touches the first one's data.
+
 Add a simulator with one line in ``SIMULATORS``; it must answer ``GET /healthz`` with 200 once ready.
 """
 
@@ -12,7 +15,7 @@ from dataclasses import dataclass
 from cdchub.settings import Settings
 from infra.stack.component import ComponentStatus
 from infra.stack.local_secrets import ensure_secrets
-from infra.stack.paths import PROJECT_ROOT, SIMULATORS_DIR, ensure_dir
+from infra.stack.paths import PROJECT_ROOT, ensure_dir
 from infra.stack.probes import http_status
 from infra.stack.process import Daemon
 
@@ -25,7 +28,7 @@ def project_python() -> str:
 
 @dataclass(frozen=True)
 class SimulatorSpec:
-    name: str  # component name and state folder: .cache/simulators/<name>
+    name: str  # component name and state folder: <settings.simulators_dir>/<name>
     module: str  # run as `python -m <module>`
     port: Callable[[Settings], int]
 
@@ -53,7 +56,7 @@ class Simulator:
         return self.spec.port(self.settings)
 
     def daemon(self) -> Daemon:
-        state_dir = SIMULATORS_DIR / self.spec.name
+        state_dir = self.settings.simulators_dir / self.spec.name
         return Daemon(
             name=self.name,
             argv=[
@@ -71,6 +74,7 @@ class Simulator:
             cwd=PROJECT_ROOT,
             ready_timeout_s=30,
             stop_timeout_s=10,
+            run_dir=self.settings.simulators_dir,
         )
 
     def is_ready(self) -> bool:
@@ -78,7 +82,7 @@ class Simulator:
 
     def up(self) -> str:
         ensure_secrets()  # the simulators accept exactly the credentials in .cache/secrets
-        ensure_dir(SIMULATORS_DIR / self.spec.name)
+        ensure_dir(self.settings.simulators_dir / self.spec.name)
         return self.daemon().ensure_started()
 
     def down(self) -> bool:

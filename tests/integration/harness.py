@@ -309,7 +309,15 @@ def isolated_env(stack: Settings, sim: ZohoSim, sim_base: str, tmp: Path) -> Ite
     finally:
         env.close()
         kingdee.dispose()
-        slot = env.settings.kingdee_db.slot
+        admin.dispose()
+        drop_database(stack, database, env.settings.kingdee_db.slot)
+
+
+def drop_database(stack: Settings, database: str, slot: str) -> None:
+    """Release and drop the replication slot, then drop the database (a test's Kingdee database)."""
+    admin = create_engine(stack.kingdee_db.sqlalchemy_url().rsplit("/", 1)[0] + "/postgres",
+                          isolation_level="AUTOCOMMIT")
+    try:
         with admin.connect() as conn:
             conn.exec_driver_sql(
                 "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = %s AND active",
@@ -320,4 +328,5 @@ def isolated_env(stack: Settings, sim: ZohoSim, sim_base: str, tmp: Path) -> Ite
             conn.exec_driver_sql(
                 "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s", (slot,))
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    finally:
         admin.dispose()
