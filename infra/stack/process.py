@@ -1,4 +1,4 @@
-"""A supervised, detached process: pid file + log (under ``.cache/run/`` by default), start, readiness wait, graceful stop.
+"""A supervised, detached process: pid file + log (``.cache/run/`` by default), start, readiness wait, stop.
 
 A daemon is ``running`` only when its pid file names a live, non-zombie process whose command line contains
 the daemon's ``marker`` (so a recycled pid is never mistaken for ours).  Processes start in their own session
