@@ -113,11 +113,11 @@ def _start_local_stack(components: list[str] | None = None) -> tuple[list[Compon
 def _share_org_limits(settings: Settings, process: str) -> None:
     """Every process that calls a target system counts its ZOHO credits and shares access tokens with the others
     through the state dir: limits belong to the org, not to the process."""
-    from connectors.common.token_cache import share_tokens
+    from connectors.common import shared_state
     from connectors.zoho import budget
 
+    shared_state.share(settings.state_dir)
     budget.enable(settings.state_dir, process)
-    share_tokens(settings.state_dir)
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:

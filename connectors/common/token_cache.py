@@ -3,7 +3,7 @@
 A subclass says how to get a token (:meth:`CachedToken._fetch`); this class decides when: only when there is none,
 when it is due to expire, or after the server refused it (:meth:`CachedToken.invalidate`).
 
-**Shared** (after :func:`share_tokens`, which every long-running cdchub process calls with the state dir): the token,
+**Shared** (after ``shared_state.share``, which every long-running cdchub process does with the state dir): the token,
 its expiry, the moments tokens were minted and a refusal's "not before" live in
 ``<state dir>/tokens/<credential>.json`` (mode 600) under a file lock, so all processes of an installation use one
 token and one refresh budget — ZOHO allows a refresh token 10 mints per 10 minutes per org, however many processes
@@ -18,34 +18,24 @@ record's retry budget (``retry.py``).
 
 from __future__ import annotations
 
-import fcntl
-import json
 import logging
-import os
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from connectors.common.errors import TransientError
+from connectors.common.shared_state import locked_record, read_records
+
+TOKENS = "tokens"
 
 log = logging.getLogger(__name__)
 
 #: How long to wait after a refused refresh when the server does not say and no mint history tells.
 DEFAULT_REFUSAL_WAIT_S = 60.0
-
-_shared_dir: Path | None = None
-
-
-def share_tokens(state_dir: Path) -> None:
-    """Keep this process's tokens in ``<state_dir>/tokens``, shared with every process of the installation."""
-    global _shared_dir
-    _shared_dir = state_dir / "tokens"
-
 
 class TokenUnavailable(TransientError):
     """No token can be had before ``retry_after`` seconds: wait and try again; not a failure of any record."""
@@ -70,7 +60,7 @@ class CachedToken(ABC):
         self.credential = credential
         self._lock = threading.Lock()
         self._token: Token | None = None
-        self._memory: dict[str, Any] = {}
+        self._local: dict[str, Any] = {}  # the record when nothing is shared
         #: Tokens this process minted, and refreshes refused to it (for status and tests).
         self.mint_count = 0
         self.refusals = 0
@@ -127,43 +117,15 @@ class CachedToken(ABC):
                      len(state["mints"]), self.mint_window_s)
             return token
 
-    @contextmanager
-    def _state(self) -> Iterator[dict[str, Any]]:
-        """The shared state under its file lock (written back even when the body raises), or this process's."""
-        if _shared_dir is None:
-            yield self._memory
-            return
-        _shared_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.credential)
-        path = _shared_dir / f"{name}.json"
-        with (_shared_dir / f"{name}.lock").open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-            except ValueError:
-                state = {}  # a torn or foreign file: start from nothing (costs at most one mint)
-            try:
-                yield state
-            finally:
-                tmp = path.with_suffix(".tmp")
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    json.dump(state, fh)
-                os.replace(tmp, path)
-                fcntl.flock(lock, fcntl.LOCK_UN)
+    def _state(self) -> AbstractContextManager[dict[str, Any]]:
+        return locked_record(TOKENS, self.credential, self._local)
 
     @abstractmethod
     def _fetch(self) -> Token:
         """A new token.  Raise :class:`TokenUnavailable` when the server refuses to mint one now."""
 
 
-def shared_state(state_dir: Path) -> dict[str, dict[str, Any]]:
-    """Every shared credential's state without the tokens (for ``cdchub status``): mints, refusals, not-before."""
-    found: dict[str, dict[str, Any]] = {}
-    for path in sorted((state_dir / "tokens").glob("*.json")):
-        try:
-            state = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        found[path.stem] = {k: v for k, v in state.items() if k != "token"}
-    return found
+def token_stats(state_dir: Path) -> dict[str, dict[str, Any]]:
+    """Every shared credential's record without its token (for ``cdchub status``): mints, refusals, not-before."""
+    return {name: {k: v for k, v in record.items() if k != "token"}
+            for name, record in read_records(state_dir, TOKENS).items()}

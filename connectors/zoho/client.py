@@ -2,8 +2,8 @@
 
 Auth: an access token minted from the refresh token at ``{accounts_url}/oauth/v2/token``, cached until shortly before
 it expires and refreshed only then or on a 401 — a refresh token may mint at most 10 tokens per 10 minutes.
-Limits: at most ``MAX_RECORDS_PER_WRITE`` records per write; in-flight calls capped by ``max_concurrency`` (the org's
-concurrency limit answers 429 beyond it).
+Limits: at most ``MAX_RECORDS_PER_WRITE`` records per write; in-flight calls capped by ``max_concurrency`` across
+every process of the installation (``SharedSlots``: the org's concurrency limit answers 429 beyond it).
 Errors: 429, 5xx, timeouts, transport errors and unparseable bodies are transient; other 4xx are permanent.  Per-record
 errors inside a 200/207 answer are returned to the caller, not raised.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ import httpx
 
 from cdchub.settings import ZohoSettings
 from connectors.common.errors import PermanentError, RateLimited, TransientError
+from connectors.common.shared_state import SharedSlots
 from connectors.common.token_cache import CachedToken, Token, TokenUnavailable
 from connectors.zoho.budget import METER
 
@@ -98,7 +98,8 @@ class ZohoClient:
         self.settings = settings
         self._http = http or httpx.Client(timeout=settings.timeout_s)
         self.tokens = TokenManager(settings, self._http)
-        self._slots = threading.BoundedSemaphore(settings.max_concurrency)
+        #: The org's concurrency limit, shared by every process of the installation.
+        self._slots = SharedSlots(f"zoho-{settings.client_id}", settings.max_concurrency)
         self._current_user_id: str | None = None
 
     def close(self) -> None:
@@ -109,11 +110,12 @@ class ZohoClient:
 
     def request(self, method: str, path: str, **kwargs: Any) -> tuple[int, dict[str, Any] | None]:
         """One call; returns (status, parsed body, or None for 204 and 304).  A refused token is replaced once."""
+        extra_headers = kwargs.pop("headers", None) or {}
         for attempt in (1, 2):
             token = self.tokens.token()
-            headers = {"Authorization": f"Zoho-oauthtoken {token}", **kwargs.pop("headers", {})}
+            headers = {"Authorization": f"Zoho-oauthtoken {token}", **extra_headers}
             try:
-                with self._slots:
+                with self._slots.hold():
                     resp = self._http.request(method, self._url(path), headers=headers, **kwargs)
             except httpx.TimeoutException as exc:
                 raise TransientError(f"ZOHO {method} {path} timed out") from exc

@@ -40,7 +40,7 @@ def test_a_slot_of_another_plugin_is_refused_and_resnapshot_replaces_it(env: Iso
     assert capture(env).returncode == 0
     slot = env.settings.kingdee_db.slot
     assert sql(env, "SELECT plugin FROM pg_replication_slots WHERE slot_name = :s", s=slot) == [("pgoutput",)]
-    # an older install's slot of another plugin (test_decoding stands in for wal2json, which 15.19+ refuses)
+    # an older install's slot of another plugin (test_decoding stands in for a JSON plugin 15.19+ refuses)
     sql(env, "SELECT pg_drop_replication_slot(:s)", s=slot)
     sql(env, "SELECT pg_create_logical_replication_slot(:s, 'test_decoding')", s=slot)
     refused = capture(env)

@@ -13,8 +13,8 @@ import pytest
 from pydantic import SecretStr
 
 from cdchub.settings import ZohoSettings
-from connectors.common import token_cache
-from connectors.common.token_cache import TokenUnavailable, shared_state
+from connectors.common import shared_state
+from connectors.common.token_cache import TokenUnavailable, token_stats
 from connectors.zoho.client import ZohoClient
 
 
@@ -50,9 +50,9 @@ def client(accounts: Accounts) -> ZohoClient:
 
 @pytest.fixture()
 def shared(tmp_path: Path):  # type: ignore[no-untyped-def]
-    token_cache.share_tokens(tmp_path)
+    shared_state.share(tmp_path)
     yield tmp_path
-    token_cache._shared_dir = None
+    shared_state.unshare()
 
 
 def test_processes_share_one_token_through_the_state_dir(shared: Path) -> None:
@@ -62,7 +62,7 @@ def test_processes_share_one_token_through_the_state_dir(shared: Path) -> None:
     assert accounts.asked == 1
     path = next((shared / "tokens").glob("*.json"))
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, "the token file is the installation's secret"
-    assert "t1" not in str(shared_state(shared)), "status never shows the token"
+    assert "t1" not in str(token_stats(shared)), "status never shows the token"
     assert second.tokens.api_domain == "http://crm.example"
 
 
@@ -75,7 +75,7 @@ def test_a_refused_refresh_is_not_a_mint_and_no_process_asks_again_before_its_ti
     with pytest.raises(TokenUnavailable):
         second.tokens.token()
     assert accounts.asked == 1, "the second process waits for the refusal's time instead of asking"
-    (state,) = shared_state(shared).values()
+    (state,) = token_stats(shared).values()
     assert state["mints"] == [] and state["refusals"] == 1
 
 
@@ -101,7 +101,7 @@ def test_a_token_refused_by_the_crm_is_replaced_once_for_everyone(shared: Path) 
 
 
 def _mint_in_another_process(state_dir: str, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    token_cache.share_tokens(Path(state_dir))
+    shared_state.share(Path(state_dir))
     out.put(client(Accounts()).tokens.token())
 
 
@@ -113,4 +113,4 @@ def test_a_token_minted_by_another_process_is_used(shared: Path) -> None:
     assert out.get(timeout=5) == "t1"
     accounts = Accounts()
     assert client(accounts).tokens.token() == "t1" and accounts.asked == 0
-    assert time.time() < next(iter(shared_state(shared).values()))["mints"][0] + 600
+    assert time.time() < next(iter(token_stats(shared).values()))["mints"][0] + 600
