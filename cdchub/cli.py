@@ -7,7 +7,7 @@ import logging
 import signal
 import sys
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cdchub.settings import CACHE_DIR, PROJECT_ROOT, Settings, get_settings
 
@@ -16,23 +16,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("cdchub")
 RUN_LOGS = CACHE_DIR / "run"
-#: What `cdchub run` runs: master data both ways, the ERP documents into the CRM (Kingdee ⇄ ZOHO CRM), and the
-#: approvals (campaigns and contracts through Weaver OA, Huilianyi expenses into Kingdee and the CRM).
-DEFAULT_FLOWS = ("materials", "products_to_kingdee", "customers", "accounts_to_kingdee", "converted_leads",
-                 "sales_orders", "crm_orders_to_kingdee", "deliveries", "invoices", "receipts", "inventory",
-                 "campaign_approvals", "approval_status", "expenses_to_kingdee", "campaign_costs")
-#: Flows that read CRM changes, so the ZOHO poller runs with them.
-CRM_FLOWS = {"products_to_kingdee", "accounts_to_kingdee", "converted_leads", "crm_orders_to_kingdee",
-             "campaign_approvals"}
-#: Which poller a flow needs (`cdchub run` starts each poller once if any of its flows runs).
-POLLERS: dict[str, set[str]] = {
-    "poll-zoho": CRM_FLOWS,
-    "poll-weaver": {"approval_status"},
-    "poll-huilianyi": {"expenses_to_kingdee", "campaign_costs"},
-}
-
-
-def _logging(verbose: bool = False) -> None:
+def configure_logging(verbose: bool = False) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -180,6 +164,48 @@ def cmd_poll_huilianyi(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pollers(args: argparse.Namespace) -> int:
+    """The ZOHO, Weaver and Huilianyi pollers as threads of one process (``docs/runtime.md``)."""
+    import threading
+
+    from connectors.huilianyi.source import ExpenseReportPoller
+    from connectors.weaver.source import WeaverRequestPoller
+    from connectors.zoho.source import ZohoChangePoller
+
+    settings = get_settings()
+    _share_org_limits(settings, "pollers")
+    kinds = {"zoho": ZohoChangePoller, "weaver": WeaverRequestPoller, "huilianyi": ExpenseReportPoller}
+    chosen = [k.strip() for k in args.only.split(",")] if args.only else list(kinds)
+    pollers = [kinds[k](settings) for k in chosen]
+    failed: list[str] = []
+
+    def run(name: str, poller: Any) -> None:
+        try:
+            poller.run()
+        except Exception:  # a bug: stop the process loudly, the supervisor restarts it
+            log.exception("the %s poller failed", name)
+            failed.append(name)
+            for other in pollers:
+                other.stop()
+
+    threads = [threading.Thread(target=run, args=(k, p), name=f"poll-{k}") for k, p in zip(chosen, pollers,
+                                                                                          strict=True)]
+
+    def stop(*_: object) -> None:
+        for poller in pollers:
+            poller.stop()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    for thread in threads:
+        thread.start()
+    log.info("pollers running: %s", ", ".join(chosen))
+    while any(t.is_alive() for t in threads):
+        for thread in threads:
+            thread.join(0.5)  # short joins keep the main thread free to take signals
+    return 1 if failed else 0
+
+
 def cmd_dlq(args: argparse.Namespace) -> int:
     import json
 
@@ -305,19 +331,20 @@ def cmd_schemas(args: argparse.Namespace) -> int:
 
 
 def cmd_flow(args: argparse.Namespace) -> int:
-    from cdchub.flow_runner import run_flow
+    """One flow alone, through ``python -m bytewax.run`` like the runtime's dataflows (this process becomes it)."""
+    from cdchub.runtime import exec_single
 
-    settings = get_settings()
-    _share_org_limits(settings, f"flow-{args.name}")
-    run_flow(args.name, settings)
+    exec_single(args.name, get_settings())
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Set up everything that is missing, start capture, pollers and flows, and show live what happens."""
+    """Set up everything that is missing, start capture, pollers and the dataflows, and show live what happens."""
     from cdchub.dashboard import watch
     from cdchub.kingdee_db import prepare
+    from cdchub.runtime import dataflow_commands
     from cdchub.supervisor import AlreadyRunning, Supervisor, silence_stdout, stop_on_hangup
+    from flows.dataflows import DATAFLOWS, FLOWS
 
     stop_on_hangup()
     stopping = False
@@ -334,24 +361,28 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"cdchub run: {exc}", file=sys.stderr)
             return 2
         print("  kingdee db  ", prepare(settings, materials=args.materials))
-        flows = [f.strip() for f in args.flows.split(",") if f.strip()]
-        supervisor.spawn("capture", ["capture"])
-        for poller, needed_by in POLLERS.items():
-            if any(f in needed_by for f in flows):
-                supervisor.spawn(poller, [poller])
-        for f in flows:
-            supervisor.spawn(f"flow-{f}", ["flow", f])
+        chosen = [d.strip() for d in args.dataflows.split(",") if d.strip()]
+        unknown = [d for d in chosen if d not in DATAFLOWS]
+        if unknown:
+            print(f"cdchub run: no dataflow {', '.join(unknown)}; dataflows: {', '.join(DATAFLOWS)}", file=sys.stderr)
+            return 2
+        cli = [sys.executable, "-m", "cdchub.cli"]
+        supervisor.spawn("capture", [*cli, "capture"])
+        supervisor.spawn("pollers", [*cli, "pollers"])
+        for name in chosen:
+            commands = dataflow_commands(name, settings)
+            for i, command in enumerate(commands):
+                supervisor.spawn(name if len(commands) == 1 else f"{name}-{i}", command)
         print(f"started {', '.join(supervisor.children)} (logs in {RUN_LOGS}); Ctrl-C stops them, "
               "`make stack-down` stops the stack.")
         print("Try: edit a material in the Kingdee database or a product in the CRM simulator (see README).")
 
         def alive() -> bool:
-            dead = supervisor.exited() if supervisor else []
-            if dead:
-                print(f"\n{', '.join(dead)} exited; see {RUN_LOGS}/{dead[0]}.log")
-            return not dead
+            for name, code, delay in supervisor.restart_exited() if supervisor else []:
+                print(f"\n{name} exited with code {code}; restarted in {delay:.0f}s (see {RUN_LOGS}/{name}.log)")
+            return True
 
-        watch(settings, flows, alive)
+        watch(settings, [f for f in FLOWS if any(f in DATAFLOWS[d] for d in chosen)], alive)
     except KeyboardInterrupt:
         stopping = True
     except BrokenPipeError:  # whoever read our output is gone (`cdchub run | tee` interrupted): stop quietly
@@ -360,7 +391,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         if supervisor is not None and supervisor.children:
             try:
-                print("\nstopping capture, pollers and flows…", flush=True)
+                print("\nstopping capture, pollers and dataflows…", flush=True)
             except BrokenPipeError:
                 silence_stdout()
             for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # a second Ctrl-C must not leave
@@ -368,10 +399,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             supervisor.stop()
         elif supervisor is not None:
             supervisor.release()
-    if supervisor is None:
-        return 130 if stopping else 1
-    failed = [n for n, p in supervisor.children.items() if p.returncode not in (0, -signal.SIGINT, 130)]
-    return 1 if (failed and not stopping) else 0
+    return 0 if stopping or supervisor is not None else 1
+
+
+def _flow_names() -> list[str]:
+    from flows.dataflows import FLOWS
+
+    return list(FLOWS)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -407,6 +441,9 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("poll-weaver", help="follow Weaver OA approval requests into the weaver.requests topic")
     s.add_argument("--once", action="store_true", help="one pass, then stop")
     s.set_defaults(fn=cmd_poll_weaver)
+    s = sub.add_parser("pollers", help="the ZOHO, Weaver and Huilianyi pollers in one process (what `run` starts)")
+    s.add_argument("--only", help="comma-separated: zoho, weaver, huilianyi (default: all)")
+    s.set_defaults(fn=cmd_pollers)
     s = sub.add_parser("poll-huilianyi", help="poll Huilianyi expense reports into the huilianyi.expense_reports topic")
     s.add_argument("--once", action="store_true", help="one pass, then stop")
     s.set_defaults(fn=cmd_poll_huilianyi)
@@ -451,12 +488,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--dry-run", action="store_true", help="replay: say what would be replayed")
     s.add_argument("--again", action="store_true", help="replay: also letters replayed before")
     s.set_defaults(fn=cmd_dlq)
-    s = sub.add_parser("flow", help="run one flow of flows/ with recovery")
-    s.add_argument("name")
+    s = sub.add_parser("flow", help="run one flow alone with recovery (debugging; `run` runs them all)")
+    s.add_argument("name", choices=_flow_names(), metavar="name", help="one of: " + ", ".join(_flow_names()))
     s.set_defaults(fn=cmd_flow)
-    s = sub.add_parser("run", help="set up everything and run capture, the CRM poller and the master-data flows "
-                                   "with a live view")
-    s.add_argument("--flows", default=",".join(DEFAULT_FLOWS), help="comma-separated flows of flows/")
+    s = sub.add_parser("run", help="set up everything and run capture, the pollers and the dataflows with a live view")
+    s.add_argument("--dataflows", default="to_crm,to_kingdee,to_oa", help="comma-separated dataflows to run "
+                   "(docs/runtime.md)")
     s.add_argument("--materials", type=int, default=50)
     s.set_defaults(fn=cmd_run)
     return p
@@ -467,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
 
     guard_child()
     args = parser().parse_args(argv)
-    _logging(args.verbose)
+    configure_logging(args.verbose)
     try:
         return int(args.fn(args))
     except KeyboardInterrupt:

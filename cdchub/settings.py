@@ -146,6 +146,16 @@ class ConsoleSettings(BaseModel):
     session_ttl_s: int = 8 * 3600
 
 
+class RuntimeSettings(BaseModel):
+    """How ``cdchub run`` starts each dataflow (``docs/runtime.md``)."""
+
+    #: Bytewax workers (threads) per process.
+    workers: int = Field(default=1, ge=1, le=16)
+    #: Local processes per dataflow (they talk over 127.0.0.1:<base_port + 10 × dataflow index + i>).
+    processes: int = Field(default=1, ge=1, le=16)
+    base_port: int = 2101
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CDCHUB_", env_nested_delimiter="__", frozen=True, extra="ignore"
@@ -159,6 +169,7 @@ class Settings(BaseSettings):
     weaver: WeaverSettings = Field(default_factory=WeaverSettings)
     huilianyi: HuilianyiSettings = Field(default_factory=HuilianyiSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    runtime: RuntimeSettings = RuntimeSettings()
     state_dir: Path = CACHE_DIR / "state"
     ledger_url: str = ""
     #: State, pid files and logs of the local simulators (another folder and other ports give a second set).

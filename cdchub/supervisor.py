@@ -7,6 +7,9 @@
 - **Children die with their supervisor.**  Each child asks the kernel for SIGTERM when its parent dies
   (``PR_SET_PDEATHSIG``, in :func:`guard_child`, which ``cdchub.cli`` runs first), and exits at once if the parent is
   already gone; SIGTERM stops every cdchub process cleanly (capture, pollers and flows resume where they stopped).
+- **A child that exits is restarted**, after 1, 2, 4 … 60 s (reset once it ran a minute): capture, pollers and
+  dataflows resume where they stopped.  An exit nobody asked for is a bug or an outage and is reported loudly
+  (the live view and the child's log); it never stops the other children.
 - **Every way of stopping stops them all.**  Ctrl-C (SIGINT), SIGTERM, SIGHUP (the terminal closed) and a closed
   output pipe (``cdchub run | tee`` interrupted): the supervisor stops writing, sends SIGINT to every child, waits,
   and kills what is left after the timeout.
@@ -24,6 +27,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -62,12 +66,30 @@ def _alive(pid: int) -> bool:
     return True
 
 
+RESTART_FIRST_S = 1.0
+RESTART_MAX_S = 60.0
+#: A child that ran this long before exiting starts its restart backoff over.
+RESTART_RESET_S = 60.0
+
+
+@dataclass
+class Restarts:
+    """How often a child was restarted, and when the next start is due."""
+
+    count: int = 0
+    started_at: float = field(default_factory=time.monotonic)
+    due_at: float | None = None
+    last_exit: int | None = None
+
+
 class Supervisor:
     def __init__(self, state_dir: Path, logs_dir: Path, project_root: Path) -> None:
         self.state_dir = state_dir
         self.logs_dir = logs_dir
         self.project_root = project_root
         self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.commands: dict[str, list[str]] = {}
+        self.restarts: dict[str, Restarts] = {}
         self._lock: IO[str] | None = None
 
     @property
@@ -103,25 +125,50 @@ class Supervisor:
         tmp.write_text(json.dumps(body), encoding="utf-8")
         os.replace(tmp, self.pids_path)
 
-    def spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
-        """Start ``python -m cdchub.cli <argv>`` as a child that holds the run lock and dies with us."""
+    def spawn(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
+        """Start ``command`` (a cdchub or Bytewax process) as a child that holds the run lock and dies with us."""
         assert self._lock is not None, "acquire() first"
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         logfile = open(self.logs_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
         lock_fd = self._lock.fileno()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cdchub.cli", *argv], stdout=logfile, stderr=subprocess.STDOUT,
+            command, stdout=logfile, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, cwd=self.project_root, start_new_session=True, pass_fds=(lock_fd,),
             env={**os.environ, "PYTHONUNBUFFERED": "1", SUPERVISOR_ENV: str(os.getpid()),
                  LOCK_FD_ENV: str(lock_fd)},
         )
         logfile.close()
         self.children[name] = proc
+        self.commands[name] = command
+        self.restarts.setdefault(name, Restarts()).started_at = time.monotonic()
         self._write_pids()
         return proc
 
     def exited(self) -> list[str]:
         return [n for n, p in self.children.items() if p.poll() is not None]
+
+    def restart_exited(self) -> list[tuple[str, int, float]]:
+        """Schedule a restart of every child that exited since the last call (returned as (name, exit code, delay))
+        and start those whose time has come."""
+        now = time.monotonic()
+        found: list[tuple[str, int, float]] = []
+        for name, proc in self.children.items():
+            code = proc.poll()
+            state = self.restarts[name]
+            if code is None or state.due_at is not None:
+                continue
+            if now - state.started_at >= RESTART_RESET_S:
+                state.count = 0
+            delay = min(RESTART_MAX_S, RESTART_FIRST_S * 2 ** state.count)
+            state.count += 1
+            state.due_at, state.last_exit = now + delay, code
+            log.error("%s exited with code %s; restarting it in %.0fs (restart %d)", name, code, delay, state.count)
+            found.append((name, code, delay))
+        for name, state in self.restarts.items():
+            if state.due_at is not None and now >= state.due_at:
+                state.due_at = None
+                self.spawn(name, self.commands[name])
+        return found
 
     def stop(self, timeout_s: float = 20.0) -> None:
         """SIGINT to every child, wait up to ``timeout_s`` for all of them, SIGKILL what is left."""

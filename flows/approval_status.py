@@ -168,10 +168,11 @@ class ApprovalWriteBackSink(DynamicSink[SyncCommand]):
         )
 
 
-def build_flow(settings: Settings | None = None, rules: ApprovalRules | None = None) -> Dataflow:
+def build_flow(settings: Settings | None = None, rules: ApprovalRules | None = None,
+               *, into: Dataflow | None = None) -> Dataflow:
     settings = settings or get_settings()
     rules = rules or load_rules()
-    flow = Dataflow(FLOW)
+    flow = into or Dataflow(FLOW)
     events, read_dead = read_documents(flow, FLOW, settings, TOPIC)
     routed = op.map("route", events, partial(to_command, rules))
     split = op.branch("known_workflow", routed, lambda x: isinstance(x, SyncCommand))

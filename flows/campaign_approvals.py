@@ -194,10 +194,11 @@ class CampaignRequestSink(DynamicSink[SyncCommand]):
         )
 
 
-def build_flow(settings: Settings | None = None, rules: ApprovalRules | None = None) -> Dataflow:
+def build_flow(settings: Settings | None = None, rules: ApprovalRules | None = None,
+               *, into: Dataflow | None = None) -> Dataflow:
     settings = settings or get_settings()
     rules = rules or load_rules()
-    flow = Dataflow(FLOW)
+    flow = into or Dataflow(FLOW)
     events, read_dead = read_documents(flow, FLOW, settings, zoho_topic(MODULE), "zoho.record")
     commands: Stream[SyncCommand] = op.filter_map("to_start_or_resubmit", events, partial(to_command, rules))
     op.output("weaver_requests", commands, CampaignRequestSink(settings, rules))

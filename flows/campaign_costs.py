@@ -161,10 +161,11 @@ def _coalesce_s() -> float:
     return float(value) / 1000 if value else COALESCE_S
 
 
-def build_flow(settings: Settings | None = None, rules: ExpenseRules | None = None) -> Dataflow:
+def build_flow(settings: Settings | None = None, rules: ExpenseRules | None = None,
+               *, into: Dataflow | None = None) -> Dataflow:
     settings = settings or get_settings()
     rules = rules or load_rules()
-    flow = Dataflow(FLOW)
+    flow = into or Dataflow(FLOW)
     events, read_dead = read_documents(flow, FLOW, settings, TOPIC, SCHEMA)
     changes = op.map("report_gives", events, partial(report_change, rules))
     by_report = op.key_on("by_report", changes, lambda c: c.bill)

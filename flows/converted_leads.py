@@ -138,9 +138,9 @@ class LeadConversionOutput(DynamicSink[SyncCommand]):
         )
 
 
-def build_flow(settings: Settings | None = None) -> Dataflow:
+def build_flow(settings: Settings | None = None, *, into: Dataflow | None = None) -> Dataflow:
     settings = settings or get_settings()
-    flow = Dataflow(FLOW)
+    flow = into or Dataflow(FLOW)
     events, read_dead = read_documents(flow, FLOW, settings, zoho_topic("Leads"), "zoho.record")
     conversions: Stream[SyncCommand] = op.filter_map("conversions", events, to_conversion)
     op.output("kingdee_customers", conversions, LeadConversionOutput(settings))

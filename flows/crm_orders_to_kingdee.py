@@ -324,10 +324,11 @@ class CrmOrderSink(DynamicSink[SyncCommand]):
         )
 
 
-def build_flow(settings: Settings | None = None, rules: OrderRules | None = None) -> Dataflow:
+def build_flow(settings: Settings | None = None, rules: OrderRules | None = None,
+               *, into: Dataflow | None = None) -> Dataflow:
     settings = settings or get_settings()
     rules = rules or load_rules()
-    flow = Dataflow(FLOW)
+    flow = into or Dataflow(FLOW)
     events, read_dead = read_documents(flow, FLOW, settings, zoho_topic(MODULE), "zoho.record")
     commands: Stream[SyncCommand] = op.filter_map("confirmed_or_linked", events, partial(to_command, rules))
     op.output("kingdee_sales_orders", commands, CrmOrderSink(settings, rules))

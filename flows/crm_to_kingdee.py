@@ -99,8 +99,9 @@ class OwnerRestorer:
                            captured_at_ms=event.version, position=event.position)
 
 
-def build_crm_to_kingdee(flow_name: str, settings: Settings, mapping: Mapping) -> Dataflow:
-    flow = Dataflow(flow_name)
+def build_crm_to_kingdee(flow_name: str, settings: Settings, mapping: Mapping,
+                         *, into: Dataflow | None = None) -> Dataflow:
+    flow = into or Dataflow(flow_name)
     events, read_dead = read_documents(flow, flow_name, settings, zoho_topic(mapping.module), "zoho.record")
     mapped = op.filter_map("map", events, lambda e: to_kingdee_command(flow_name, mapping, e))
     split = op.branch("mapped_ok", mapped, lambda x: isinstance(x, SyncCommand))

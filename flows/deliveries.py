@@ -548,9 +548,10 @@ def _env_ms(name: str, default: timedelta) -> timedelta:
     return timedelta(milliseconds=float(value)) if value else default
 
 
-def build_flow(settings: Settings | None = None, lookups: Lookups | None = None) -> Dataflow:
+def build_flow(settings: Settings | None = None, lookups: Lookups | None = None,
+               *, into: Dataflow | None = None) -> Dataflow:
     settings = settings or get_settings()
-    flow = Dataflow(FLOW)
+    flow = into or Dataflow(FLOW)
     events, read_dead = read_documents(flow, FLOW, settings, "kingdee.outbound")
     pairs = op.flat_map("outbound_parts", events, outbound_parts)
     split = op.branch("mapped_ok", pairs, lambda kv: isinstance(kv[1], OutboundPart))

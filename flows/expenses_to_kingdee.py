@@ -182,10 +182,11 @@ class ExpenseBillSink(DynamicSink[SyncCommand]):
         )
 
 
-def build_flow(settings: Settings | None = None, rules: ExpenseRules | None = None) -> Dataflow:
+def build_flow(settings: Settings | None = None, rules: ExpenseRules | None = None,
+               *, into: Dataflow | None = None) -> Dataflow:
     settings = settings or get_settings()
     rules = rules or load_rules()
-    flow = Dataflow(FLOW)
+    flow = into or Dataflow(FLOW)
     events, read_dead = read_documents(flow, FLOW, settings, TOPIC, SCHEMA)
     commands: Stream[SyncCommand] = op.map("intent", events, partial(to_command, rules))
     op.output("kingdee_expense_bills", commands, ExpenseBillSink(settings, rules))

@@ -376,9 +376,9 @@ def throttled_writes(totals: Stream[tuple[str, StockTotal]], resolve: Resolve, c
                        lambda state: StockWriteThrottle(state, resolve, clock, interval, give_up, refused))
 
 
-def build_flow(settings: Settings | None = None) -> Dataflow:
+def build_flow(settings: Settings | None = None, *, into: Dataflow | None = None) -> Dataflow:
     settings = settings or get_settings()
-    flow = Dataflow(FLOW)
+    flow = into or Dataflow(FLOW)
     events, read_dead = read_documents(flow, FLOW, settings, "kingdee.inventory")
     pairs = op.flat_map("row_changes", events, row_changes)
     split = op.branch("has_material", pairs, lambda kv: isinstance(kv[1], RowChange))

@@ -57,10 +57,11 @@ def _changed_at(env: dict[str, Any], event: DocumentEvent) -> int:
     return event.commit_ms
 
 
-def build_kingdee_to_crm(flow_name: str, settings: Settings, mapping: Mapping) -> Dataflow:
+def build_kingdee_to_crm(flow_name: str, settings: Settings, mapping: Mapping,
+                         *, into: Dataflow | None = None) -> Dataflow:
     if mapping.source_topic is None:
         raise ValueError(f"mapping {mapping.name} declares no [source] document")
-    flow = Dataflow(flow_name)
+    flow = into or Dataflow(flow_name)
     events, read_dead = read_documents(flow, flow_name, settings, mapping.source_topic)
     mapped = op.filter_map("map", events, lambda e: to_command(flow_name, mapping, e))
     split = op.branch("mapped_ok", mapped, lambda x: isinstance(x, SyncCommand))

@@ -15,5 +15,6 @@ from flows.mapping import Mapping, load_mapping
 FLOW = "materials"
 
 
-def build_flow(settings: Settings | None = None, mapping: Mapping | None = None) -> Dataflow:
-    return build_kingdee_to_crm(FLOW, settings or get_settings(), mapping or load_mapping(FLOW))
+def build_flow(settings: Settings | None = None, mapping: Mapping | None = None,
+               *, into: Dataflow | None = None) -> Dataflow:
+    return build_kingdee_to_crm(FLOW, settings or get_settings(), mapping or load_mapping(FLOW), into=into)

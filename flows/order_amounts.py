@@ -527,8 +527,8 @@ def _read_document(step_id: str, flow: Dataflow, flow_name: str, settings: Setti
 
 
 def build_bill_flow(flow_name: str, settings: Settings, spec: BillSpec, what: str,
-                    resolve_order: Resolve | None = None) -> Dataflow:
-    flow = Dataflow(flow_name)
+                    resolve_order: Resolve | None = None, *, into: Dataflow | None = None) -> Dataflow:
+    flow = into or Dataflow(flow_name)
     drafts_all: list[Stream[Any]] = []
     changes_all: list[Stream[BillChange]] = []
     dead: list[Stream[Any]] = []

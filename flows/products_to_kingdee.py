@@ -15,5 +15,6 @@ FLOW = "products_to_kingdee"
 MAPPING = "materials"
 
 
-def build_flow(settings: Settings | None = None, mapping: Mapping | None = None) -> Dataflow:
-    return build_crm_to_kingdee(FLOW, settings or get_settings(), mapping or load_mapping(MAPPING))
+def build_flow(settings: Settings | None = None, mapping: Mapping | None = None,
+               *, into: Dataflow | None = None) -> Dataflow:
+    return build_crm_to_kingdee(FLOW, settings or get_settings(), mapping or load_mapping(MAPPING), into=into)

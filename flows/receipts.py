@@ -20,5 +20,6 @@ from flows.order_amounts import BillSpec, build_bill_flow, load_spec
 FLOW = "receipts"
 
 
-def build_flow(settings: Settings | None = None, spec: BillSpec | None = None) -> Dataflow:
-    return build_bill_flow(FLOW, settings or get_settings(), spec or load_spec(FLOW), what="receipt")
+def build_flow(settings: Settings | None = None, spec: BillSpec | None = None,
+               *, into: Dataflow | None = None) -> Dataflow:
+    return build_bill_flow(FLOW, settings or get_settings(), spec or load_spec(FLOW), what="receipt", into=into)

@@ -250,11 +250,12 @@ class SalesOrderSink(ZohoUpsertSink):
         )
 
 
-def build_flow(settings: Settings | None = None, mapping: Mapping | None = None) -> Dataflow:
+def build_flow(settings: Settings | None = None, mapping: Mapping | None = None,
+               *, into: Dataflow | None = None) -> Dataflow:
     settings = settings or get_settings()
     mapping = mapping or load_mapping(FLOW)
     assert mapping.source_topic is not None
-    flow = Dataflow(FLOW)
+    flow = into or Dataflow(FLOW)
     events, read_dead = read_documents(flow, FLOW, settings, mapping.source_topic)
     mapped = op.filter_map("map", events, lambda e: to_draft(FLOW, mapping, e))
     split = op.branch("mapped_ok", mapped, lambda x: isinstance(x, SyncCommand))

@@ -1,7 +1,8 @@
 """The loop every REST poller shares: prepare once, poll, log what was sent, wait the interval or until stopped.
 
-A failed poll is logged and retried at the next interval (a poller's cursor moves only after Kafka acknowledged,
-so nothing is lost by failing); SIGINT/SIGTERM stop it between polls.
+A failed preparation or poll is logged and retried at the next interval (a poller's cursor moves only after Kafka
+acknowledged, so nothing is lost by failing); :meth:`PollLoop.stop` (SIGINT/SIGTERM in a poller's own process, the
+``pollers`` process's main thread otherwise) stops it between polls.
 """
 
 from __future__ import annotations
@@ -36,7 +37,14 @@ class PollLoop:
         self._stop.set()
 
     def run(self, *, once: bool = False) -> None:
-        self.prepare()
+        while not self._stop.is_set():
+            try:
+                self.prepare()
+                break
+            except Exception as exc:  # the source or Kafka not there yet: try again, do not die
+                log.warning("%s poller cannot start yet (retrying in %.0fs): %s", self.source_name,
+                            self.interval_s(), exc)
+                self._stop.wait(self.interval_s())
         while not self._stop.is_set():
             try:
                 sent = self.poll_once()
