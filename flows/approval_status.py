@@ -29,10 +29,11 @@ from bytewax.outputs import DynamicSink
 from cdchub.ledger import LedgerEntry, SyncLedger, open_engine
 from cdchub.settings import Settings, get_settings
 from connectors.common.dead_letters import DeadLetter, dlq_topic
+from connectors.common.delivery import deliver
 from connectors.common.errors import PermanentError
 from connectors.common.kafka import producer
 from connectors.common.ledger_sink import LedgerSinkPartition
-from connectors.common.retry import GaveUp, RetryPolicy, call_with_retry
+from connectors.common.retry import GaveUp, RetryPolicy
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import Planned
 from connectors.weaver.client import WeaverClient
@@ -135,10 +136,13 @@ class ApprovalWriteBack(LedgerSinkPartition):
         for p in planned:
             cmd = p.command
             try:
-                (target, action), attempts = call_with_retry(
-                    partial(self._apply, cmd), f"approval of Weaver request {cmd.key} to the CRM", self.policy)
+                (target, action), attempts = self.try_call(
+                    partial(self._apply, cmd), f"approval of Weaver request {cmd.key} to the CRM")
             except (GaveUp, PermanentError) as exc:
                 self.dead_letter(cmd, exc, getattr(exc, "attempts", 1), stage="write_back")
+                continue
+            except Exception as exc:  # transient, in the runtime: the delivery step retries it later
+                self.defer(cmd, exc)
                 continue
             log.info("Weaver request %s (%s) → CRM %s: %s", cmd.key, cmd.record["state"], target, action)
             done.append((p, target, action, attempts))
@@ -177,7 +181,7 @@ def build_flow(settings: Settings | None = None, rules: ApprovalRules | None = N
     routed = op.map("route", events, partial(to_command, rules))
     split = op.branch("known_workflow", routed, lambda x: isinstance(x, SyncCommand))
     commands: Stream[SyncCommand] = split.trues  # type: ignore[assignment]
-    op.output("crm_approvals", commands, ApprovalWriteBackSink(settings, rules))
+    deliver("crm_approvals", commands, ApprovalWriteBackSink(settings, rules))
     unroutable: Stream[DeadLetter] = split.falses  # type: ignore[assignment]
     write_dead_letters(FLOW, settings, op.merge("dead_letters_all", read_dead, unroutable))
     return flow

@@ -32,10 +32,11 @@ from bytewax.outputs import DynamicSink
 from cdchub.ledger import LedgerEntry, SyncLedger, open_engine
 from cdchub.settings import Settings, get_settings
 from connectors.common.dead_letters import dlq_topic
+from connectors.common.delivery import deliver
 from connectors.common.errors import PermanentError
 from connectors.common.kafka import producer
 from connectors.common.ledger_sink import LedgerSinkPartition
-from connectors.common.retry import GaveUp, RetryPolicy, call_with_retry
+from connectors.common.retry import GaveUp, RetryPolicy
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import Planned
 from connectors.weaver.client import WeaverClient
@@ -164,10 +165,13 @@ class CampaignRequestPartition(LedgerSinkPartition):
         for p in planned:
             cmd = p.command
             try:
-                (rid, action), attempts = call_with_retry(partial(self._apply, cmd, entries.get(cmd.key)),
-                                                          f"Weaver request for CRM campaign {cmd.key}", self.policy)
+                (rid, action), attempts = self.try_call(partial(self._apply, cmd, entries.get(cmd.key)),
+                                                        f"Weaver request for CRM campaign {cmd.key}")
             except (GaveUp, PermanentError) as exc:
                 self.dead_letter(cmd, exc, getattr(exc, "attempts", 1), stage="request")
+                continue
+            except Exception as exc:  # transient, in the runtime: the delivery step retries it later
+                self.defer(cmd, exc)
                 continue
             log.info("CRM campaign %s → Weaver request %s (%s)", cmd.key, rid, action)
             done.append((p, rid, action, attempts))
@@ -201,6 +205,6 @@ def build_flow(settings: Settings | None = None, rules: ApprovalRules | None = N
     flow = into or Dataflow(FLOW)
     events, read_dead = read_documents(flow, FLOW, settings, zoho_topic(MODULE), "zoho.record")
     commands: Stream[SyncCommand] = op.filter_map("to_start_or_resubmit", events, partial(to_command, rules))
-    op.output("weaver_requests", commands, CampaignRequestSink(settings, rules))
+    deliver("weaver_requests", commands, CampaignRequestSink(settings, rules))
     write_dead_letters(FLOW, settings, read_dead)
     return flow

@@ -38,9 +38,10 @@ from bytewax.outputs import DynamicSink
 from cdchub.ledger import LedgerEntry, SyncLedger, open_engine
 from cdchub.settings import Settings, get_settings
 from connectors.common.dead_letters import dlq_topic
+from connectors.common.delivery import deliver
 from connectors.common.errors import PermanentError
 from connectors.common.kafka import producer
-from connectors.common.retry import GaveUp, RetryPolicy, call_with_retry
+from connectors.common.retry import GaveUp, RetryPolicy
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import Planned
 from connectors.huilianyi.source import SCHEMA, TOPIC
@@ -126,9 +127,12 @@ class CampaignCostPartition(ZohoUpdatePartition):
         for p in planned:
             cid = str(p.command.record["id"])
             try:
-                exists, _ = call_with_retry(partial(self._exists, cid), f"CRM campaign {cid}", self.policy)
+                exists, _ = self.try_call(partial(self._exists, cid), f"CRM campaign {cid}")
             except GaveUp as exc:
                 self.dead_letter(p.command, exc, exc.attempts, stage="update")
+                continue
+            except Exception as exc:  # transient, in the runtime: the delivery step retries it later
+                self.defer(p.command, exc)
                 continue
             if exists:
                 known.append(p)
@@ -174,7 +178,7 @@ def build_flow(settings: Settings | None = None, rules: ExpenseRules | None = No
     coalesce_s = _coalesce_s()
     totals = op.stateful("sum_per_campaign", by_campaign, lambda state: CampaignCost(state, coalesce_s))
     commands = op.map("to_command", totals, lambda kv: cost_command(rules, kv[1]))
-    op.output("crm_campaign_costs", commands, CampaignCostSink(settings, rules))
+    deliver("crm_campaign_costs", commands, CampaignCostSink(settings, rules))
     write_dead_letters(FLOW, settings, read_dead)
     return flow
 

@@ -26,10 +26,11 @@ from bytewax.outputs import DynamicSink
 from cdchub.ledger import LedgerEntry, SyncLedger, open_engine
 from cdchub.settings import Settings, get_settings
 from connectors.common.dead_letters import dlq_topic
+from connectors.common.delivery import deliver
 from connectors.common.errors import PermanentError
 from connectors.common.kafka import producer
 from connectors.common.ledger_sink import LedgerSinkPartition
-from connectors.common.retry import GaveUp, RetryPolicy, call_with_retry
+from connectors.common.retry import GaveUp, RetryPolicy
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import Planned
 from connectors.kingdee.client import KingdeeWebApiClient
@@ -108,10 +109,13 @@ class LeadConversionSink(LedgerSinkPartition):
         done = []
         for p in planned:
             try:
-                (customer_id, action), attempts = call_with_retry(
-                    partial(self._convert, p.command), f"customer for lead {p.command.key}", self.policy)
+                (customer_id, action), attempts = self.try_call(
+                    partial(self._convert, p.command), f"customer for lead {p.command.key}")
             except (GaveUp, PermanentError) as exc:
                 self.dead_letter(p.command, exc, getattr(exc, "attempts", 1), stage="convert")
+                continue
+            except Exception as exc:  # transient, in the runtime: the delivery step retries it later
+                self.defer(p.command, exc)
                 continue
             log.info("lead %s → account %s → Kingdee customer %s (%s)", p.command.key,
                      p.command.record["account_id"], customer_id, action)
@@ -143,6 +147,6 @@ def build_flow(settings: Settings | None = None, *, into: Dataflow | None = None
     flow = into or Dataflow(FLOW)
     events, read_dead = read_documents(flow, FLOW, settings, zoho_topic("Leads"), "zoho.record")
     conversions: Stream[SyncCommand] = op.filter_map("conversions", events, to_conversion)
-    op.output("kingdee_customers", conversions, LeadConversionOutput(settings))
+    deliver("kingdee_customers", conversions, LeadConversionOutput(settings))
     write_dead_letters(FLOW, settings, read_dead)
     return flow

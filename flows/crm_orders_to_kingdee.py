@@ -35,10 +35,11 @@ from bytewax.outputs import DynamicSink
 from cdchub.ledger import LedgerEntry, SyncLedger, open_engine
 from cdchub.settings import Settings, get_settings
 from connectors.common.dead_letters import dlq_topic
+from connectors.common.delivery import deliver
 from connectors.common.errors import PermanentError
 from connectors.common.kafka import producer
 from connectors.common.ledger_sink import LedgerSinkPartition
-from connectors.common.retry import GaveUp, RetryPolicy, call_with_retry
+from connectors.common.retry import GaveUp, RetryPolicy
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import Planned
 from connectors.kingdee.client import KingdeeApiError, KingdeeWebApiClient
@@ -262,8 +263,8 @@ class CrmOrderPartition(LedgerSinkPartition):
                           "Note_Content": f"{exc}\nThe CRM order now differs from Kingdee's; change it in Kingdee "
                                           f"(un-audit it there first) or undo the edit here."}]}
         try:
-            call_with_retry(lambda: self.crm.request("POST", f"{MODULE}/{cmd.key}/Notes", json=body),
-                            f"note on {MODULE} {cmd.key}", self.policy)
+            self.try_call(lambda: self.crm.request("POST", f"{MODULE}/{cmd.key}/Notes", json=body),
+                          f"note on {MODULE} {cmd.key}")
         except Exception as note_exc:  # the dead letter still says it
             log.warning("could not add a note to %s %s: %s", MODULE, cmd.key, note_exc)
 
@@ -271,14 +272,17 @@ class CrmOrderPartition(LedgerSinkPartition):
         done = []
         for p in planned:
             try:
-                (fid, action), attempts = call_with_retry(partial(self._apply, p.command),
-                                                          f"Kingdee order for CRM order {p.command.key}", self.policy)
+                (fid, action), attempts = self.try_call(partial(self._apply, p.command),
+                                                        f"Kingdee order for CRM order {p.command.key}")
             except KingdeeRefused as exc:
                 self._note(p.command, exc)
                 self.dead_letter(p.command, exc, 1, stage="save")
                 continue
             except (GaveUp, PermanentError) as exc:
                 self.dead_letter(p.command, exc, getattr(exc, "attempts", 1), stage="save")
+                continue
+            except Exception as exc:  # transient, in the runtime: the delivery step retries it later
+                self.defer(p.command, exc)
                 continue
             log.info("CRM order %s → Kingdee order %s (%s)", p.command.key, fid, action)
             done.append((p, fid, action, attempts))
@@ -331,6 +335,6 @@ def build_flow(settings: Settings | None = None, rules: OrderRules | None = None
     flow = into or Dataflow(FLOW)
     events, read_dead = read_documents(flow, FLOW, settings, zoho_topic(MODULE), "zoho.record")
     commands: Stream[SyncCommand] = op.filter_map("confirmed_or_linked", events, partial(to_command, rules))
-    op.output("kingdee_sales_orders", commands, CrmOrderSink(settings, rules))
+    deliver("kingdee_sales_orders", commands, CrmOrderSink(settings, rules))
     write_dead_letters(FLOW, settings, read_dead)
     return flow

@@ -23,6 +23,7 @@ from cdchub.field_clock import FieldClock, value_fingerprint
 from cdchub.ledger import open_engine
 from cdchub.settings import Settings
 from connectors.common.dead_letters import DeadLetter
+from connectors.common.delivery import deliver
 from connectors.common.sync import SyncCommand
 from connectors.kingdee.sink import KingdeeSaveSink
 from connectors.zoho.sink import ZohoUpsertSink
@@ -106,10 +107,10 @@ def build_crm_to_kingdee(flow_name: str, settings: Settings, mapping: Mapping,
     mapped = op.filter_map("map", events, lambda e: to_kingdee_command(flow_name, mapping, e))
     split = op.branch("mapped_ok", mapped, lambda x: isinstance(x, SyncCommand))
     commands: Stream[SyncCommand] = split.trues  # type: ignore[assignment]
-    op.output(f"kingdee_{(mapping.kingdee_form or '').lower()}", commands, KingdeeSaveSink(settings, flow_name,
-                                                                                          mapping))
+    deliver(f"kingdee_{(mapping.kingdee_form or '').lower()}", commands,
+            KingdeeSaveSink(settings, flow_name, mapping))
     restores = op.filter_map("owned_fields_edited", events, OwnerRestorer(settings, flow_name, mapping))
-    op.output("restore_owned_fields", restores,
-              ZohoUpsertSink(settings, f"{flow_name}_owner", mapping.module, mapping.external_key))
+    deliver("restore_owned_fields", restores,
+            ZohoUpsertSink(settings, f"{flow_name}_owner", mapping.module, mapping.external_key))
     write_dead_letters(flow_name, settings, op.merge("all_dead_letters", read_dead, split.falses))
     return flow

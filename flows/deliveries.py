@@ -52,15 +52,19 @@ from cdchub.id_map import IdMap
 from cdchub.ledger import LedgerEntry, Position, SyncLedger, open_engine
 from cdchub.settings import Settings, get_settings
 from connectors.common.dead_letters import DeadLetter, dlq_topic
+from connectors.common.delivery import deliver
+from connectors.common.errors import PermanentError, TransientError
 from connectors.common.kafka import producer
-from connectors.common.retry import RetryPolicy, call_with_retry
+from connectors.common.retry import RetryPolicy
 from connectors.common.sync import SyncCommand
+from connectors.common.token_cache import TokenUnavailable
 from connectors.common.two_way import Planned
 from connectors.zoho.client import ZohoClient
 from connectors.zoho.sink import ZohoUpsertSink
 from connectors.zoho.update_sink import ZohoUpdatePartition
 from flows.kingdee_documents import DocumentEvent, read_documents, write_dead_letters
 from flows.mapping import MAPPINGS_DIR
+from flows.waiting import ReferenceWait
 
 log = logging.getLogger(__name__)
 
@@ -221,13 +225,13 @@ class Lookups(Protocol):
 
 
 class CrmLookups:
-    """The CRM order from the ``sales_orders`` ledger (by bill number) and the CRM; opened lazily in the worker."""
+    """The CRM order from the ``sales_orders`` ledger (by bill number) and the CRM; opened lazily in the worker.
+    One try per look: a transient failure propagates, and the order's step looks again later (it never sleeps)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._engine: Engine | None = None
         self._client: ZohoClient | None = None
-        self.policy = RetryPolicy()
 
     def _open(self) -> tuple[Engine, ZohoClient]:
         if self._engine is None or self._client is None:
@@ -240,8 +244,7 @@ class CrmLookups:
         target_id = IdMap(engine).targets_by_number(ORDERS_FLOW, [order_no]).get(order_no)
         if target_id is None:
             return None
-        record, _ = call_with_retry(lambda: client.get(ORDERS_MODULE, str(target_id)),
-                                    f"ZOHO get {ORDERS_MODULE} {target_id}", self.policy)
+        record = client.get(ORDERS_MODULE, str(target_id))
         if not record:
             return None
         rows = record.get(LINES_FIELD) or []
@@ -280,8 +283,7 @@ class OrderState:
     dirty: dict[str, OutboundPart] = field(default_factory=dict)
     totals_dirty: bool = False
     crm: CrmOrder | None = None
-    waiting_since: float | None = None
-    attempts: int = 0
+    wait: ReferenceWait = field(default_factory=ReferenceWait)
     next_at: float | None = None
 
     def totals(self) -> dict[str, Decimal]:
@@ -368,7 +370,7 @@ class OrderDeliveries(StatefulLogic[OutboundPart, Out, OrderState]):
 
     def snapshot(self) -> OrderState:
         return replace(self.state, live=dict(self.state.live), gone=dict(self.state.gone),
-                       dirty=dict(self.state.dirty))
+                       dirty=dict(self.state.dirty), wait=replace(self.state.wait))
 
     def _discard(self) -> bool:
         s = self.state
@@ -384,33 +386,42 @@ class OrderDeliveries(StatefulLogic[OutboundPart, Out, OrderState]):
     def _flush(self, now: float, final: bool = False) -> list[Out]:
         s = self.state
         needed = self._needed()
-        if s.crm is None or not needed <= s.crm.lines.keys():
-            s.crm = self.lookups.order(self.state.order_no)
-        missing = needed - (s.crm.lines.keys() if s.crm else set())
-        if s.crm is None or missing:
-            return [] if final else self._wait(now, missing)
-        crm = s.crm
-        out: list[Out] = [("delivery", self._delivery_command(p, crm)) for p in s.dirty.values()]
+        try:
+            if s.crm is None or not needed <= s.crm.lines.keys():
+                s.crm = self.lookups.order(self.state.order_no)
+            missing = needed - (s.crm.lines.keys() if s.crm else set())
+            if s.crm is None or missing:
+                return [] if final else self._wait(now, missing)
+            crm = s.crm
+            out: list[Out] = [("delivery", self._delivery_command(p, crm)) for p in s.dirty.values()]
+        except TokenUnavailable as exc:  # nobody's failure: look again when a token can be had
+            s.wait.pause(exc.retry_after or MAX_RETRY_S)
+            s.next_at = now + (exc.retry_after or MAX_RETRY_S)
+            return []
+        except TransientError as exc:  # the CRM did not answer: look again, within the same deadline
+            return [] if final else self._wait(now, needed, str(exc))
         if s.totals_dirty:
             out.append(("order", self._totals_command(crm)))
         s.dirty, s.totals_dirty = {}, False
-        s.waiting_since, s.attempts, s.next_at = None, 0, None
+        s.wait.clear()
+        s.next_at = None
         return out
 
-    def _wait(self, now: float, missing: set[str]) -> list[Out]:
+    def _wait(self, now: float, missing: set[str], error: str | None = None) -> list[Out]:
         s = self.state
-        if s.waiting_since is None:
-            s.waiting_since = now
-        s.attempts += 1
-        waited = now - s.waiting_since
-        what = (f"sales order {self.state.order_no} is not in the CRM" if s.crm is None else
-                f"sales order {self.state.order_no} has no CRM line for entries {sorted(missing)}")
-        if waited < self.wait_s:
-            if s.attempts == 1:
+        if error is not None:
+            what = f"the CRM could not be read for sales order {self.state.order_no} ({error})"
+        elif s.crm is None:
+            what = f"sales order {self.state.order_no} is not in the CRM"
+        else:
+            what = f"sales order {self.state.order_no} has no CRM line for entries {sorted(missing)}"
+        look_again = s.wait.miss(now, self.wait_s, FIRST_RETRY_S, MAX_RETRY_S)
+        if look_again is not None:
+            if s.wait.attempts == 1:
                 log.info("deliveries of order %s wait: %s", self.state.order_no, what)
-            delay = min(MAX_RETRY_S, FIRST_RETRY_S * 2 ** (s.attempts - 1))
-            s.next_at = min(now + delay, s.waiting_since + self.wait_s)
+            s.next_at = look_again
             return []
+        waited = s.wait.waited(now)
         # Waited long enough: the changes not written go to the dead-letter topic, named; the state forgets them
         # (a tombstone keeps a duplicate of them out).
         letters: list[Out] = []
@@ -418,11 +429,12 @@ class OrderDeliveries(StatefulLogic[OutboundPart, Out, OrderState]):
             exc = OrderNotInCrm(f"outbound {part.bill_no or part.fid}: {what} after {waited:.0f} s")
             letters.append(("dead", DeadLetter.of(
                 FLOW, "resolve", exc, record=_letter_record(part), key=part.fid, topic=part.position.topic,
-                partition=part.position.partition, offset=part.position.offset, attempts=s.attempts)))
+                partition=part.position.partition, offset=part.position.offset, attempts=s.wait.attempts)))
             s.live.pop(part.fid, None)
             s.gone[part.fid] = (part.version, now)
         s.dirty, s.totals_dirty = {}, False
-        s.waiting_since, s.attempts, s.next_at = None, 0, None
+        s.wait.clear()
+        s.next_at = None
         return letters
 
     def _delivery_command(self, part: OutboundPart, crm: CrmOrder) -> SyncCommand:
@@ -503,10 +515,13 @@ class OrderDeliveryPartition(ZohoUpdatePartition):
         for p in planned:
             crm_id = str(p.command.record["id"])
             try:
-                current, _ = call_with_retry(lambda crm_id=crm_id: self.client.get(ORDERS_MODULE, crm_id),  # type: ignore[misc]
-                                             f"ZOHO get {ORDERS_MODULE} {crm_id}", self.policy)
-            except Exception as exc:
-                self.dead_letter(p.command, exc, 1, stage="read")
+                current, _ = self.try_call(lambda crm_id=crm_id: self.client.get(ORDERS_MODULE, crm_id),  # type: ignore[misc]
+                                           f"ZOHO get {ORDERS_MODULE} {crm_id}")
+            except PermanentError as exc:
+                self.dead_letter(p.command, exc, getattr(exc, "attempts", 1), stage="read")
+                continue
+            except Exception as exc:  # transient, in the runtime: the delivery step retries it later
+                self.defer(p.command, exc)
                 continue
             if not current:
                 self.dead_letter(p.command, OrderNotInCrm(f"sales order {p.command.number}: CRM record {crm_id} "
@@ -563,7 +578,7 @@ def build_flow(settings: Settings | None = None, lookups: Lookups | None = None,
     deliveries = op.filter_map("deliveries", values, lambda v: v[1] if v[0] == "delivery" else None)
     orders = op.filter_map("orders", values, lambda v: v[1] if v[0] == "order" else None)
     dead = op.filter_map("waited_too_long", values, lambda v: v[1] if v[0] == "dead" else None)
-    op.output("zoho_deliveries", deliveries, ZohoUpsertSink(settings, FLOW, DELIVERIES_MODULE, EXTERNAL_KEY))
-    op.output("zoho_order_deliveries", orders, OrderDeliverySink(settings))
+    deliver("zoho_deliveries", deliveries, ZohoUpsertSink(settings, FLOW, DELIVERIES_MODULE, EXTERNAL_KEY))
+    deliver("zoho_order_deliveries", orders, OrderDeliverySink(settings))
     write_dead_letters(FLOW, settings, op.merge("all_dead_letters", read_dead, bad, dead))
     return flow

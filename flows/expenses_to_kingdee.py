@@ -32,10 +32,11 @@ from bytewax.outputs import DynamicSink
 from cdchub.ledger import LedgerEntry, SyncLedger, open_engine
 from cdchub.settings import Settings, get_settings
 from connectors.common.dead_letters import dlq_topic
+from connectors.common.delivery import deliver
 from connectors.common.errors import PermanentError
 from connectors.common.kafka import producer
 from connectors.common.ledger_sink import LedgerSinkPartition
-from connectors.common.retry import GaveUp, RetryPolicy, call_with_retry
+from connectors.common.retry import GaveUp, RetryPolicy
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import Planned
 from connectors.huilianyi.client import HuilianyiClient
@@ -149,10 +150,13 @@ class ExpenseBillPartition(LedgerSinkPartition):
                 continue
             step = self._ensure_bill if cmd.record["approved"] else self._remove_bill
             try:
-                (fid, action), attempts = call_with_retry(partial(step, cmd), f"Kingdee bill of expense report "
-                                                          f"{cmd.key}", self.policy)
+                (fid, action), attempts = self.try_call(partial(step, cmd), f"Kingdee bill of expense report "
+                                                        f"{cmd.key}")
             except (GaveUp, PermanentError) as exc:
                 self.dead_letter(cmd, exc, getattr(exc, "attempts", 1), stage="save")
+                continue
+            except Exception as exc:  # transient, in the runtime: the delivery step retries it later
+                self.defer(cmd, exc)
                 continue
             log.info("expense report %s (status %s) → Kingdee bill %s (%s)", cmd.key, cmd.record.get("status"),
                      cmd.number, action)
@@ -189,6 +193,6 @@ def build_flow(settings: Settings | None = None, rules: ExpenseRules | None = No
     flow = into or Dataflow(FLOW)
     events, read_dead = read_documents(flow, FLOW, settings, TOPIC, SCHEMA)
     commands: Stream[SyncCommand] = op.map("intent", events, partial(to_command, rules))
-    op.output("kingdee_expense_bills", commands, ExpenseBillSink(settings, rules))
+    deliver("kingdee_expense_bills", commands, ExpenseBillSink(settings, rules))
     write_dead_letters(FLOW, settings, read_dead)
     return flow

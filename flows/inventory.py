@@ -48,9 +48,11 @@ from cdchub.id_map import LedgerLookup
 from cdchub.ledger import Position
 from cdchub.settings import Settings, get_settings
 from connectors.common.dead_letters import DeadLetter
+from connectors.common.delivery import deliver
 from connectors.common.sync import SyncCommand
 from connectors.zoho.update_sink import ZohoUpdateSink
 from flows.kingdee_documents import DocumentEvent, read_documents, write_dead_letters
+from flows.waiting import ReferenceWait
 
 log = logging.getLogger(__name__)
 
@@ -236,9 +238,8 @@ class ThrottleState:
     pending: StockTotal | None = None
     #: No write of this material before this time (epoch s).
     next_at: float = 0.0
-    #: Since when the pending total waits for its material to reach the CRM (epoch s).
-    waiting_since: float | None = None
-    attempts: int = 0
+    #: The pending total's wait for its material to reach the CRM.
+    wait: ReferenceWait = field(default_factory=ReferenceWait)
     #: Waiting past the give-up time for a material the CRM does not show (looked up every PARKED_RETRY_S).
     parked: bool = False
 
@@ -294,7 +295,7 @@ class StockWriteThrottle(StatefulLogic[StockTotal, StockWrite | DeadLetter, Thro
         return datetime.fromtimestamp(self.state.next_at, UTC)
 
     def snapshot(self) -> ThrottleState:
-        return replace(self.state)
+        return replace(self.state, wait=replace(self.state.wait))
 
     def _flush(self, now: float) -> list[StockWrite | DeadLetter]:
         s = self.state
@@ -302,13 +303,11 @@ class StockWriteThrottle(StatefulLogic[StockTotal, StockWrite | DeadLetter, Thro
         assert total is not None
         target = self.resolve(total.material_id)
         if target is None:
-            if s.waiting_since is None:
-                s.waiting_since = now
-            s.attempts += 1
+            look_again = s.wait.miss(now, self.give_up, UNSYNCED_FIRST_RETRY_S, UNSYNCED_MAX_RETRY_S)
             error = self.refused(total.material_id)
             if error is None:
-                if now - s.waiting_since < self.give_up:
-                    s.next_at = now + min(UNSYNCED_MAX_RETRY_S, UNSYNCED_FIRST_RETRY_S * 2 ** (s.attempts - 1))
+                if look_again is not None:
+                    s.next_at = look_again
                 else:
                     if not s.parked:
                         s.parked = True
@@ -322,13 +321,17 @@ class StockWriteThrottle(StatefulLogic[StockTotal, StockWrite | DeadLetter, Thro
                 f"{MATERIALS_FLOW} flow ({error}); its stock {total.qty} has no CRM product to go to")
             letter = DeadLetter.of(FLOW, "resolve", exc, record=_letter_record(total), key=total.material_id,
                                    topic=total.position.topic, partition=total.position.partition,
-                                   offset=total.position.offset, attempts=s.attempts)
-            s.pending, s.waiting_since, s.attempts, s.parked = None, None, 0, False
-            s.next_at = self._next_tick(now)
+                                   offset=total.position.offset, attempts=s.wait.attempts)
+            self._written(now)
             return [letter]
-        s.pending, s.waiting_since, s.attempts, s.parked = None, None, 0, False
-        s.next_at = self._next_tick(now)
+        self._written(now)
         return [StockWrite(total, target)]
+
+    def _written(self, now: float) -> None:
+        s = self.state
+        s.pending, s.parked = None, False
+        s.wait.clear()
+        s.next_at = self._next_tick(now)
 
     def _next_tick(self, now: float) -> float:
         """The first tick of a clock-wide grid of ``interval`` at least 0.9 interval from now: writes of one
@@ -392,7 +395,7 @@ def build_flow(settings: Settings | None = None, *, into: Dataflow | None = None
     values = op.map("drop_key", out, lambda kv: kv[1])
     writes = op.branch("resolved", values, lambda v: isinstance(v, StockWrite))
     commands = op.map("to_command", writes.trues, to_command)  # type: ignore[arg-type]
-    op.output("zoho_products_stock", commands, ZohoUpdateSink(settings, FLOW, MODULE))
+    deliver("zoho_products_stock", commands, ZohoUpdateSink(settings, FLOW, MODULE))
     write_dead_letters(FLOW, settings, op.merge("all_dead_letters", read_dead, no_material,
                                                 writes.falses))
     return flow

@@ -18,6 +18,7 @@ from bytewax.dataflow import Dataflow, Stream
 
 from cdchub.settings import Settings
 from connectors.common.dead_letters import DeadLetter
+from connectors.common.delivery import deliver
 from connectors.common.sync import SyncCommand
 from connectors.kingdee.models import CHINA_TIME
 from connectors.zoho.sink import ZohoUpsertSink
@@ -67,8 +68,8 @@ def build_kingdee_to_crm(flow_name: str, settings: Settings, mapping: Mapping,
     split = op.branch("mapped_ok", mapped, lambda x: isinstance(x, SyncCommand))
     commands: Stream[SyncCommand] = split.trues  # type: ignore[assignment]
     shared = mapping.shared_fields if mapping.two_way else None
-    op.output(f"zoho_{mapping.module.lower()}", commands,
-              ZohoUpsertSink(settings, flow_name, mapping.module, mapping.external_key, shared_fields=shared,
-                             match_also=mapping.match_also))
+    deliver(f"zoho_{mapping.module.lower()}", commands,
+            ZohoUpsertSink(settings, flow_name, mapping.module, mapping.external_key, shared_fields=shared,
+                           match_also=mapping.match_also))
     write_dead_letters(flow_name, settings, op.merge("all_dead_letters", read_dead, split.falses))
     return flow

@@ -49,6 +49,7 @@ from cdchub.id_map import LedgerLookup
 from cdchub.ledger import Position, SyncLedger, open_engine
 from cdchub.settings import Settings
 from connectors.common.dead_letters import DeadLetter, dlq_topic
+from connectors.common.delivery import deliver
 from connectors.common.errors import PermanentError
 from connectors.common.kafka import producer
 from connectors.common.sync import SyncCommand
@@ -64,6 +65,7 @@ from flows.sales_orders import (
     Unresolved,
     to_draft,
 )
+from flows.waiting import ReferenceWait
 
 log = logging.getLogger(__name__)
 
@@ -372,8 +374,7 @@ class OrderState:
     version: int = 0
     #: The total not written yet, since when it waits for its order, attempts, when to look again.
     pending: OrderTotal | None = None
-    waiting_since: float | None = None
-    attempts: int = 0
+    wait: ReferenceWait = field(default_factory=ReferenceWait)
     next_at: float = 0.0
 
     def total(self) -> Decimal:
@@ -437,7 +438,8 @@ class SumOverBills(StatefulLogic[Contribution, _Out, OrderState]):
         return datetime.fromtimestamp(min(times), UTC) if times else None
 
     def snapshot(self) -> OrderState:
-        return dataclasses.replace(self.state, bills=dict(self.state.bills), gone=dict(self.state.gone))
+        return dataclasses.replace(self.state, bills=dict(self.state.bills), gone=dict(self.state.gone),
+                                   wait=dataclasses.replace(self.state.wait))
 
     def _prune(self, now: float) -> None:
         for bill in [b for b, (_, at) in self.state.gone.items() if now - at >= self.retire_after]:
@@ -465,7 +467,7 @@ class OrderSum(SumOverBills["TotalWrite | DeadLetter"]):
         if total is not None:
             s = self.state
             if s.pending is None:
-                s.waiting_since, s.attempts = now, 0
+                s.wait.clear()
             s.pending = total
             return self._flush(now), False
         return [], self._discard()
@@ -481,23 +483,25 @@ class OrderSum(SumOverBills["TotalWrite | DeadLetter"]):
         s = self.state
         total = s.pending
         assert total is not None
-        s.attempts += 1
         target = self.resolve(total.order)
         if target is not None:
-            s.pending, s.waiting_since, s.attempts = None, None, 0
+            s.pending = None
+            s.wait.clear()
             return [TotalWrite(total, target)]
-        waited = now - (s.waiting_since or now)
-        if waited < self.wait_s:
-            s.next_at = min(now + min(MAX_RETRY_S, FIRST_RETRY_S * 2 ** (s.attempts - 1)),
-                            (s.waiting_since or now) + self.wait_s)
+        look_again = s.wait.miss(now, self.wait_s, FIRST_RETRY_S, MAX_RETRY_S)
+        if look_again is not None:
+            s.next_at = look_again
             return []
+        waited = s.wait.waited(now)
         exc = PermanentError(f"sales order {total.order} is not in the CRM after {waited:.0f} s; its amount "
                              f"{total.amount} was not written", code="ORDER_MISSING")
         letter = DeadLetter.of(self.flow, "resolve", exc, record={"order": total.order, "amount": str(total.amount),
                                                                   "version": total.version},
                                key=f"order:{total.order}", topic=total.position.topic,
-                               partition=total.position.partition, offset=total.position.offset, attempts=s.attempts)
-        s.pending, s.waiting_since, s.attempts = None, None, 0
+                               partition=total.position.partition, offset=total.position.offset,
+                               attempts=s.wait.attempts)
+        s.pending = None
+        s.wait.clear()
         return [letter]
 
 
@@ -548,8 +552,7 @@ def build_bill_flow(flow_name: str, settings: Settings, spec: BillSpec, what: st
     awaited = op.stateful_batch("await_references", keyed,
                                 lambda resume: AwaitReferences(resolver, settings.reference_wait_s, resume))
     unkeyed: Stream[Any] = op.map("unkey", awaited, lambda kv: kv[1])
-    op.output(f"zoho_{spec.mapping.module.lower()}", unkeyed,
-              BillSink(settings, flow_name, spec.mapping, what))
+    deliver(f"zoho_{spec.mapping.module.lower()}", unkeyed, BillSink(settings, flow_name, spec.mapping, what))
 
     changes = changes_all[0] if len(changes_all) == 1 else op.merge("all_changes", *changes_all)
     by_bill = op.key_on("by_bill_amounts", changes, lambda c: c.bill)
@@ -562,7 +565,7 @@ def build_bill_flow(flow_name: str, settings: Settings, spec: BillSpec, what: st
     writes = op.branch("order_known", values, lambda v: isinstance(v, TotalWrite))
     commands = op.map("to_command", writes.trues,
                       lambda w: total_command(flow_name, spec.amounts.target, w))  # type: ignore[arg-type]
-    op.output("zoho_order_amounts", commands, ZohoUpdateSink(settings, flow_name, ORDERS_MODULE))
+    deliver("zoho_order_amounts", commands, ZohoUpdateSink(settings, flow_name, ORDERS_MODULE))
     write_dead_letters(flow_name, settings, op.merge("all_dead_letters", *dead, split.falses, writes.falses))
     return flow
 

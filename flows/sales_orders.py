@@ -32,15 +32,16 @@ from cdchub.id_map import IdMap
 from cdchub.ledger import LedgerEntry, SyncLedger, open_engine
 from cdchub.settings import Settings, get_settings
 from connectors.common.dead_letters import DeadLetter, dlq_topic
+from connectors.common.delivery import deliver
 from connectors.common.errors import PermanentError
 from connectors.common.kafka import producer
-from connectors.common.retry import call_with_retry
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import Planned
 from connectors.zoho.client import ZohoClient
 from connectors.zoho.sink import ZohoUpsertPartition, ZohoUpsertSink
 from flows.kingdee_documents import DocumentEvent, read_documents, write_dead_letters
 from flows.mapping import Mapping, MappingError, Ref, fingerprint, load_mapping, refs_in, resolve_refs
+from flows.waiting import ReferenceWait
 
 FLOW = "sales_orders"
 log = logging.getLogger(__name__)
@@ -81,6 +82,18 @@ class Unresolved:
     missing: tuple[Ref, ...]
     waited_s: float
     attempts: int
+
+    @property
+    def key(self) -> str:
+        return self.command.key
+
+    @property
+    def version(self) -> int:
+        return self.command.version
+
+    @property
+    def flow(self) -> str:
+        return self.command.flow
 
     def error(self) -> PermanentError:
         names = "; ".join(r.describe() for r in self.missing)
@@ -136,14 +149,13 @@ class AwaitReferences(StatefulBatchLogic[SyncCommand, "SyncCommand | Unresolved"
         self.clock = clock
         state = resume or {}
         self.pending: SyncCommand | None = state.get("pending")
-        self.since: float = state.get("since", 0.0)
-        self.attempts: int = state.get("attempts", 0)
+        self.wait: ReferenceWait = state.get("wait") or ReferenceWait()
         self.next_at: float = state.get("next_at", 0.0)
 
     def on_batch(self, values: list[SyncCommand]) -> tuple[list[SyncCommand | Unresolved], bool]:
         newest = max(values, key=lambda c: c.version)
         if self.pending is None:
-            self.since, self.attempts = self.clock(), 0
+            self.wait.clear()
         elif newest.version < self.pending.version:
             newest = self.pending  # an older version arriving late never replaces a newer one
         self.pending = newest
@@ -159,26 +171,26 @@ class AwaitReferences(StatefulBatchLogic[SyncCommand, "SyncCommand | Unresolved"
         return datetime.fromtimestamp(self.next_at, UTC) if self.pending is not None else None
 
     def snapshot(self) -> dict[str, Any]:
-        return {"pending": self.pending, "since": self.since, "attempts": self.attempts, "next_at": self.next_at}
+        return {"pending": self.pending, "wait": ReferenceWait(self.wait.since, self.wait.attempts),
+                "next_at": self.next_at}
 
     def _try(self) -> tuple[list[SyncCommand | Unresolved], bool]:
         cmd = self.pending
         if cmd is None:
             return [], StatefulBatchLogic.DISCARD
-        self.attempts += 1
         if self.resolver.already_done(cmd):
             return [], StatefulBatchLogic.DISCARD
         resolved, missing = self.resolver.resolve(cmd)
         if resolved is not None:
             return [resolved], StatefulBatchLogic.DISCARD
         now = self.clock()
-        waited = now - self.since
-        if waited >= self.wait_s:
-            return [Unresolved(cmd, tuple(missing), waited, self.attempts)], StatefulBatchLogic.DISCARD
-        if self.attempts == 1:
+        look_again = self.wait.miss(now, self.wait_s, FIRST_RETRY_S, MAX_RETRY_S)
+        if look_again is None:
+            return [Unresolved(cmd, tuple(missing), self.wait.waited(now), self.wait.attempts)], \
+                StatefulBatchLogic.DISCARD
+        if self.wait.attempts == 1:
             log.info("order %s waits for %s", cmd.number or cmd.key, "; ".join(r.describe() for r in missing))
-        delay = min(MAX_RETRY_S, FIRST_RETRY_S * 2 ** (self.attempts - 1))
-        self.next_at = min(now + delay, self.since + self.wait_s)
+        self.next_at = look_again
         return [], StatefulBatchLogic.RETAIN
 
 
@@ -210,21 +222,28 @@ class SalesOrderPartition(ZohoUpsertPartition):
         return u.error()
 
     def write(self, planned: list[Planned], entries: dict[str, LedgerEntry]) -> None:
-        if self.lines_field is not None:
-            for p in planned:
-                entry = entries.get(p.command.key)
-                if entry is not None and entry.target_id and isinstance(p.write.get(self.lines_field), list):
+        ready: list[Planned] = []
+        for p in planned:
+            entry = entries.get(p.command.key)
+            if (self.lines_field is not None and entry is not None and entry.target_id
+                    and isinstance(p.write.get(self.lines_field), list)):
+                try:
                     self._keep_line_ids(p, entry.target_id)
-        super().write(planned, entries)
+                except Exception as exc:  # transient, in the runtime: written later, with the ids
+                    self.defer(p.command, exc)
+                    continue
+            ready.append(p)
+        super().write(ready, entries)
 
     def _keep_line_ids(self, p: Planned, target_id: str) -> None:
         """Rows of an order already in the CRM are sent with their CRM row ids (matched on the Kingdee entry id),
-        so an update edits them instead of replacing them; rows not sent are removed, rows without an id added."""
+        so an update edits them instead of replacing them; rows not sent are removed, rows without an id added.
+        A transient failure to read them propagates (the runtime writes the order later)."""
         assert self.lines_field is not None
         try:
-            current, _ = call_with_retry(lambda: self.client.get(self.module, target_id),
-                                         f"ZOHO get {self.module} {target_id}", self.policy)
-        except Exception as exc:  # without the ids the rows are replaced: still correct, only new row ids
+            current, _ = self.try_call(lambda: self.client.get(self.module, target_id),
+                                       f"ZOHO get {self.module} {target_id}")
+        except PermanentError as exc:  # without the ids the rows are replaced: still correct, only new row ids
             log.warning("could not read %s %s for its line ids: %s", self.module, target_id, exc)
             return
         rows = (current or {}).get(self.lines_field) or []
@@ -265,6 +284,6 @@ def build_flow(settings: Settings | None = None, mapping: Mapping | None = None,
     awaited = op.stateful_batch("await_references", keyed,
                                 lambda resume: AwaitReferences(resolver, settings.reference_wait_s, resume))
     out: Stream[Any] = op.map("unkey", awaited, lambda kv: kv[1])
-    op.output("zoho_sales_orders", out, SalesOrderSink(settings, FLOW, mapping))
+    deliver("zoho_sales_orders", out, SalesOrderSink(settings, FLOW, mapping))
     write_dead_letters(FLOW, settings, op.merge("all_dead_letters", read_dead, split.falses))
     return flow

@@ -8,13 +8,18 @@ With a two-way guard, each remaining command is narrowed to the fields that must
 
 In replay mode (``replay_mode.py``) the ledger is not trusted: the newest command per key is kept until the end of
 input, then compared with the target record and only the differing fields are written (none in a dry run).
+
+Retries: in the runtime the partition is the writer of a delivery step (``delivery.py``): ``blocking`` is off, each
+call is tried once (:meth:`LedgerSinkPartition.try_call`) and what fails transiently is handed back
+(:meth:`LedgerSinkPartition.defer`) to be retried from the step's state — nothing sleeps.  Used directly as a Bytewax
+sink (a replay; tests), it retries in place with :func:`~connectors.common.retry.call_with_retry`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from bytewax.outputs import StatelessSinkPartition
 from confluent_kafka import Producer
@@ -24,10 +29,12 @@ from cdchub.ledger import LedgerEntry, SyncLedger
 from connectors.common import replay_mode
 from connectors.common.dead_letters import DeadLetter
 from connectors.common.drift import differing_fields
+from connectors.common.retry import GaveUp, RetryPolicy, call_with_retry
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import Planned, TwoWayGuard
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def newest_per_key(commands: list[SyncCommand]) -> list[SyncCommand]:
@@ -40,6 +47,9 @@ def newest_per_key(commands: list[SyncCommand]) -> list[SyncCommand]:
 
 class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
     target_system = "?"
+    #: Retry transient failures in place (a plain sink), or hand them back to the delivery step (the runtime).
+    blocking = True
+    policy = RetryPolicy()
 
     def __init__(self, ledger: SyncLedger, dlq: Producer, flow: str, dlq_topic: str,
                  guard: TwoWayGuard | None = None) -> None:
@@ -50,6 +60,7 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
         self.guard = guard
         self._planned: dict[str, Planned] = {}
         self._replayed: dict[str, SyncCommand] = {}
+        self._deferred: dict[str, BaseException] = {}
 
     # --- what a target implements ---------------------------------------------------------------------------
     def write(self, planned: list[Planned], entries: dict[str, LedgerEntry]) -> None:
@@ -77,6 +88,34 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
         """Whether the command edits a record that exists in the target (then the guard looks at it first).  By
         default: this flow wrote it before."""
         return entry is not None and entry.target_id is not None
+
+    # --- calling the target --------------------------------------------------------------------------------
+    def try_call(self, fn: Callable[[], T], what: str) -> tuple[T, int]:
+        """``fn()`` and how many attempts it took: retried in place while blocking (``GaveUp`` when it kept
+        failing), tried once otherwise (a transient error propagates; the caller :meth:`defer` s its commands)."""
+        if self.blocking:
+            return call_with_retry(fn, what, self.policy)
+        return fn(), 1
+
+    def defer(self, cmd: SyncCommand, exc: BaseException) -> None:
+        """A transient failure of ``cmd`` in the runtime: its claim on the field clock is released, and the delivery
+        step retries it later."""
+        planned = self._planned.get(cmd.key)
+        if self.guard is not None and planned is not None:
+            self.guard.release(planned)
+        self._deferred[cmd.key] = exc
+
+    def deliver(self, commands: list[SyncCommand]) -> dict[str, BaseException]:
+        """The delivery step's attempt: write once, return what failed transiently (by key)."""
+        self._deferred = {}
+        self.write_batch(commands)
+        deferred, self._deferred = self._deferred, {}
+        return deferred
+
+    def give_up(self, cmd: SyncCommand, error: BaseException, attempts: int, failing_s: float) -> None:
+        self.dead_letter(cmd, GaveUp(f"{self.flow} {cmd.key}: still failing after {attempts} attempts over "
+                                     f"{failing_s:.0f}s: {error}", attempts), attempts, stage="deliver")
+        self.dlq.flush(30)
 
     # --- the shared part --------------------------------------------------------------------------------------
     def write_batch(self, items: list[SyncCommand]) -> None:

@@ -24,7 +24,7 @@ from connectors.common.dead_letters import dlq_topic
 from connectors.common.errors import PermanentError
 from connectors.common.kafka import producer
 from connectors.common.ledger_sink import LedgerSinkPartition
-from connectors.common.retry import GaveUp, RetryPolicy, call_with_retry
+from connectors.common.retry import GaveUp, RetryPolicy
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import Planned, TwoWayGuard
 from connectors.kingdee.client import KingdeeApiCredentials, KingdeeWebApiClient
@@ -101,10 +101,13 @@ class KingdeeSavePartition(LedgerSinkPartition):
             kingdee_id = self._kingdee_id(p.command)
             model = self.mapping.kingdee_model(p.write)
             try:
-                action, attempts = call_with_retry(partial(self._save, kingdee_id, model),
-                                                   f"Kingdee Save {self.form} {kingdee_id}", self.policy)
+                action, attempts = self.try_call(partial(self._save, kingdee_id, model),
+                                                 f"Kingdee Save {self.form} {kingdee_id}")
             except (GaveUp, PermanentError) as exc:
                 self.dead_letter(p.command, exc, getattr(exc, "attempts", 1), stage="save")
+                continue
+            except Exception as exc:  # transient, in the runtime: the delivery step retries it later
+                self.defer(p.command, exc)
                 continue
             done.append((p, kingdee_id, action, attempts))
         self.applied(done)

@@ -23,7 +23,7 @@ from connectors.common.dead_letters import dlq_topic
 from connectors.common.errors import PermanentError
 from connectors.common.kafka import producer
 from connectors.common.ledger_sink import LedgerSinkPartition
-from connectors.common.retry import GaveUp, RetryPolicy, call_with_retry
+from connectors.common.retry import GaveUp, RetryPolicy
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import Planned, TwoWayGuard
 from connectors.zoho.client import MAX_RECORDS_PER_WRITE, ZohoClient
@@ -87,14 +87,18 @@ class ZohoUpsertPartition(LedgerSinkPartition):
     def _write_chunk(self, chunk: list[Planned], *, full_retry: bool = True) -> None:
         records = [{self.external_key: p.command.record[self.external_key], **p.write} for p in chunk]
         try:
-            results, attempts = call_with_retry(
+            results, attempts = self.try_call(
                 lambda: self.client.upsert(self.module, records, self.duplicate_check_fields),
-                f"ZOHO upsert of {len(records)} {self.module}", self.policy,
+                f"ZOHO upsert of {len(records)} {self.module}",
             )
         except (GaveUp, PermanentError) as exc:
             attempts = getattr(exc, "attempts", 1)
             for p in chunk:
                 self.dead_letter(p.command, exc, attempts, stage="upsert")
+            return
+        except Exception as exc:  # transient, in the runtime: the delivery step retries these later
+            for p in chunk:
+                self.defer(p.command, exc)
             return
         done: list[tuple[Planned, str | None, str, int]] = []
         resend: list[Planned] = []

@@ -20,7 +20,7 @@ from connectors.common.dead_letters import dlq_topic
 from connectors.common.errors import PermanentError
 from connectors.common.kafka import producer
 from connectors.common.ledger_sink import LedgerSinkPartition
-from connectors.common.retry import GaveUp, RetryPolicy, call_with_retry
+from connectors.common.retry import GaveUp, RetryPolicy
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import Planned
 from connectors.zoho.client import MAX_RECORDS_PER_WRITE, ZohoClient
@@ -65,8 +65,7 @@ class ZohoUpdatePartition(LedgerSinkPartition):
     def _write_chunk(self, chunk: list[Planned]) -> None:
         records = [dict(p.write) for p in chunk]
         try:
-            _, attempts = call_with_retry(lambda: self._update(records),
-                                          f"ZOHO update of {len(records)} {self.module}", self.policy)
+            _, attempts = self.try_call(lambda: self._update(records), f"ZOHO update of {len(records)} {self.module}")
         except GaveUp as exc:
             for p in chunk:
                 self.dead_letter(p.command, exc, exc.attempts, stage="update")
@@ -80,6 +79,10 @@ class ZohoUpdatePartition(LedgerSinkPartition):
                     self._write_chunk([p])
                 return
             self.dead_letter(chunk[0].command, exc, 1, stage="update")
+            return
+        except Exception as exc:  # transient, in the runtime: the delivery step retries these later
+            for p in chunk:
+                self.defer(p.command, exc)
             return
         self.applied([(p, str(p.command.record["id"]), "update", attempts) for p in chunk])
 
