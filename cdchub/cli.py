@@ -42,14 +42,17 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 def _flow_report(settings: Settings) -> list[str]:
     from cdchub.dashboard import line, take
-    from cdchub.flow_status import flow_statuses
+    from cdchub.flow_status import flow_statuses, runtime_lines, token_line
     from cdchub.ledger import open_engine
     from connectors.zoho.budget import usage
 
     try:
+        ledger = {s.flow: s for s in flow_statuses(settings, open_engine(settings.ledger_database_url()))}
+        tokens = token_line(settings)
         return ["capture: " + line(take(settings, [])).split("  synced")[0],
-                *[s.line() for s in flow_statuses(settings, open_engine(settings.ledger_database_url()))],
-                usage(settings.state_dir).line(settings.zoho.daily_credits, settings.zoho.max_concurrency)]
+                *runtime_lines(settings, ledger),
+                usage(settings.state_dir).line(settings.zoho.daily_credits, settings.zoho.max_concurrency),
+                *([tokens] if tokens else [])]
     except Exception as exc:  # no ledger or topics yet
         return [f"flows: not available ({type(exc).__name__}: {exc})"]
 

@@ -39,6 +39,56 @@ class FlowStatus:
                 f"{self.per_minute:>5}/min  lag {lag:>6}  dead letters {self.dead_letters}")
 
 
+def _clock(ms: int | None) -> str:
+    return "-" if not ms else time.strftime("%H:%M:%S", time.localtime(ms / 1000))
+
+
+def runtime_lines(settings: Settings, by_flow: dict[str, FlowStatus] | None = None) -> list[str]:
+    """Every dataflow process (alive or not) and every flow it runs: read, written, retrying since, dead letters,
+    last error; flows of no running process are listed as not running."""
+    from connectors.common.health import read_reports
+    from flows.dataflows import DATAFLOWS, FLOWS
+
+    by_flow = by_flow or {}
+    lines: list[str] = []
+    seen: set[str] = set()
+    for report in read_reports(settings.state_dir):
+        up_s = max(0, int(time.time() - int(report.get("started_ms") or 0) / 1000))
+        state = "alive" if report["alive"] else "NOT RESPONDING (stale report)"
+        lines.append(f"{report.get('role')}: pid {report.get('pid')}, up {up_s // 60}m{up_s % 60:02d}s, {state}")
+        for flow, h in (report.get("flows") or {}).items():
+            seen.add(flow)
+            retrying = (f"retrying {h['retrying']} since {_clock(h['retrying_since_ms'])}" if h.get("retrying")
+                        else "retrying 0")
+            workers = len(h.get("workers") or {})
+            error = f"  last error {_clock(h.get('last_error_ms'))}: {str(h['last_error'])[:80]}" \
+                if h.get("last_error") else ""
+            ledger = by_flow.get(flow)
+            lag = "" if ledger is None or ledger.lag is None else f"  lag {ledger.lag}"
+            lines.append(f"  {flow:<22} read {h.get('read', 0):>6} ({workers} worker{'s' if workers != 1 else ''})"
+                         f"  written {h.get('written', 0):>6}  {retrying}  dead letters {h.get('dead_letters', 0)}"
+                         f"{lag}{error}")
+    idle = [f for f in FLOWS if f not in seen]
+    if idle:
+        groups = ", ".join(d for d, members in DATAFLOWS.items() if any(f in members for f in idle))
+        lines.append(f"not running: {', '.join(idle)} (dataflows {groups}; `cdchub run` starts them)")
+    return lines
+
+
+def token_line(settings: Settings) -> str | None:
+    from connectors.common.token_cache import token_stats
+
+    now = time.time()
+    parts = []
+    for name, stats in token_stats(settings.state_dir).items():
+        mints = [t for t in stats.get("mints") or [] if now - t < 600]
+        refused = int(stats.get("refusals") or 0)
+        not_before = float(stats.get("not_before") or 0)
+        waiting = f", no token for {not_before - now:.0f}s more" if not_before > now else ""
+        parts.append(f"{name.split('-', 1)[0]}: {len(mints)} minted in the last 10 min, {refused} refused{waiting}")
+    return "access tokens: " + "; ".join(parts) if parts else None
+
+
 def _end_offsets(consumer: Consumer, topic: str) -> dict[int, int]:
     meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
     if meta is None or meta.error is not None:

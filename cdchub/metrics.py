@@ -7,7 +7,9 @@ Metrics: ``cdchub_capture_events_total`` / ``_transactions_total`` / ``_dead_let
 and the capture stalls),
 ``cdchub_sink_records{flow,target,status,action}``, ``cdchub_sink_retries_total{flow}`` (attempts beyond the first),
 ``cdchub_end_to_end_latency_seconds{flow}`` (histogram, Kingdee/CRM change → applied in the target, last hour),
-``cdchub_dead_letters{topic}``.
+``cdchub_dead_letters{topic}``; from the runtime's reports (``docs/runtime.md``) ``cdchub_process_up{role,pid}``,
+``cdchub_flow_read_total`` / ``_written_total`` / ``cdchub_flow_retrying`` / ``_retrying_seconds`` per flow, and
+``cdchub_token_refusals_total{credential}``.
 """
 
 from __future__ import annotations
@@ -99,11 +101,37 @@ class CdchubCollector:
         yield GaugeMetricFamily("cdchub_zoho_throttled_last_day", "ZOHO 429 answers over the last 24 hours",
                                 value=float(spent.throttled_24h))
 
+    def _runtime(self) -> Iterator[Any]:
+        from connectors.common.health import read_reports
+        from connectors.common.token_cache import token_stats
+
+        up = GaugeMetricFamily("cdchub_process_up", "a runtime process reports and runs", labels=["role", "pid"])
+        read = CounterMetricFamily("cdchub_flow_read", "messages a flow read", labels=["role", "flow"])
+        written = CounterMetricFamily("cdchub_flow_written", "commands a flow wrote", labels=["role", "flow"])
+        retrying = GaugeMetricFamily("cdchub_flow_retrying", "commands retrying from state", labels=["role", "flow"])
+        since = GaugeMetricFamily("cdchub_flow_retrying_seconds", "how long the oldest retrying command has failed",
+                                  labels=["role", "flow"])
+        for report in read_reports(self.settings.state_dir):
+            role = str(report.get("role"))
+            up.add_metric([role, str(report.get("pid"))], 1.0 if report["alive"] else 0.0)
+            for flow, h in (report.get("flows") or {}).items():
+                read.add_metric([role, flow], float(h.get("read", 0)))
+                written.add_metric([role, flow], float(h.get("written", 0)))
+                retrying.add_metric([role, flow], float(h.get("retrying", 0)))
+                first = h.get("retrying_since_ms")
+                since.add_metric([role, flow], max(0.0, time.time() - first / 1000) if first else 0.0)
+        refusals = CounterMetricFamily("cdchub_token_refusals", "token refreshes the server refused",
+                                       labels=["credential"])
+        for name, stats in token_stats(self.settings.state_dir).items():
+            refusals.add_metric([name], float(stats.get("refusals") or 0))
+        yield from (up, read, written, retrying, since, refusals)
+
     def collect(self) -> Iterator[Any]:
         yield from self._capture()
         yield from self._ledger()
         yield from self._dead_letters()
         yield from self._zoho_budget()
+        yield from self._runtime()
 
 
 def exposition(settings: Settings, engine: Engine) -> bytes:

@@ -80,6 +80,7 @@ def prepare_process(role: str, flows: Iterable[str]) -> Settings:
     from cdchub.cli import configure_logging
     from cdchub.supervisor import guard_child
     from connectors.common import shared_state
+    from connectors.common.health import HEALTH
     from connectors.zoho import budget
 
     guard_child()
@@ -94,5 +95,6 @@ def prepare_process(role: str, flows: Iterable[str]) -> Settings:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    HEALTH.start(settings.state_dir, role, list(flows))
     log.info("%s: running %s (pid %d)", role, ", ".join(flows), os.getpid())
     return settings

@@ -111,6 +111,6 @@ def build_crm_to_kingdee(flow_name: str, settings: Settings, mapping: Mapping,
             KingdeeSaveSink(settings, flow_name, mapping))
     restores = op.filter_map("owned_fields_edited", events, OwnerRestorer(settings, flow_name, mapping))
     deliver("restore_owned_fields", restores,
-            ZohoUpsertSink(settings, f"{flow_name}_owner", mapping.module, mapping.external_key))
+            ZohoUpsertSink(settings, f"{flow_name}_owner", mapping.module, mapping.external_key), flow=flow_name)
     write_dead_letters(flow_name, settings, op.merge("all_dead_letters", read_dead, split.falses))
     return flow

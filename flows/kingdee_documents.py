@@ -20,8 +20,9 @@ from connectors.common import replay_mode
 from connectors.common.avro import AvroDecoder, load_schema_text, registry_client
 from connectors.common.dead_letters import DeadLetter, dlq_topic
 from connectors.common.kafka import CHANGE_TOPIC_CONFIG, DLQ_TOPIC_CONFIG, ensure_topics
+from connectors.common.kafka_input import SharedKafkaSource
 
-CONSUMER_CONFIG = {"fetch.wait.max.ms": "20", "session.timeout.ms": "10000"}
+REPLAY_CONSUMER_CONFIG = {"fetch.wait.max.ms": "20", "session.timeout.ms": "10000"}
 
 
 @dataclass(frozen=True)
@@ -82,18 +83,22 @@ def read_documents(
     full_topic = settings.kafka.topic(topic)
     if replay is not None:
         replay.input_topic(full_topic)
-    src = kop.input(
-        "read", flow, brokers=[settings.kafka.bootstrap_servers], topics=[full_topic],
-        batch_size=500, add_config=CONSUMER_CONFIG, tail=replay is None,  # a replay stops at the end of its topics
-    )
-    if replay is not None:
-        op.inspect("replay_progress", src.oks, lambda _step, msg: replay.saw(msg.topic or full_topic))
+    if replay is not None:  # a replay reads to the end of its topics and stops
+        src = kop.input("read", flow, brokers=[settings.kafka.bootstrap_servers], topics=[full_topic],
+                        batch_size=500, add_config=REPLAY_CONSUMER_CONFIG, tail=False)
+        oks, errs = src.oks, src.errs
+        op.inspect("replay_progress", oks, lambda _step, msg: replay.saw(msg.topic or full_topic))
+    else:
+        messages = op.input("read", flow, SharedKafkaSource(settings.kafka.bootstrap_servers, [full_topic],
+                                                             flow=flow_name))
+        split_read = op.branch("read_ok", messages, lambda m: isinstance(m, KafkaSourceMessage))
+        oks, errs = split_read.trues, split_read.falses  # type: ignore[assignment]
     read_errors = op.map(
-        "read_errors", src.errs,
+        "read_errors", errs,
         lambda e: DeadLetter(flow=flow_name, stage="read", error_class="KafkaError", error=str(e.err),
                              topic=e.msg.topic, partition=e.msg.partition, offset=e.msg.offset),
     )
-    decoded = op.filter_map("decode", src.oks, EnvelopeDecoder(settings.registry.url, schema or topic))
+    decoded = op.filter_map("decode", oks, EnvelopeDecoder(settings.registry.url, schema or topic))
     split = op.branch("decoded_ok", decoded, lambda x: isinstance(x, DocumentEvent))
     bad = op.map("name_flow", split.falses, lambda d: _with_flow(d, flow_name))  # type: ignore[arg-type]
     return split.trues, op.merge("read_dead_letters", read_errors, bad)  # type: ignore[return-value]

@@ -149,6 +149,18 @@ def flows_page(health: Health, installation: list[tuple[str, str]], csrf: str) -
         f'<td>{esc(when(s.last_applied_ms))}</td></tr>' for s in health.flows)
     parts.append('<table id="flows"><tr><th>flow</th><th>synced</th><th>failed</th><th>per minute</th><th>lag</th>'
                  f'<th>dead letters</th><th>last event</th></tr>{rows}</table>')
+    runtime = "".join(
+        f'<tr class="runtime" data-flow="{esc(flow)}"><td>{esc(dataflow)}</td><td>{esc(flow)}</td>'
+        f'<td class="process">{esc(proc["pid"]) if proc else "-"}</td>'
+        f'<td class="alive">{"alive" if proc and proc["alive"] else ("stale" if proc else "not running")}</td>'
+        f'<td>{esc(h["read"]) if h else "-"}</td><td>{esc(h["written"]) if h else "-"}</td>'
+        f'<td class="retrying">{esc(h["retrying"]) if h else "-"}'
+        f'{" since " + esc(when(h["retrying_since_ms"])) if h and h.get("retrying_since_ms") else ""}</td>'
+        f'<td class="last-error">{esc((h or {}).get("last_error") or "")}</td></tr>'
+        for dataflow, flow, h, proc in health.runtime)
+    parts.append('<h2>Runtime</h2><table id="runtime"><tr><th>dataflow</th><th>flow</th><th>process</th>'
+                 '<th>liveness</th><th>read</th><th>written</th><th>retrying</th><th>last error</th></tr>'
+                 f'{runtime}</table>')
     parts.append('<h2>Installation</h2><table id="installation">'
                  + "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in installation) + "</table>")
     return layout("Flow health", "".join(parts), csrf=csrf, active="/flows")

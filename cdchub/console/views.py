@@ -5,7 +5,7 @@ app runs them in a worker thread.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Engine, make_url
@@ -35,6 +35,24 @@ class Health:
     flows: list[FlowStatus]
     capture: Snapshot | None
     problem: str = ""  # why the figures are not available (no ledger or broker yet)
+    #: Every flow of every dataflow: (dataflow, flow, the running process's report of it or None, process report).
+    runtime: list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]] = field(default_factory=list)
+
+
+def runtime_view(settings: Settings) -> list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]]:
+    """Every flow of every dataflow with what its running process (if any) reports of it."""
+    from connectors.common.health import read_reports
+    from flows.dataflows import DATAFLOWS
+
+    reports = read_reports(settings.state_dir)
+    rows: list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]] = []
+    for dataflow, members in DATAFLOWS.items():
+        for flow in members:
+            found = next(((r, r["flows"][flow]) for r in reports if flow in (r.get("flows") or {}) and r["alive"]),
+                         None) or next(((r, r["flows"][flow]) for r in reports if flow in (r.get("flows") or {})),
+                                       None)
+            rows.append((dataflow, flow, found[1] if found else None, found[0] if found else None))
+    return rows
 
 
 @dataclass
@@ -60,10 +78,11 @@ class ConsoleData:
         return dlq.replay(self.settings, self.engine, dlq.letters(self.settings, flow))
 
     def health(self) -> Health:
+        runtime = runtime_view(self.settings)
         try:
-            return Health(flow_statuses(self.settings, self.engine), take(self.settings, []))
+            return Health(flow_statuses(self.settings, self.engine), take(self.settings, []), runtime=runtime)
         except Exception as exc:  # no ledger, broker or topics yet: say so instead of failing the page
-            return Health([], None, f"{type(exc).__name__}: {str(exc)[:200]}")
+            return Health([], None, f"{type(exc).__name__}: {str(exc)[:200]}", runtime)
 
     def installation(self) -> list[tuple[str, str]]:
         """Where this installation's data lives; no secret (passwords in URLs are masked)."""

@@ -17,6 +17,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from connectors.common.health import HEALTH
+
 log = logging.getLogger(__name__)
 
 
@@ -69,7 +71,10 @@ class DeadLetter:
         return json.dumps(doc, ensure_ascii=False, default=_jsonable).encode("utf-8")
 
     def log(self) -> None:
+        """The log line naming the record (every dead letter is logged once, where it is made), counted in the
+        process's health report."""
         log.error(
             "dead letter flow=%s stage=%s key=%s at %s[%s]@%s: %s: %s",
             self.flow, self.stage, self.key, self.topic, self.partition, self.offset, self.error_class, self.error,
         )
+        HEALTH.dead_letter(self.flow, f"{self.error_class}: {self.error}"[:500])

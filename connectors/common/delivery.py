@@ -39,6 +39,7 @@ from bytewax.outputs import DynamicSink
 
 from connectors.common import replay_mode
 from connectors.common.errors import TransientError
+from connectors.common.health import HEALTH
 from connectors.common.retry import RetryPolicy
 from connectors.common.sync import SyncCommand
 from connectors.common.token_cache import TokenUnavailable
@@ -83,11 +84,12 @@ class Delivery(StatefulLogic[SyncCommand, SyncCommand, DeliveryState]):
     """One shard's pending commands (see the module doc)."""
 
     def __init__(self, state: DeliveryState | None, writer: Callable[[], Writer], policy: RetryPolicy,
-                 clock: Clock = time.time) -> None:
+                 clock: Clock = time.time, flow: str = "?") -> None:
         self.state = state or DeliveryState()
         self.writer = writer
         self.policy = policy
         self.clock = clock
+        self.flow = flow
 
     def on_item(self, value: SyncCommand) -> tuple[Iterable[SyncCommand], bool]:
         now = self.clock()
@@ -122,10 +124,13 @@ class Delivery(StatefulLogic[SyncCommand, SyncCommand, DeliveryState]):
         if not due:
             return
         failed = self.writer().deliver([p.command for p in due])
+        written: list[str] = []
+        given_up: list[str] = []
         for p in due:
             error = failed.get(p.command.key)
             if error is None:
                 del self.state.pending[p.command.key]
+                written.append(p.command.key)
                 continue
             p.attempts += 1
             p.last_error = f"{type(error).__name__}: {error}"
@@ -140,6 +145,7 @@ class Delivery(StatefulLogic[SyncCommand, SyncCommand, DeliveryState]):
             if now - p.failing_since >= self.policy.give_up_after_s:
                 self.writer().give_up(p.command, error, p.attempts, now - p.failing_since)
                 del self.state.pending[p.command.key]
+                given_up.append(p.command.key)
                 continue
             delay = min(self.policy.max_delay_s, self.policy.first_delay_s * 2 ** (p.attempts - 1))
             delay = random.uniform(delay / 2, delay)
@@ -148,6 +154,9 @@ class Delivery(StatefulLogic[SyncCommand, SyncCommand, DeliveryState]):
             p.due_at = now + delay
             if p.attempts == 1:
                 log.warning("%s: %s failed, retrying from state: %s", p.command.flow, p.command.key, p.last_error)
+        failing = {k: (p.failing_since if p.failing_since is not None else now, p.last_error or "")
+                   for k, p in self.state.pending.items() if p.attempts}
+        HEALTH.delivered(self.flow, written, failing, given_up)
 
 
 class _Writers:
@@ -184,7 +193,8 @@ def shard_of(key: str, shards: int = SHARDS) -> str:
 
 
 def deliver(step_id: str, commands: Stream[SyncCommand], sink: DynamicSink[SyncCommand],
-            policy: RetryPolicy | None = None, shards: int = SHARDS, clock: Clock = time.time) -> None:
+            policy: RetryPolicy | None = None, shards: int = SHARDS, clock: Clock = time.time,
+            flow: str | None = None) -> None:
     """Write ``commands`` with ``sink``'s writer, retrying from state (see the module doc).  In a replay session
     the sink is used as a plain Bytewax sink: the replay compares at the end and may block on retries."""
     if replay_mode.active() is not None:
@@ -193,5 +203,6 @@ def deliver(step_id: str, commands: Stream[SyncCommand], sink: DynamicSink[SyncC
     retry = policy or getattr(sink, "policy", None) or RetryPolicy()
     writers = _Writers(step_id, sink)
     keyed = op.key_on(f"{step_id}_shard", commands, lambda c: shard_of(c.key, shards))
-    done = op.stateful(step_id, keyed, lambda state: Delivery(state, writers, retry, clock))
+    name = flow or str(getattr(sink, "flow", step_id))
+    done = op.stateful(step_id, keyed, lambda state: Delivery(state, writers, retry, clock, name))
     op.inspect(f"{step_id}_end", done, lambda _step, _item: None)  # the branch's end (emits nothing)
