@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from connectors.common.errors import PermanentError, RateLimited, TransientError
+from connectors.common.token_cache import CachedToken, Token
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +120,28 @@ def classify(status: dict[str, Any], what: str) -> Exception | None:
     return KingdeeApiError(message, msg_code, errors)
 
 
+#: How long a session is used before a new login (the server ends idle sessions sooner: then MsgCode 1 says so).
+SESSION_REUSE_S = 2 * 3600.0
+SESSION_COOKIE = "kdservice-sessionid"
+
+
+class KingdeeSession(CachedToken):
+    """The WebAPI session, shared by every process of the installation (``token_cache.py``): one login, renewed
+    when the server says it is lost."""
+
+    def __init__(self, client: KingdeeWebApiClient) -> None:
+        c = client.credentials
+        super().__init__(f"kingdee-{c.base_url}-{c.acct_id}-{c.user}")
+        self._client = client
+
+    def _fetch(self) -> Token:
+        session_id, user_id = self._client._login_by_sign()
+        return Token(session_id, time.time() + SESSION_REUSE_S, {"user_id": user_id or ""})
+
+
 class KingdeeWebApiClient:
-    """Thread-safe; one session shared by all calls, re-opened when the server says it is lost."""
+    """Thread-safe; one session shared by all calls (and all processes), re-opened when the server says it is
+    lost."""
 
     def __init__(
         self, credentials: KingdeeApiCredentials, *, timeout_s: float = 30.0, http: httpx.Client | None = None
@@ -128,10 +149,18 @@ class KingdeeWebApiClient:
         self.credentials = credentials
         self._http = http or httpx.Client(timeout=timeout_s)
         self._lock = threading.Lock()
-        self._session_id: str | None = None
-        self.login_count = 0
-        #: The Kingdee user this integration writes as (``FMODIFIERID`` of its own saves), from the login context.
-        self.user_id: str | None = None
+        self.session = KingdeeSession(self)
+
+    @property
+    def login_count(self) -> int:
+        """Logins this client made (tests check re-logins)."""
+        return self.session.mint_count
+
+    @property
+    def user_id(self) -> str | None:
+        """The Kingdee user this integration writes as (``FMODIFIERID`` of its own saves), from the login context."""
+        current = self.session.current
+        return (current.extra.get("user_id") or None) if current else None
 
     def close(self) -> None:
         self._http.close()
@@ -156,8 +185,9 @@ class KingdeeWebApiClient:
             raise KingdeeApiError(f"Kingdee {service}: HTTP {resp.status_code}", 0, [])
         return parsed
 
-    def login(self) -> str:
-        """Open a session with ``LoginBySign``; returns ``KDSVCSessionId``. Wrong credentials are permanent."""
+    def _login_by_sign(self) -> tuple[str, str | None]:
+        """``LoginBySign``: (``KDSVCSessionId``, the user id of the login context). Wrong credentials are
+        permanent."""
         c = self.credentials
         timestamp = str(int(time.time()))
         sign = login_sign(c.acct_id, c.user, c.app_id, c.app_secret, timestamp)
@@ -166,25 +196,39 @@ class KingdeeWebApiClient:
             body = self._post(
                 "AuthService.LoginBySign", {"parameters": [c.acct_id, c.user, c.app_id, timestamp, sign, c.lcid]}
             )
-            self.login_count += 1
             if not isinstance(body, dict) or body.get("LoginResultType") != 1:
                 message = body.get("Message") if isinstance(body, dict) else body
                 raise KingdeeApiError(f"Kingdee login refused: {message}", 0, [])
-            self._session_id = str(body.get("KDSVCSessionId") or "")
             context = body.get("Context") or {}
-            self.user_id = str(context["UserId"]) if context.get("UserId") is not None else None
-            return self._session_id
+            return str(body.get("KDSVCSessionId") or ""), (
+                str(context["UserId"]) if context.get("UserId") is not None else None)
+
+    def _use_session(self) -> str:
+        """The installation's session, as this client's cookie."""
+        session_id = self.session.token()
+        if self._http.cookies.get(SESSION_COOKIE) != session_id:
+            with self._lock:
+                self._http.cookies.clear()
+                self._http.cookies.set(SESSION_COOKIE, session_id)
+        return session_id
+
+    def login(self) -> str:
+        """Open a new session with ``LoginBySign`` (for every process); returns ``KDSVCSessionId``."""
+        current = self.session.current
+        if current is not None:
+            self.session.invalidate(current.value)
+        return self._use_session()
 
     def call(self, service: str, body: dict[str, Any], what: str | None = None) -> Any:
         """POST one business call; re-login and retry once on a lost session. Returns the parsed answer."""
         what = what or service
-        if self._session_id is None:
-            self.login()
+        session_id = self._use_session()
         answer = self._post(service, body)
         status = _status_of(answer)
         if status is not None and int(status.get("MsgCode") or 0) == SESSION_LOST and not status.get("IsSuccess"):
             log.info("Kingdee session lost; logging in again")
-            self.login()
+            self.session.invalidate(session_id)
+            self._use_session()
             answer = self._post(service, body)
             status = _status_of(answer)
         if status is not None:

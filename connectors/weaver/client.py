@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from connectors.common.errors import PermanentError, RateLimited, TransientError
+from connectors.common.token_cache import CachedToken, Token
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,16 @@ def detail_table(table_db_name: str, rows: Sequence[Mapping[str, Any]]) -> dict[
     }
 
 
+class WeaverToken(CachedToken):
+    def __init__(self, client: WeaverClient) -> None:
+        config = client.config
+        super().__init__(f"weaver-{config.base_url}-{config.app_id.get_secret_value()[:12]}")
+        self._client = client
+
+    def _fetch(self) -> Token:
+        return self._client._new_token()
+
+
 class WeaverClient:
     """Thread-safe; one per process. Calls raise ``TransientError``/``PermanentError`` (see module doc)."""
 
@@ -162,10 +173,14 @@ class WeaverClient:
         self._http = http or httpx.Client(timeout=config.timeout_s)
         self._lock = threading.RLock()
         self._registration: Registration | None = None
-        self._token: str | None = None
-        self._token_expires_at = 0.0
-        self.token_count = 0  # tokens applied for by this client (tests check renewals)
+        #: The OA token, shared by every process of the installation (``token_cache.py``).
+        self.tokens = WeaverToken(self)
         self.regist_count = 0
+
+    @property
+    def token_count(self) -> int:
+        """Tokens this client applied for (tests check renewals)."""
+        return self.tokens.mint_count
 
     def close(self) -> None:
         self._http.close()
@@ -211,7 +226,6 @@ class WeaverClient:
                 raise PermanentError(f"Weaver regist refused: {body.get('msg')}", code=str(body.get("code")))
             self._registration = Registration(app_id, str(body["secrit"]), str(body["spk"]), private_pem)
             self._save_registration(self._registration)
-            self._token = None
             self.regist_count += 1
             log.info("registered with the Weaver OA as app %s…", app_id[:8])
             return self._registration
@@ -231,9 +245,13 @@ class WeaverClient:
         return self._post(APPLY_TOKEN_PATH, headers)
 
     def token(self) -> str:
+        return self.tokens.token()
+
+    def _new_token(self) -> Token:
+        """Apply for a token with the installation's registration (re-read: another process may have renewed it),
+        registering again once if the OA has forgotten us."""
         with self._lock:
-            if self._token is not None and time.monotonic() < self._token_expires_at:
-                return self._token
+            self._registration = self._load_registration() or self._registration
             body = self._apply(self.registration())
             if body.get("status") is not True:
                 # The OA may have forgotten us (registration reset, new server key): register again, once.
@@ -243,17 +261,10 @@ class WeaverClient:
                 raise PermanentError(
                     f"Weaver applytoken refused: {body.get('msg')}", code=str(body.get("code"))
                 )
-            self._token = str(body["token"])
-            self._token_expires_at = time.monotonic() + max(
-                1.0, self.config.token_ttl_s - TOKEN_EXPIRY_MARGIN_S
-            )
-            self.token_count += 1
-            return self._token
+            return Token(str(body["token"]), time.time() + max(1.0, self.config.token_ttl_s - TOKEN_EXPIRY_MARGIN_S))
 
     def invalidate(self, token: str) -> None:
-        with self._lock:
-            if self._token == token:
-                self._token = None
+        self.tokens.invalidate(token)
 
     def _headers(self, token: str, user_id: int | None) -> dict[str, str]:
         registration = self.registration()
@@ -448,7 +459,8 @@ class WeaverClient:
 
 def client_for(base_url: str, app_id: SecretStr, user_id: int, token_ttl_s: int, timeout_s: float,
                state_file: Path) -> WeaverClient:
-    """A client from cdchub's Weaver settings; each process role keeps its own ``state_file`` (registration and
-    key pair), so processes started together never write one file at once."""
+    """A client from cdchub's Weaver settings.  Every process of an installation uses one ``state_file``
+    (registration and key pair) and one token: registering and applying happen under the token store's lock, so
+    two processes never write the file at once."""
     return WeaverClient(WeaverConfig(base_url=base_url, app_id=app_id, user_id=user_id, state_file=state_file,
                                      token_ttl_s=token_ttl_s, timeout_s=timeout_s))

@@ -43,9 +43,11 @@ NODE_ARCHIVE = 3
 
 
 def weaver_client(settings: Settings, role: str) -> WeaverClient:
+    """The installation's Weaver client (``role`` names who uses it, for logs; registration and token are
+    shared)."""
     w = settings.weaver
     return client_for(w.base_url, w.app_id, w.user_id, w.token_ttl_s, w.timeout_s,
-                      settings.state_dir / f"weaver-client-{role}.json")
+                      settings.state_dir / "weaver-client.json")
 
 
 def load_discovery(path: Path = DISCOVERY_FILE) -> tuple[tuple[int, ...], int]:
