@@ -51,6 +51,7 @@ def _flow_report(settings: Settings) -> list[str]:
         tokens = token_line(settings)
         return ["capture: " + line(take(settings, [])).split("  synced")[0],
                 *runtime_lines(settings, ledger),
+                "flows (from the ledger):", *[s.line() for s in ledger.values()],
                 usage(settings.state_dir).line(settings.zoho.daily_credits, settings.zoho.max_concurrency),
                 *([tokens] if tokens else [])]
     except Exception as exc:  # no ledger or topics yet

@@ -52,6 +52,7 @@ from connectors.common.delivery import deliver
 from connectors.common.sync import SyncCommand
 from connectors.zoho.update_sink import ZohoUpdateSink
 from flows.kingdee_documents import DocumentEvent, read_documents, write_dead_letters
+from flows.live_sum import LiveSum
 from flows.waiting import ReferenceWait
 
 log = logging.getLogger(__name__)
@@ -145,46 +146,24 @@ class StockTotal:
 
 @dataclass
 class SumState:
-    """Recoverable state of one material (pickled by Bytewax at every epoch)."""
+    """Recoverable state of one material (pickled by Bytewax at every epoch): the sum over its live inventory rows
+    (``flows/live_sum.py``, documents = row FIDs) and its number."""
 
-    rows: dict[str, tuple[Decimal, int]] = field(default_factory=dict)  # FID → (base qty, version)
-    gone: dict[str, tuple[int, float]] = field(default_factory=dict)  # FID → (version, removed at, epoch s)
-    version: int = 0
+    live: LiveSum = field(default_factory=LiveSum)
     number: str | None = None
-
-    def total(self) -> Decimal:
-        return sum((q for q, _ in self.rows.values()), Decimal(0))
 
 
 def apply_change(state: SumState, change: RowChange, now: float) -> StockTotal | None:
     """Apply one row change in place; the new total, or None when the change is stale or changes nothing."""
-    live = state.rows.get(change.fid)
-    tomb = state.gone.get(change.fid)
-    if live is not None and change.version < live[1]:
-        return None  # an older image of a row we hold newer
-    if tomb is not None and change.version <= tomb[0]:
-        return None  # an older image of a row removed since
-    before = state.total()
-    if change.qty is None:
-        state.rows.pop(change.fid, None)
-        state.gone[change.fid] = (change.version, now)
-    else:
-        state.rows[change.fid] = (change.qty, change.version)
-        state.gone.pop(change.fid, None)
+    write = state.live.apply(change.fid, change.qty, change.version, now)
+    if write is None:
+        return None  # an older image of a row held newer, or removed since
     if change.material_number:
         state.number = change.material_number
-    first = state.version == 0
-    state.version = max(state.version, change.version)
-    after = state.total()
-    if after == before and not first:
+    if not write:
         return None  # a duplicate, or a change that leaves the total as it was: nothing to write
-    return StockTotal(change.material_id, state.number, after, state.version, change.commit_ms, change.position,
-                      len(state.rows))
-
-
-def prune(state: SumState, now: float, retire_after: float) -> None:
-    for fid in [f for f, (_, at) in state.gone.items() if now - at >= retire_after]:
-        del state.gone[fid]
+    return StockTotal(change.material_id, state.number, state.live.total(), state.live.version, change.commit_ms,
+                      change.position, len(state.live.amounts))
 
 
 class StockSum(StatefulLogic[RowChange, StockTotal, SumState]):
@@ -198,28 +177,23 @@ class StockSum(StatefulLogic[RowChange, StockTotal, SumState]):
 
     def on_item(self, value: RowChange) -> tuple[Iterable[StockTotal], bool]:
         now = self.clock()
-        prune(self.state, now, self.retire_after)
+        self.state.live.prune(now, self.retire_after)
         total = apply_change(self.state, value, now)
-        return ([total] if total is not None else []), self._discard()
+        return ([total] if total is not None else []), self.state.live.empty()
 
     def on_notify(self) -> tuple[Iterable[StockTotal], bool]:
-        prune(self.state, self.clock(), self.retire_after)
-        return [], self._discard()
+        self.state.live.prune(self.clock(), self.retire_after)
+        return [], self.state.live.empty()
 
     def on_eof(self) -> tuple[Iterable[StockTotal], bool]:
         return [], False
 
     def notify_at(self) -> datetime | None:
-        if not self.state.gone:
-            return None
-        first = min(at for _, at in self.state.gone.values())
-        return datetime.fromtimestamp(first + self.retire_after, UTC)
+        expiry = self.state.live.next_expiry(self.retire_after)
+        return None if expiry is None else datetime.fromtimestamp(expiry, UTC)
 
     def snapshot(self) -> SumState:
-        return SumState(dict(self.state.rows), dict(self.state.gone), self.state.version, self.state.number)
-
-    def _discard(self) -> bool:
-        return not self.state.rows and not self.state.gone
+        return SumState(self.state.live.copy(), self.state.number)
 
 
 # --- coalescing and the CRM id ----------------------------------------------------------------------------------

@@ -56,6 +56,7 @@ from connectors.common.sync import SyncCommand
 from connectors.zoho.client import ZohoClient
 from connectors.zoho.update_sink import ZohoUpdateSink
 from flows.kingdee_documents import DocumentEvent, read_documents, write_dead_letters
+from flows.live_sum import LiveSum
 from flows.mapping import MAPPINGS_DIR, Mapping, MappingConfigError, Ref, fingerprint, load_mapping
 from flows.sales_orders import (
     AwaitReferences,
@@ -369,41 +370,23 @@ class OrderTotal:
 
 @dataclass
 class OrderState:
-    bills: dict[str, tuple[Decimal, int]] = field(default_factory=dict)  # bill → (amount, version)
-    gone: dict[str, tuple[int, float]] = field(default_factory=dict)  # bill → (version, removed at)
-    version: int = 0
+    #: The sum over the key's live bills (``flows/live_sum.py``, documents = bills).
+    live: LiveSum = field(default_factory=LiveSum)
     #: The total not written yet, since when it waits for its order, attempts, when to look again.
     pending: OrderTotal | None = None
     wait: ReferenceWait = field(default_factory=ReferenceWait)
     next_at: float = 0.0
 
-    def total(self) -> Decimal:
-        return sum((a for a, _ in self.bills.values()), Decimal(0))
-
 
 def apply_contribution(state: OrderState, c: Contribution, now: float) -> OrderTotal | None:
     """Apply one bill's contribution in place; the order's new total, or None when stale or unchanged."""
-    live, tomb = state.bills.get(c.bill), state.gone.get(c.bill)
-    if live is not None and c.version < live[1]:
+    live = state.live
+    if c.amount is None and c.bill not in live.amounts and not live.stale(c.bill, c.version):
+        live.gone[c.bill] = (c.version, now)  # removes nothing; remembered so an older image stays out
         return None
-    if tomb is not None and c.version <= tomb[0]:
+    if not live.apply(c.bill, c.amount, c.version, now):
         return None
-    if live is None and c.amount is None:
-        state.gone[c.bill] = (c.version, now)  # removes nothing; remembered so an older image stays out
-        return None
-    before = state.total()
-    if c.amount is None:
-        state.bills.pop(c.bill, None)
-        state.gone[c.bill] = (c.version, now)
-    else:
-        state.bills[c.bill] = (c.amount, c.version)
-        state.gone.pop(c.bill, None)
-    first = state.version == 0
-    state.version = max(state.version, c.version)
-    after = state.total()
-    if after == before and not first:
-        return None
-    return OrderTotal(c.order, after, state.version, c.commit_ms, c.position, len(state.bills))
+    return OrderTotal(c.order, live.total(), live.version, c.commit_ms, c.position, len(live.amounts))
 
 
 @dataclass(frozen=True)
@@ -433,21 +416,19 @@ class SumOverBills(StatefulLogic[Contribution, _Out, OrderState]):
     def notify_at(self) -> datetime | None:
         s = self.state
         times = [s.next_at] if s.pending is not None else []
-        if s.gone:
-            times.append(min(at for _, at in s.gone.values()) + self.retire_after)
+        expiry = s.live.next_expiry(self.retire_after)
+        if expiry is not None:
+            times.append(expiry)
         return datetime.fromtimestamp(min(times), UTC) if times else None
 
     def snapshot(self) -> OrderState:
-        return dataclasses.replace(self.state, bills=dict(self.state.bills), gone=dict(self.state.gone),
-                                   wait=dataclasses.replace(self.state.wait))
+        return dataclasses.replace(self.state, live=self.state.live.copy(), wait=dataclasses.replace(self.state.wait))
 
     def _prune(self, now: float) -> None:
-        for bill in [b for b, (_, at) in self.state.gone.items() if now - at >= self.retire_after]:
-            del self.state.gone[bill]
+        self.state.live.prune(now, self.retire_after)
 
     def _discard(self) -> bool:
-        s = self.state
-        return not s.bills and not s.gone and s.pending is None
+        return self.state.live.empty() and self.state.pending is None
 
 
 class OrderSum(SumOverBills["TotalWrite | DeadLetter"]):

@@ -46,6 +46,9 @@ def ensure_publication(conn: Any, publication: str, tables: Iterable[str], *, au
             "AND c.relname = ANY(%s) AND pg_table_is_visible(c.oid)", (sorted(wanted),))
         present = {name: ident for name, ident in cur.fetchall()}
         missing_tables = sorted(wanted - present.keys())
+        if not present:
+            raise PublicationError(f"none of the captured tables is in the database ({', '.join(sorted(wanted))}); "
+                                   "create the Kingdee tables first (the local stack: `cdchub prepare`)")
         if missing_tables:
             log.warning("captured tables not in the database (not published): %s", ", ".join(missing_tables))
         wanted = set(present)

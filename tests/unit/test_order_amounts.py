@@ -99,7 +99,7 @@ def test_any_arrival_order_of_versions_ends_at_the_same_total() -> None:
         s = OrderState()
         for c in shuffled:
             apply_contribution(s, c, 0.0)
-        assert s.total() == Decimal(205) and s.version == 14
+        assert s.live.total() == Decimal(205) and s.live.version == 14
 
 
 def test_a_total_waits_for_its_order_then_is_written_or_dead_lettered() -> None:
