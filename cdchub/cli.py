@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import subprocess
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -343,9 +344,11 @@ def cmd_flow(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Set up everything that is missing, start capture, pollers and the dataflows, and show live what happens."""
-    from cdchub.dashboard import watch
-    from cdchub.kingdee_db import prepare
+    """Set up everything that is missing, start capture, pollers and the dataflows, and show live what happens.
+
+    The set-up (``up``, ``prepare``) runs in child processes, so this supervisor stays small: it only starts,
+    watches and stops processes and reads their health reports for the live view."""
+    from cdchub.live_view import watch
     from cdchub.runtime import dataflow_commands
     from cdchub.supervisor import AlreadyRunning, Supervisor, silence_stdout, stop_on_hangup
     from flows.dataflows import DATAFLOWS, FLOWS
@@ -353,24 +356,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop_on_hangup()
     stopping = False
     supervisor: Supervisor | None = None
+    cli = [sys.executable, "-m", "cdchub.cli"]
     try:
-        print("starting the local stack (first start downloads Kafka and the registry; later starts are quick)…")
-        rows, settings = _start_local_stack()
-        for row in rows:
-            print(f"  {row.name:<12} {row.detail}")
+        chosen = [d.strip() for d in args.dataflows.split(",") if d.strip()]
+        unknown = [d for d in chosen if d not in DATAFLOWS]
+        if unknown:
+            print(f"cdchub run: no dataflow {', '.join(unknown)}; dataflows: {', '.join(DATAFLOWS)}", file=sys.stderr)
+            return 2
+        print("starting the local stack (first start downloads Kafka and the registry; later starts are quick)…",
+              flush=True)
+        for step in (["up"], ["prepare", "--materials", str(args.materials)]):
+            done = subprocess.run([*cli, *step], cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL)
+            if done.returncode != 0:
+                print(f"cdchub run: `cdchub {' '.join(step)}` failed (exit {done.returncode}); see above",
+                      file=sys.stderr)
+                return done.returncode
+        settings = _fresh_settings()  # read after `up` generated the local secrets
         supervisor = Supervisor(settings.state_dir, RUN_LOGS, PROJECT_ROOT)
         try:
             supervisor.acquire()
         except AlreadyRunning as exc:
             print(f"cdchub run: {exc}", file=sys.stderr)
             return 2
-        print("  kingdee db  ", prepare(settings, materials=args.materials))
-        chosen = [d.strip() for d in args.dataflows.split(",") if d.strip()]
-        unknown = [d for d in chosen if d not in DATAFLOWS]
-        if unknown:
-            print(f"cdchub run: no dataflow {', '.join(unknown)}; dataflows: {', '.join(DATAFLOWS)}", file=sys.stderr)
-            return 2
-        cli = [sys.executable, "-m", "cdchub.cli"]
         supervisor.spawn("capture", [*cli, "capture"])
         supervisor.spawn("pollers", [*cli, "pollers"])
         for name in chosen:
@@ -379,14 +386,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                 supervisor.spawn(name if len(commands) == 1 else f"{name}-{i}", command)
         print(f"started {', '.join(supervisor.children)} (logs in {RUN_LOGS}); Ctrl-C stops them, "
               "`make stack-down` stops the stack.")
-        print("Try: edit a material in the Kingdee database or a product in the CRM simulator (see README).")
+        print("Try: edit a material in the Kingdee database or a product in the CRM simulator (see README).",
+              flush=True)
 
         def alive() -> bool:
             for name, code, delay in supervisor.restart_exited() if supervisor else []:
                 print(f"\n{name} exited with code {code}; restarted in {delay:.0f}s (see {RUN_LOGS}/{name}.log)")
             return True
 
-        watch(settings, [f for f in FLOWS if any(f in DATAFLOWS[d] for d in chosen)], alive)
+        watch(settings.state_dir, [f for f in FLOWS if any(f in DATAFLOWS[d] for d in chosen)], alive)
     except KeyboardInterrupt:
         stopping = True
     except BrokenPipeError:  # whoever read our output is gone (`cdchub run | tee` interrupted): stop quietly

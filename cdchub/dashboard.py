@@ -1,16 +1,15 @@
-"""The live view of ``cdchub run``: records captured, synced, in error, and end-to-end latency."""
+"""Figures from the ledger for ``cdchub status`` and the console: records captured, synced, in error, latency."""
 
 from __future__ import annotations
 
 import json
 import statistics
-import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
 
 from cdchub.ledger import open_engine, sync_ledger
 from cdchub.settings import Settings
@@ -44,31 +43,40 @@ def _capture_stats(state_dir: Path) -> dict[str, int]:
         return {}
 
 
+_engines: dict[str, Engine] = {}
+
+
+def _engine(settings: Settings) -> Engine:
+    """One ledger engine per URL for the life of the process (the live view asks every second)."""
+    url = settings.ledger_database_url()
+    if url not in _engines:
+        _engines[url] = open_engine(url)
+    return _engines[url]
+
+
 def take(settings: Settings, flow: str | list[str], window: int = 500) -> Snapshot:
     """Figures of one flow, or of several added up."""
     flows = [flow] if isinstance(flow, str) else list(flow)
     stats = _capture_stats(settings.state_dir)
-    engine = open_engine(settings.ledger_database_url())
     t = sync_ledger.c
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(t.status, t.action, t.captured_at_ms, t.applied_at_ms).where(t.flow.in_(flows))
-        ).all()
-    engine.dispose()
-    synced = sum(1 for r in rows if r.status == "synced")
-    failed = sum(1 for r in rows if r.status == "failed")
     # latency of what was applied in the last two minutes (commit in Kingdee → applied in the target)
     since = int(time.time() * 1000) - 120_000
-    recent = sorted((r for r in rows if r.applied_at_ms and r.captured_at_ms and r.action != "unchanged"
-                     and r.applied_at_ms >= since), key=lambda r: r.applied_at_ms)[-window:]
+    with _engine(settings).connect() as conn:
+        counts: dict[str, int] = {str(s): int(n) for s, n in conn.execute(
+            select(t.status, func.count()).where(t.flow.in_(flows)).group_by(t.status))}
+        recent = conn.execute(
+            select(t.captured_at_ms, t.applied_at_ms).where(
+                t.flow.in_(flows), t.applied_at_ms >= since, t.captured_at_ms.is_not(None), t.action != "unchanged")
+            .order_by(t.applied_at_ms.desc()).limit(window)).all()
     lat = [float(r.applied_at_ms - r.captured_at_ms) for r in recent]
     return Snapshot(
         captured=int(stats.get("events", 0)) - int(stats.get("snapshot_events", 0)),
         snapshot=int(stats.get("snapshot_events", 0)),
-        capture_dead=int(stats.get("dead_letters", 0)), synced=synced, failed=failed,
+        capture_dead=int(stats.get("dead_letters", 0)), synced=int(counts.get("synced", 0)),
+        failed=int(counts.get("failed", 0)),
         latency_p50_ms=percentile(lat, 50), latency_p95_ms=percentile(lat, 95),
         latency_max_ms=max(lat) if lat else None,
-        last_applied_ms=recent[-1].applied_at_ms if recent else None,
+        last_applied_ms=recent[0].applied_at_ms if recent else None,
     )
 
 
@@ -82,22 +90,3 @@ def line(s: Snapshot) -> str:
         f"in error {s.failed + s.capture_dead}  "
         f"latency p50 {_ms(s.latency_p50_ms)} p95 {_ms(s.latency_p95_ms)} max {_ms(s.latency_max_ms)}"
     )
-
-
-def watch(settings: Settings, flow: str | list[str], alive: Callable[[], bool], interval_s: float = 1.0) -> None:
-    tty = sys.stdout.isatty()
-    last = ""
-    while alive():
-        try:
-            text = line(take(settings, flow))
-        except Exception as exc:  # the ledger may not exist yet in the first second
-            text = f"waiting for the flow ({type(exc).__name__})"
-        if tty:
-            sys.stdout.write("\r\033[K" + time.strftime("%H:%M:%S ") + text)
-            sys.stdout.flush()
-        elif text != last:
-            print(time.strftime("%H:%M:%S ") + text, flush=True)
-        last = text
-        time.sleep(interval_s)
-    if tty:
-        sys.stdout.write("\n")

@@ -132,6 +132,8 @@ def open_engine(url: str) -> Engine:
 
     _create_tables(engine)
     _add_missing_columns(engine)
+    with engine.begin() as conn:  # ledgers made before the index existed get it too
+        conn.execute(text("CREATE INDEX IF NOT EXISTS sync_ledger_applied ON sync_ledger (flow, applied_at_ms)"))
     return engine
 
 

@@ -123,7 +123,10 @@ class Delivery(StatefulLogic[SyncCommand, SyncCommand, DeliveryState]):
     def _attempt(self, due: list[Pending], now: float) -> None:
         if not due:
             return
-        failed = self.writer().deliver([p.command for p in due])
+        writer = self.writer()
+        failed = writer.deliver([p.command for p in due])
+        applied = getattr(writer, "last_applied", None)
+        latencies = [int(now * 1000) - c.captured_at_ms for c in applied or [] if c.captured_at_ms]
         written: list[str] = []
         given_up: list[str] = []
         for p in due:
@@ -156,7 +159,7 @@ class Delivery(StatefulLogic[SyncCommand, SyncCommand, DeliveryState]):
                 log.warning("%s: %s failed, retrying from state: %s", p.command.flow, p.command.key, p.last_error)
         failing = {k: (p.failing_since if p.failing_since is not None else now, p.last_error or "")
                    for k, p in self.state.pending.items() if p.attempts}
-        HEALTH.delivered(self.flow, written, failing, given_up)
+        HEALTH.delivered(self.flow, written, failing, given_up, latencies)
 
 
 class _Writers:

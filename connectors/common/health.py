@@ -12,13 +12,18 @@ import atexit
 import contextlib
 import json
 import os
+import statistics
 import threading
 import time
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-WRITE_EVERY_S = 5.0
+WRITE_EVERY_S = 2.0
+#: Latencies kept per flow (source change → applied in the target) and how far back they count.
+LATENCIES_KEPT = 500
+LATENCY_WINDOW_MS = 120_000
 #: A report older than this is stale (its process hangs, or died without removing it).
 STALE_AFTER_S = 20.0
 RUNTIME = "runtime"
@@ -41,13 +46,27 @@ class FlowHealth:
     workers: dict[str, int] = field(default_factory=dict)
     #: Commands retrying from state: key → (failing since, epoch ms; last error).
     retrying: dict[str, tuple[int, str]] = field(default_factory=dict)
+    #: (applied at, latency) of the last writes, epoch ms.
+    latencies: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=LATENCIES_KEPT))
 
     def summary(self) -> dict[str, Any]:
         body = asdict(self)
         retrying = body.pop("retrying")
+        body.pop("latencies")
         body["retrying"] = len(retrying)
         body["retrying_since_ms"] = min((since for since, _ in retrying.values()), default=None)
+        floor = _now_ms() - LATENCY_WINDOW_MS
+        #: latencies of the writes of the last two minutes (ms), for views that add several flows up
+        body["recent_latencies_ms"] = [ms for at, ms in self.latencies if at >= floor]
         return body
+
+
+def percentile(values: list[int] | list[float], q: int) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return float(values[0])
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 class Health:
@@ -73,14 +92,17 @@ class Health:
             h.workers[worker] = h.workers.get(worker, 0) + count
 
     def delivered(self, flow: str, written: list[str], failing: dict[str, tuple[float, str]],
-                  given_up: list[str]) -> None:
-        """One delivery attempt: the keys written, those still failing (since when, error), those given up."""
+                  given_up: list[str], latencies_ms: list[int] | None = None) -> None:
+        """One delivery attempt: the keys written (and their source-to-target latencies), those still failing
+        (since when, error), those given up."""
         with self._lock:
             h = self._flow(flow)
             now = _now_ms()
             if written:
                 h.written += len(written)
                 h.last_written_ms = now
+            for ms in latencies_ms or []:
+                h.latencies.append((now, max(0, ms)))
             for key in (*written, *given_up):
                 h.retrying.pop(key, None)
             for key, (since, error) in failing.items():

@@ -1,18 +1,23 @@
-"""Kafka topics as a Bytewax input that is cheap at idle: one consumer per flow and worker, idle polls spaced out.
+"""Kafka topics as a Bytewax input that costs next to nothing at idle and still reacts at once to new data.
 
 Bytewax's ``KafkaSource`` opens a consumer per partition and polls each with a 1 ms wait in a loop; fifteen flows ×
 three partitions of that were most of cdchub's idle CPU and of the broker's.  :class:`SharedKafkaSource` keeps
 Bytewax's model — every Kafka partition is a Bytewax partition whose state is the next offset, resumed from the
 recovery store (the same partition names and state as ``KafkaSource``, so either can resume the other) — but:
 
-- the partitions a worker holds for one flow share **one consumer** (``incremental_assign``); a poll takes whatever
-  the consumer has and hands each partition its own messages;
-- a partition that found nothing asks to be woken later (``next_awake``: 5 ms, doubling to ``IDLE_WAIT_MAX``), so an
-  idle worker sleeps instead of spinning; data never waits longer than that after a quiet spell;
+- every partition a **worker** holds, of every flow of its dataflow, is read by **one consumer** of that worker
+  (``incremental_assign``); a poll takes whatever the consumer has and hands each partition its own messages;
+- when nothing at all has arrived, the worker's first partition (its *leader*) waits inside the consumer for up to
+  ``IDLE_WAIT`` — librdkafka wakes it the moment a message arrives for any partition of the worker — while the other
+  partitions only look at their buffers.  So an idle worker makes a handful of loops a second instead of thousands,
+  and a message is handed on as soon as it arrives (timers of the worker's steps run at most ``IDLE_WAIT`` late);
 - the broker holds idle fetches (``fetch.wait.max.ms`` 500 ms) instead of answering empty ones 50 times a second;
-- each flow **commits** its positions (the recovery snapshot's offsets, every epoch) to the consumer group
-  ``cdchub.<flow>``: standard tools (``kafka-consumer-groups.sh --describe``) show its lag.  Recovery stays the
-  authority: a restart resumes from the recovery store, never from the group.
+- each flow's positions (the recovery snapshot's offsets) are **committed** every ``COMMIT_EVERY_S`` to the consumer
+  group ``cdchub.<flow>``, so standard tools (``kafka-consumer-groups.sh --describe``) show its lag.  Recovery stays
+  the authority: a restart resumes from the recovery store, never from the group.
+
+A second flow of the same dataflow reading a topic partition the worker's consumer already reads gets a consumer
+of its own, polled without waiting, and backs off through ``next_awake`` (5 ms doubling to 100 ms) when idle.
 
 Delivery: at-least-once, as Bytewax's own source (a resume replays from the last snapshot).
 """
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -28,7 +34,7 @@ from typing import Any
 
 from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka import KafkaError as ConfluentKafkaError
 from confluent_kafka.admin import AdminClient
 
@@ -36,8 +42,12 @@ from connectors.common.health import HEALTH
 
 log = logging.getLogger(__name__)
 
-IDLE_WAIT_FIRST = timedelta(milliseconds=5)
-IDLE_WAIT_MAX = timedelta(milliseconds=100)
+#: How long an idle worker's leader waits in the consumer for new data.
+IDLE_WAIT_S = 0.25
+#: Backoff of the partitions of a second consumer (see the module doc).
+BACKOFF_FIRST = timedelta(milliseconds=5)
+BACKOFF_MAX = timedelta(milliseconds=100)
+COMMIT_EVERY_S = 10.0
 CONSUMER_CONFIG = {
     "enable.auto.commit": "false",
     "fetch.wait.max.ms": "500",
@@ -45,100 +55,144 @@ CONSUMER_CONFIG = {
     "session.timeout.ms": "10000",
     "queued.max.messages.kbytes": "16384",
 }
+#: Settings an admin client takes from a consumer's (the connection and its security).
+_CONNECTION_KEYS = ("bootstrap.servers", "security.", "sasl.", "ssl.")
 
 Message = KafkaSourceMessage[bytes | None, bytes | None] | KafkaError[bytes | None, bytes | None]
 
 
 class SharedConsumer:
-    """One consumer for the partitions one flow reads on one worker; hands each partition its messages."""
+    """One consumer for the partitions one worker reads; hands each partition its messages."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: dict[str, Any], leads: bool) -> None:
         self.consumer = Consumer(config)
         self.buffers: dict[tuple[str, int], deque[Message]] = {}
-        self.positions: dict[tuple[str, int], int] = {}
+        self.leads = leads
+        self.leader: tuple[str, int] | None = None
         self.batch_size = 500
 
-    def assign(self, topic: str, partition: int, offset: int) -> None:
+    def assign(self, topic: str, partition: int, offset: int) -> bool:
+        """Read this partition from ``offset``; True if it leads (waits for the worker when idle)."""
         self.buffers[(topic, partition)] = deque()
         self.consumer.incremental_assign([TopicPartition(topic, partition, offset)])
+        if self.leads and self.leader is None:
+            self.leader = (topic, partition)
+            return True
+        return False
 
-    def take(self, topic: str, partition: int, limit: int) -> list[Message]:
+    def take(self, topic: str, partition: int, limit: int, wait_s: float) -> list[Message]:
         buffer = self.buffers[(topic, partition)]
         if not buffer:
-            self._fill()
+            self._fill(wait_s)
         taken: list[Message] = []
         while buffer and len(taken) < limit:
             taken.append(buffer.popleft())
         return taken
 
-    def _fill(self) -> None:
-        for msg in self.consumer.consume(self.batch_size * max(1, len(self.buffers)), 0):
+    def _fill(self, wait_s: float) -> int:
+        got = 0
+        for msg in self.consumer.consume(self.batch_size * max(1, len(self.buffers)), wait_s):
             error = msg.error()
+            buffer = self.buffers.get((str(msg.topic()), int(msg.partition() or 0)))
+            if buffer is None or (error is not None and error.code() == ConfluentKafkaError._PARTITION_EOF):
+                continue
             source = KafkaSourceMessage(key=msg.key(), value=msg.value(), topic=msg.topic(),
                                         headers=msg.headers() or [],  # type: ignore[arg-type]
                                         latency=msg.latency(), offset=msg.offset(), partition=msg.partition(),
                                         timestamp=msg.timestamp())
-            buffer = self.buffers.get((str(msg.topic()), int(msg.partition() or 0)))
-            if buffer is None:
-                continue  # not ours (any more)
-            if error is None:
-                buffer.append(source)
-            elif error.code() != ConfluentKafkaError._PARTITION_EOF:
-                buffer.append(KafkaError(error, source))
-
-    def commit(self, topic: str, partition: int, offset: int) -> None:
-        """Record a position for monitoring (committed asynchronously, at most once per new position)."""
-        if self.positions.get((topic, partition)) == offset or offset < 0:
-            return
-        self.positions[(topic, partition)] = offset
-        try:
-            self.consumer.commit(offsets=[TopicPartition(topic, partition, offset)], asynchronous=True)
-        except Exception as exc:  # monitoring only: never a reason to stop reading
-            log.debug("could not commit %s[%d]@%d: %s", topic, partition, offset, exc)
+            buffer.append(source if error is None else KafkaError(error, source))
+            got += 1
+        return got
 
 
 class _Consumers:
-    """The shared consumers of this process: one per (flow, worker thread)."""
+    """This process's shared consumers: per worker thread, one that leads and, for partitions it already reads,
+    more that do not."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._by_key: dict[tuple[str, int], SharedConsumer] = {}
+        self._by_thread: dict[int, list[SharedConsumer]] = {}
 
-    def get(self, group: str, config: dict[str, Any]) -> SharedConsumer:
-        key = (group, threading.get_ident())
+    def for_partition(self, topic: str, partition: int, config: dict[str, Any]) -> SharedConsumer:
         with self._lock:
-            shared = self._by_key.get(key)
-            if shared is None:
-                shared = self._by_key[key] = SharedConsumer({**config, "group.id": group})
+            consumers = self._by_thread.setdefault(threading.get_ident(), [])
+            for shared in consumers:
+                if (topic, partition) not in shared.buffers:
+                    return shared
+            shared = SharedConsumer(config, leads=not consumers)
+            consumers.append(shared)
             return shared
 
 
 CONSUMERS = _Consumers()
 
 
+class _Committer:
+    """Commits each flow's positions to its consumer group from a background thread (monitoring only)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._positions: dict[str, dict[tuple[str, int], int]] = {}
+        self._committed: dict[str, dict[tuple[str, int], int]] = {}
+        self._admin: AdminClient | None = None
+        self._thread: threading.Thread | None = None
+
+    def record(self, group: str, topic: str, partition: int, offset: int, config: dict[str, Any]) -> None:
+        if offset < 0:
+            return
+        with self._lock:
+            self._positions.setdefault(group, {})[(topic, partition)] = offset
+            if self._thread is None:
+                self._admin = AdminClient({k: v for k, v in config.items() if k.startswith(_CONNECTION_KEYS)})
+                self._thread = threading.Thread(target=self._loop, name="offset-commits", daemon=True)
+                self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(COMMIT_EVERY_S)  # its own thread: positions for monitoring, not a dataflow step
+            with self._lock:
+                due = {g: dict(p) for g, p in self._positions.items() if p != self._committed.get(g)}
+            for group, positions in due.items():
+                request = ConsumerGroupTopicPartitions(group, [TopicPartition(t, p, o)
+                                                               for (t, p), o in sorted(positions.items())])
+                try:
+                    assert self._admin is not None
+                    for future in self._admin.alter_consumer_group_offsets([request]).values():
+                        future.result(timeout=10)
+                    self._committed[group] = positions
+                except Exception as exc:  # monitoring only: never a reason to stop reading
+                    log.debug("could not commit the positions of %s: %s", group, exc)
+
+
+COMMITTER = _Committer()
+
+
 class _Partition(StatefulSourcePartition[Message, int]):
     def __init__(self, shared: SharedConsumer, topic: str, partition: int, offset: int, batch_size: int,
-                 flow: str) -> None:
+                 flow: str, config: dict[str, Any]) -> None:
         self.shared = shared
         self.flow = flow
+        self.config = config
         self.topic = topic
         self.partition = partition
         self.offset = offset
         self.batch_size = batch_size
         self.idle = timedelta(0)
         self._awake: datetime | None = None
-        shared.assign(topic, partition, offset)
+        self.leads = shared.assign(topic, partition, offset)
 
     def next_batch(self) -> list[Message]:
-        batch = self.shared.take(self.topic, self.partition, self.batch_size)
+        wait = IDLE_WAIT_S if self.leads and self.idle else 0.0
+        batch = self.shared.take(self.topic, self.partition, self.batch_size, wait)
         if batch:
             HEALTH.read(self.flow, len(batch))
             last = batch[-1].msg if isinstance(batch[-1], KafkaError) else batch[-1]
             self.offset = (last.offset if last.offset is not None else self.offset) + 1
-            self.idle = timedelta(0)
-            self._awake = None
+            self.idle, self._awake = timedelta(0), None
+        elif self.leads or self.shared.leads:
+            self.idle = BACKOFF_FIRST  # the leader waits in the consumer; its followers just look at their buffers
         else:
-            self.idle = min(IDLE_WAIT_MAX, max(IDLE_WAIT_FIRST, self.idle * 2))
+            self.idle = min(BACKOFF_MAX, max(BACKOFF_FIRST, self.idle * 2))
             self._awake = datetime.now(UTC) + self.idle
         return batch
 
@@ -146,29 +200,28 @@ class _Partition(StatefulSourcePartition[Message, int]):
         return self._awake
 
     def snapshot(self) -> int:
-        self.shared.commit(self.topic, self.partition, self.offset)
+        COMMITTER.record(f"cdchub.{self.flow}", self.topic, self.partition, self.offset, self.config)
         return self.offset
 
     def close(self) -> None:
-        pass  # the consumer is shared by the flow's other partitions on this worker; it ends with the process
+        pass  # the consumer is shared by the worker's other partitions; it ends with the process
 
 
 class SharedKafkaSource(FixedPartitionedSource[Message, int]):
-    """``topics`` of ``brokers`` from their beginning (or the recovery store's offsets), read by one consumer per
-    worker for ``flow``, committed to the group ``cdchub.<flow>`` for monitoring (see the module doc)."""
+    """``topics`` of ``brokers`` from their beginning (or the recovery store's offsets), read by the worker's shared
+    consumer for ``flow``, committed to the group ``cdchub.<flow>`` for monitoring (see the module doc)."""
 
     def __init__(self, brokers: str, topics: Iterable[str], flow: str, batch_size: int = 500,
                  config: dict[str, str] | None = None) -> None:
         self.brokers = brokers
         self.topics = list(topics)
         self.flow = flow
-        self.group = f"cdchub.{flow}"
         self.batch_size = batch_size
-        self.config = {**CONSUMER_CONFIG, **(config or {}), "bootstrap.servers": brokers}
+        self.config = {**CONSUMER_CONFIG, **(config or {}), "bootstrap.servers": brokers,
+                       "group.id": "cdchub.runtime"}
 
     def list_parts(self) -> list[str]:
-        admin = AdminClient({k: v for k, v in self.config.items() if k in ("bootstrap.servers",)
-                             or k.startswith(("security.", "sasl.", "ssl."))})
+        admin = AdminClient({k: v for k, v in self.config.items() if k.startswith(_CONNECTION_KEYS)})
         parts: list[str] = []
         for topic in self.topics:
             meta = admin.list_topics(topic, timeout=10).topics[topic]
@@ -179,7 +232,7 @@ class SharedKafkaSource(FixedPartitionedSource[Message, int]):
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _Partition:
         index, topic = for_part.split("-", 1)
-        shared = CONSUMERS.get(self.group, self.config)
+        shared = CONSUMERS.for_partition(topic, int(index), self.config)
         shared.batch_size = self.batch_size
         return _Partition(shared, topic, int(index), OFFSET_BEGINNING if resume_state is None else resume_state,
-                          self.batch_size, self.flow)
+                          self.batch_size, self.flow, self.config)

@@ -61,6 +61,8 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
         self._planned: dict[str, Planned] = {}
         self._replayed: dict[str, SyncCommand] = {}
         self._deferred: dict[str, BaseException] = {}
+        #: The commands the last :meth:`deliver` applied in the target (not those the ledger skipped).
+        self.last_applied: list[SyncCommand] = []
 
     # --- what a target implements ---------------------------------------------------------------------------
     def write(self, planned: list[Planned], entries: dict[str, LedgerEntry]) -> None:
@@ -108,6 +110,7 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
     def deliver(self, commands: list[SyncCommand]) -> dict[str, BaseException]:
         """The delivery step's attempt: write once, return what failed transiently (by key)."""
         self._deferred = {}
+        self.last_applied = []
         self.write_batch(commands)
         deferred, self._deferred = self._deferred, {}
         return deferred
@@ -172,6 +175,7 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
     def applied(self, done: Sequence[tuple[Planned, str | None, str, int]]) -> None:
         """Record successful writes: (planned, target id, action, attempts)."""
         self.ledger.record_applied_many([self.ledger_row(p.command, tid, act, n) for p, tid, act, n in done])
+        self.last_applied.extend(p.command for p, *_ in done)
         if self.guard is not None:
             self.guard.confirm([p for p, *_ in done])
 

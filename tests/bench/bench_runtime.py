@@ -40,7 +40,7 @@ from sqlalchemy import create_engine, func, select, text
 from cdchub.settings import CACHE_DIR, PROJECT_ROOT, KingdeeDbSettings, Settings, get_settings
 from connectors.kingdee import models as m
 from connectors.kingdee.demo_data import bulk_insert_materials, insert_material
-from infra.simulators.common.process import SimulatorProcess
+from infra.simulators.common.process import SimulatorProcess, free_port
 from infra.simulators.kingdee.signing import make_app_id
 from tests.integration.harness import IsolatedEnv, ZohoSim, drop_database, wait_for
 
@@ -84,16 +84,24 @@ class Installation:
 
     base: Settings
     tmp: Path
+    #: Start the four simulators here (True), or leave them to `cdchub run` (False: ports and folder in the env).
+    own_sims: bool = True
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     sims: dict[str, SimulatorProcess] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    urls: dict[str, str] = field(default_factory=dict)
 
     @property
     def database(self) -> str:
         return f"kingdee_b{self.tag}"
 
     def settings(self) -> Settings:
+        ports = {n: int(u.rsplit(":", 1)[1]) for n, u in self.urls.items()}
         return self.base.model_copy(update={
+            "simulators_dir": self.tmp / "simulators",
+            **({} if self.own_sims or not ports else {
+                "zoho_simulator_port": ports["zoho"], "kingdee_webapi_simulator_port": ports["kingdee"],
+                "weaver_simulator_port": ports["weaver"], "huilianyi_simulator_port": ports["huilianyi"]}),
             "state_dir": self.tmp / "state",
             "kafka": self.base.kafka.model_copy(update={"topic_prefix": f"b{self.tag}."}),
             "kingdee_db": KingdeeDbSettings(**{**self.base.kingdee_db.model_dump(), "database": self.database,
@@ -104,12 +112,22 @@ class Installation:
         """Database (with the demo data, or only the tables), simulators and the environment of its processes."""
         from cdchub.kingdee_db import prepare
 
+        self.tmp.mkdir(parents=True, exist_ok=True)
         admin = create_engine(self.base.kingdee_db.sqlalchemy_url().rsplit("/", 1)[0] + "/postgres",
                               isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{self.database}" ENCODING \'UTF8\' TEMPLATE template0')
         admin.dispose()
         settings = self.settings()
+        if not self.own_sims:  # `cdchub run` starts them (the stack's way) and seeds the database
+            self.urls = {name: f"http://127.0.0.1:{free_port()}" for name in ("zoho", "kingdee", "weaver", "huilianyi")}
+            ports = {n: u.rsplit(":", 1)[1] for n, u in self.urls.items()}
+            self.env = {**self._common_env(), "CDCHUB_SIMULATORS_DIR": str(self.tmp / "simulators"),
+                        "CDCHUB_ZOHO_SIMULATOR_PORT": ports["zoho"],
+                        "CDCHUB_KINGDEE_WEBAPI_SIMULATOR_PORT": ports["kingdee"],
+                        "CDCHUB_WEAVER_SIMULATOR_PORT": ports["weaver"],
+                        "CDCHUB_HUILIANYI_SIMULATOR_PORT": ports["huilianyi"]}
+            return self
         if demo:
             prepare(settings)
         else:
@@ -122,33 +140,44 @@ class Installation:
         for name, extra in (("zoho", []), ("kingdee", kingdee_args), ("weaver", []), ("huilianyi", [])):
             self.sims[name] = SimulatorProcess(f"infra.simulators.{name}", args=[
                 "--state-dir", str(self.tmp / f"sim-{name}"), *extra], log_path=self.tmp / f"sim-{name}.log").start()
-        url = {n: s.base_url for n, s in self.sims.items()}
-        self.env = {
+        self.urls = {n: sim.base_url for n, sim in self.sims.items()}
+        self.env = {**self._common_env(),
+                    "CDCHUB_KINGDEE_API__ACCT_ID": creds["acct-id"], "CDCHUB_KINGDEE_API__USER": creds["user"],
+                    "CDCHUB_KINGDEE_API__APP_ID": creds["app-id"],
+                    "CDCHUB_KINGDEE_API__APP_SECRET": creds["app-secret"]}
+        return self
+
+    def _common_env(self) -> dict[str, str]:
+        settings = self.settings()
+        url = self.urls
+        return {
             "CDCHUB_STATE_DIR": str(settings.state_dir), "CDCHUB_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
             "CDCHUB_KINGDEE_DB__DATABASE": self.database, "CDCHUB_KINGDEE_DB__SLOT": settings.kingdee_db.slot,
             "CDCHUB_ZOHO__ACCOUNTS_URL": url["zoho"], "CDCHUB_ZOHO__API_DOMAIN": url["zoho"],
             "CDCHUB_KINGDEE_API__BASE_URL": f"{url['kingdee']}/K3Cloud",
-            "CDCHUB_KINGDEE_API__ACCT_ID": creds["acct-id"], "CDCHUB_KINGDEE_API__USER": creds["user"],
-            "CDCHUB_KINGDEE_API__APP_ID": creds["app-id"], "CDCHUB_KINGDEE_API__APP_SECRET": creds["app-secret"],
             "CDCHUB_WEAVER__BASE_URL": url["weaver"], "CDCHUB_HUILIANYI__BASE_URL": url["huilianyi"],
             "CDCHUB_ZOHO__POLL_INTERVAL_S": "10", "PYTHONUNBUFFERED": "1",
         }
-        return self
 
     @property
     def crm(self) -> ZohoSim:
-        return ZohoSim(self.sims["zoho"].base_url)
+        return ZohoSim(self.urls["zoho"])
 
     def token_requests(self) -> tuple[int, int]:
         """(tokens minted, refreshes refused) by the ZOHO simulator."""
-        calls = httpx.get(self.sims["zoho"].base_url + "/__sim/requests", params={"path_regex": "oauth"},
+        calls = httpx.get(self.urls["zoho"] + "/__sim/requests", params={"path_regex": "oauth"},
                           timeout=10).json()["requests"]
         return sum(1 for c in calls if c["status"] == 200), sum(1 for c in calls if c["status"] != 200)
 
     def stop(self) -> None:
+        from infra.stack.simulators import SIMULATORS, Simulator
+
         settings = self.settings()
         for sim in self.sims.values():
             sim.stop()
+        if not self.own_sims:
+            for spec in SIMULATORS:
+                Simulator(settings, spec).down()
         with contextlib.suppress(Exception):
             IsolatedEnv(settings, self.env, self.tmp, create_engine(settings.kingdee_db.sqlalchemy_url()),
                         self.crm).close()
@@ -187,6 +216,46 @@ class Processes:
         self.procs = {}
 
 
+class SupervisedRun:
+    """`cdchub run` itself (the main job): its supervisor and the children it starts, with the same interface as
+    :class:`Processes` for the measurements."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env = env
+        self.logs = logs
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        with (self.logs / "run.log").open("ab") as log:
+            self.proc = subprocess.Popen(cli("run"), cwd=PROJECT_ROOT, env={**os.environ, **self.env}, stdout=log,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        state = Path(self.env["CDCHUB_STATE_DIR"])
+        wait_for(lambda: (state / "run.pids").exists() and len(json.loads((state / "run.pids").read_text())
+                                                                ["children"]) >= 5, 300, "cdchub run to start", 0.2)
+
+    @property
+    def procs(self) -> dict[str, Any]:
+        state = Path(self.env["CDCHUB_STATE_DIR"])
+        children = json.loads((state / "run.pids").read_text())["children"] if (state / "run.pids").exists() else {}
+
+        @dataclass
+        class _Pid:
+            pid: int
+
+        assert self.proc is not None
+        return {"supervisor (live view)": _Pid(self.proc.pid), **{n: _Pid(int(p)) for n, p in children.items()}}
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs.values()]
+
+    def stop(self, timeout_s: float = 90) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            self.proc.wait(timeout_s)
+        self.proc = None
+
+
 def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "cdchub.cli", *args]
 
@@ -205,6 +274,11 @@ def start_after(inst: Installation, procs: Processes) -> None:
 
 def start_before(inst: Installation, procs: Processes, worktree: Path) -> None:
     procs.start("capture", cli("capture"))  # today's capture: the old one's decoder is refused by PostgreSQL
+    # The old flows fail when a topic they read is a moment old (fixed since in ensure_topics): start them once the
+    # capture's snapshot, and so its topics, are there.
+    stats = inst.settings().state_dir / "capture-stats.json"
+    wait_for(lambda: stats.exists() and json.loads(stats.read_text()).get("snapshot_events", 0) > 0, 120,
+             "the capture's snapshot", 0.2)
     for poller in ("poll-zoho", "poll-weaver", "poll-huilianyi"):
         procs.start(poller, cli(poller), cwd=worktree)
     for flow in BEFORE_FLOWS:
@@ -234,7 +308,7 @@ def audited_materials(inst: Installation) -> set[str]:
     return ids
 
 
-def idle_footprint(label: str, inst: Installation, procs: Processes, idle_s: float) -> dict[str, Any]:
+def idle_footprint(label: str, inst: Installation, procs: Processes | SupervisedRun, idle_s: float) -> dict[str, Any]:
     audited = audited_materials(inst)
     started = time.monotonic()
     wait_for(lambda: audited <= set(inst.crm.by_kingdee_id()), 600, f"{label}: the demo materials in the CRM", 1)
@@ -244,7 +318,12 @@ def idle_footprint(label: str, inst: Installation, procs: Processes, idle_s: flo
     cpu0 = {p: cpu_seconds(p) for p in pids}
     broker0 = cpu_seconds(broker)
     time.sleep(idle_s)  # the measurement window
-    cpu = sum(cpu_seconds(p) - cpu0[p] for p in pids) / idle_s
+    per_process = {name: (cpu_seconds(proc.pid) - cpu0.get(proc.pid, 0.0)) / idle_s
+                   for name, proc in procs.procs.items()}
+    cpu = sum(per_process.values())
+    print(f"   {label}: CPU (cores) and RSS (MB) per process over {idle_s:.0f} s: "
+          + ", ".join(f"{n} {c:.3f}/{rss_mb(procs.procs[n].pid):.0f}"
+                      for n, c in sorted(per_process.items(), key=lambda kv: -kv[1])))
     broker_cpu = (cpu_seconds(broker) - broker0) / idle_s
     minted, refused = inst.token_requests()
     return {"label": label, "processes": len(pids), "cpu": cpu, "broker_cpu": broker_cpu,
@@ -252,7 +331,7 @@ def idle_footprint(label: str, inst: Installation, procs: Processes, idle_s: flo
             "refused": refused, "synced_s": synced_s}
 
 
-def restarts(inst: Installation, procs: Processes, count: int) -> dict[str, Any]:
+def restarts(inst: Installation, procs: SupervisedRun, count: int) -> dict[str, Any]:
     settings = inst.settings()
     engine = create_engine(settings.kingdee_db.sqlalchemy_url())
     minted0, refused0 = inst.token_requests()
@@ -260,15 +339,22 @@ def restarts(inst: Installation, procs: Processes, count: int) -> dict[str, Any]
     started = time.monotonic()
     for i in range(count):
         procs.stop()
-        start_after(inst, procs)
+        procs.start()
         committed = time.monotonic()
         mid = insert_material(engine, f"7.77.{i:04d}", f"重启后的物料 {i}", "成人")
         wait_for(lambda mid=mid: str(mid) in inst.crm.by_kingdee_id(), 300, "a change after a restart", 0.1)
         stalls.append(time.monotonic() - committed)
     minted, refused = inst.token_requests()
+    # an hour of traffic in short: the token expires three times (the simulator ends it), a change after each
+    for i in range(3):
+        httpx.post(inst.urls["zoho"] + "/__sim/expire-tokens", timeout=10).raise_for_status()
+        mid = insert_material(engine, f"7.78.{i:04d}", f"令牌过期后的物料 {i}", "成人")
+        wait_for(lambda mid=mid: str(mid) in inst.crm.by_kingdee_id(), 300, "a change after a token expiry", 0.1)
+    after_expiry, refused_expiry = inst.token_requests()
     engine.dispose()
     return {"restarts": count, "minutes": (time.monotonic() - started) / 60, "minted": minted - minted0,
-            "refused": refused - refused0, "longest_s": max(stalls), "median_s": sorted(stalls)[len(stalls) // 2]}
+            "refused": refused - refused0, "longest_s": max(stalls), "median_s": sorted(stalls)[len(stalls) // 2],
+            "expiry_mints": after_expiry - minted, "expiry_refused": refused_expiry - refused}
 
 
 def crm_state(sim: ZohoSim) -> dict[str, tuple[Any, ...]]:
@@ -285,7 +371,8 @@ def scale_run(label: str, inst: Installation, settings: Settings, workers: int, 
     """The materials flow alone over the captured topic into a fresh CRM simulator and state."""
     from cdchub.runtime import bytewax_command, recovery_dir
 
-    run_dir = inst.tmp / f"scale-{label.replace(' ', '-')}"
+    run_dir = inst.tmp / f"scale-{label.replace(' ', '-').replace(',', '')}"
+    run_dir.mkdir(parents=True, exist_ok=True)
     sim = SimulatorProcess("infra.simulators.zoho", args=["--state-dir", str(run_dir / "sim")],
                            log_path=run_dir / "sim.log").start()
     env = {**inst.env, "CDCHUB_STATE_DIR": str(run_dir / "state"), "CDCHUB_ZOHO__ACCOUNTS_URL": sim.base_url,
@@ -354,16 +441,16 @@ def main() -> None:
         finally:
             procs.stop()
             inst.stop()
-    inst = Installation(base, tmp / "after").start()
-    procs = Processes(inst.env, inst.tmp / "logs")
+    inst = Installation(base, tmp / "after", own_sims=False).start()
+    run = SupervisedRun(inst.env, inst.tmp / "logs")
     restart_figures = None
     try:
-        start_after(inst, procs)
-        footprints.append(idle_footprint("after (capture, pollers, 3 dataflows)", inst, procs, args.idle))
+        run.start()
+        footprints.append(idle_footprint("after (cdchub run: supervisor + 5 processes)", inst, run, args.idle))
         if "restarts" not in skip:
-            restart_figures = restarts(inst, procs, args.restarts)
+            restart_figures = restarts(inst, run, args.restarts)
     finally:
-        procs.stop()
+        run.stop()
         inst.stop()
 
     print(f"== idle, everything running, {args.idle:.0f} s after the demo data synced")
@@ -376,7 +463,8 @@ def main() -> None:
         r = restart_figures
         print(f"== {r['restarts']} restarts of the runtime in {r['minutes']:.1f} min, a change after each: "
               f"{r['minted']} tokens minted, {r['refused']} refused; change → CRM after a restart: median "
-              f"{r['median_s']:.1f} s, longest {r['longest_s']:.1f} s")
+              f"{r['median_s']:.1f} s, longest {r['longest_s']:.1f} s; then 3 token expiries: {r['expiry_mints']} "
+              f"tokens minted, {r['expiry_refused']} refused")
 
     if "scale" in skip:
         return
