@@ -29,6 +29,7 @@ from cdchub.ledger import LedgerEntry, SyncLedger
 from connectors.common import replay_mode
 from connectors.common.dead_letters import DeadLetter
 from connectors.common.drift import differing_fields
+from connectors.common.errors import PermanentError
 from connectors.common.retry import GaveUp, RetryPolicy, call_with_retry
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import Planned, TwoWayGuard
@@ -70,8 +71,13 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
         raise NotImplementedError
 
     def human_change_ms(self, cmd: SyncCommand, entry: LedgerEntry | None) -> int | None:
-        """When a person last changed the target record (for the two-way guard); None if unknown or ours."""
+        """When a person last changed the target record (for the two-way guard); None if nobody did or the last
+        change was ours.  Raises when the target cannot be read: the guard then holds the write back."""
         return None
+
+    def _look_before_writing(self, cmd: SyncCommand, entry: LedgerEntry | None) -> int | None:
+        return self.try_call(lambda: self.human_change_ms(cmd, entry),
+                             f"{self.flow}: reading {self.target_name} of {cmd.key} before writing")[0]
 
     #: The target's name for what this sink writes (a CRM module, a Kingdee form), for replay reports.
     target_name = "?"
@@ -151,9 +157,13 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
             planned = [Planned(c, dict(c.record), {}) for c in todo]
         else:
             planned = self.guard.plan(
-                todo, peek=lambda c: self.human_change_ms(c, entries.get(c.key)),
+                todo, peek=lambda c: self._look_before_writing(c, entries.get(c.key)),
                 exists=lambda c: self.target_exists(c, entries.get(c.key)),
             )
+            for p in planned:
+                if p.unread is not None:
+                    self._unread(p.command, p.unread)
+            planned = [p for p in planned if p.unread is None]
             for p in [p for p in planned if not p.write]:
                 log.debug("%s %s: nothing to write (%s)", self.flow, p.command.key, p.dropped)
                 entry = entries.get(p.command.key)
@@ -166,6 +176,18 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
             self._planned = {p.command.key: p for p in planned}
             self.write(planned, entries)
         self.dlq.flush(30)
+
+    def _unread(self, cmd: SyncCommand, exc: BaseException) -> None:
+        """The target record could not be read before writing a shared field: never write blind.  In the runtime
+        the command waits in the delivery step's state and is tried again; a plain sink (which already retried in
+        place) or an error retrying cannot fix dead-letters it."""
+        log.warning("%s %s: not written, %s could not be read first: %s", self.flow, cmd.key, self.target_name, exc)
+        if self.blocking or isinstance(exc, PermanentError):  # (GaveUp is one)
+            self.dead_letter(cmd, exc if isinstance(exc, PermanentError) else PermanentError(
+                f"could not read the {self.target_name} record before writing: {exc}"), getattr(exc, "attempts", 1),
+                stage="read-before-write")
+        else:
+            self._deferred[cmd.key] = exc
 
     def ledger_row(self, cmd: SyncCommand, target_id: str | None, action: str, attempts: int) -> dict[str, Any]:
         return dict(source_key=cmd.key, source_version=cmd.version, source_number=cmd.number, target_id=target_id,

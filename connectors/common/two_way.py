@@ -6,7 +6,10 @@ For each command the sink asks ``plan``: which of its fields to write.  Fields w
 the other side's last change are dropped.  And because the other side's change may not have been captured yet, a
 command that still writes shared fields to an existing record first looks at the target: if a person changed it
 after this change's source time, the shared fields are left alone (their newer value is on its way back through the
-other direction).  The sink ``claim``s the planned values in the clock *before* it writes — the write comes
+other direction).  The guard never guesses: when that look fails (the target is down, slow, refusing), the command
+is not written at all — :attr:`Planned.unread` holds why, and the sink retries it later (from the delivery step's
+state in the runtime) or dead-letters it once retrying gave up.  Writing blind could put an older value over a
+person's newer edit.  The sink ``claim``s the planned values in the clock *before* it writes — the write comes
 back through the other side's change capture within milliseconds, and must find its own values already there —
 ``confirm``s them after the write, and ``release``s them (restoring what the clock knew) if the write fails.  A
 claim not yet confirmed does not count for the side that made it: after a crash it writes again.
@@ -33,6 +36,9 @@ class Planned:
     dropped: dict[str, str]
     #: What the clock knew of each written field before (None: nothing), to restore if the write fails.
     previous: dict[str, ClockEntry | None] = field(default_factory=dict)
+    #: Why the target could not be read before writing shared fields (then nothing is written); None if it was read
+    #: or did not need to be.
+    unread: BaseException | None = None
 
 
 class TwoWayGuard:
@@ -53,7 +59,11 @@ class TwoWayGuard:
             write, dropped = dict(decision.write), dict(decision.dropped)
             shared_now = [f for f in write if f in self.shared]
             if shared_now and exists(cmd):
-                human_ms = peek(cmd)
+                try:
+                    human_ms = peek(cmd)
+                except Exception as exc:  # noqa: BLE001 - any failure to look means: do not write yet
+                    planned.append(Planned(cmd, {}, dict(decision.dropped), unread=exc))
+                    continue
                 if human_ms is not None and newer(human_ms, cmd.changed_at_ms):
                     for f in shared_now:
                         write.pop(f)

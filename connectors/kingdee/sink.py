@@ -71,11 +71,7 @@ class KingdeeSavePartition(LedgerSinkPartition):
         return True
 
     def human_change_ms(self, cmd: SyncCommand, entry: LedgerEntry | None) -> int | None:
-        try:
-            doc = self.client.view(self.form, id=self._kingdee_id(cmd))
-        except Exception as exc:  # the look is a safeguard; without it the write proceeds as planned
-            log.warning("could not view %s %s before saving: %s", self.form, self._kingdee_id(cmd), exc)
-            return None
+        doc = self.client.view(self.form, id=self._kingdee_id(cmd))  # a failure holds the write back (two_way.py)
         if _ref_id(doc.get("ModifierId")) == self.client.user_id or not doc.get("ModifyDate"):
             return None
         modified = datetime.fromisoformat(str(doc["ModifyDate"]))

@@ -68,11 +68,7 @@ class ZohoUpsertPartition(LedgerSinkPartition):
     def human_change_ms(self, cmd: SyncCommand, entry: LedgerEntry | None) -> int | None:
         if entry is None or not entry.target_id:
             return None
-        try:
-            record = self.client.get(self.module, entry.target_id)
-        except Exception as exc:  # the look is a safeguard; without it the write proceeds as planned
-            log.warning("could not read %s %s before writing: %s", self.module, entry.target_id, exc)
-            return None
+        record = self.client.get(self.module, entry.target_id)  # a failure holds the write back (two_way.py)
         if not record:
             return None
         by = str((record.get("Modified_By") or {}).get("id"))

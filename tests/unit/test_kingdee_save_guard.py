@@ -3,11 +3,14 @@ to that record before (its own writes never reach it): a person's later edit in 
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 from typing import Any
 
 from cdchub.field_clock import FieldClock
 from cdchub.ledger import Position, SyncLedger, open_engine
+from connectors.common.errors import TransientError
 from connectors.common.retry import RetryPolicy
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import TwoWayGuard
@@ -74,3 +77,33 @@ def test_a_crm_edit_newer_than_the_last_kingdee_edit_is_saved(tmp_path: Path) ->
     sink, _ = partition(tmp_path, kingdee)
     sink.write_batch([crm_edit("气管插管（CRM 后改）", 1_796_004_003_000)])
     assert [s["FName"] for s in kingdee.saves] == ["气管插管（CRM 后改）"]
+
+
+class Unreachable(KingdeeRecord):
+    """Kingdee answers nothing: every View fails like a server in trouble."""
+
+    def view(self, form: str, id: str) -> dict[str, Any]:  # noqa: A002
+        raise TransientError("Kingdee WebAPI: HTTP 503")
+
+
+def test_when_kingdee_cannot_be_read_first_the_runtime_holds_the_write_back_for_a_retry(tmp_path: Path) -> None:
+    kingdee = Unreachable("气管插管（Kingdee 后改）", "2026-11-30T10:00:05", PERSON)
+    sink, clock = partition(tmp_path, kingdee)
+    sink.blocking = False  # as the runtime's delivery step uses it
+    failed = sink.deliver([crm_edit("气管插管（CRM 先改）", 1_796_004_003_000)])
+    assert kingdee.saves == [], "never written blind"
+    assert list(failed) == ["4876876000000100001"] and isinstance(failed["4876876000000100001"], TransientError)
+    assert sink.dlq.sent == []  # type: ignore[attr-defined]
+    assert clock.known(["materials:100001"])["materials:100001"]["Product_Name"].value == "气管插管"
+
+
+def test_a_plain_sink_that_still_cannot_read_kingdee_after_retrying_dead_letters_instead_of_writing(
+        tmp_path: Path) -> None:
+    kingdee = Unreachable("气管插管", "2026-11-30T10:00:01", PERSON)
+    sink, _ = partition(tmp_path, kingdee)
+    sink.policy = RetryPolicy(first_delay_s=0.001, max_delay_s=0.001, give_up_after_s=0.01)
+    sink.write_batch([crm_edit("气管插管（CRM 后改）", 1_796_004_003_000)])
+    assert kingdee.saves == []
+    [value] = sink.dlq.values  # type: ignore[attr-defined]
+    letter = json.loads(value)
+    assert letter["stage"] == "read-before-write" and "503" in letter["error"]
