@@ -20,12 +20,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from sqlalchemy import BigInteger, Column, Integer, String, Table, select
 from sqlalchemy.engine import Engine
 
 from cdchub.ledger import FAILED, metadata, sync_ledger
 from cdchub.settings import Settings
+from connectors.common.kafka import producer as kafka_producer
 
 dead_letter_replays = Table(
     "dead_letter_replays",
@@ -63,7 +64,7 @@ class Letter:
 
 
 def _consumer(settings: Settings) -> Consumer:
-    return Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": f"dlq-{uuid.uuid4().hex}",
+    return Consumer({**settings.kafka.client_config(), "group.id": f"dlq-{uuid.uuid4().hex}",
                      "enable.auto.commit": False, "auto.offset.reset": "earliest"})
 
 
@@ -148,7 +149,7 @@ def replay(settings: Settings, engine: Engine, chosen: list[Letter], *, dry_run:
            again: bool = False) -> list[tuple[Letter, str]]:
     """Replay the chosen letters; returns (letter, outcome) with outcome replayed / superseded / skipped: …"""
     done = replayed(engine)
-    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers, "enable.idempotence": True})
+    producer = kafka_producer(settings.kafka)
     results: list[tuple[Letter, str]] = []
     t = sync_ledger.c
     for letter in chosen:

@@ -108,7 +108,7 @@ def flow_statuses(settings: Settings, engine: Engine) -> list[FlowStatus]:
         ).group_by(t.flow)).all()
         positions = conn.execute(select(t.flow, t.kafka_topic, t.kafka_partition, func.max(t.kafka_offset))
                                  .group_by(t.flow, t.kafka_topic, t.kafka_partition)).all()
-    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "cdchub-status"})
+    consumer = Consumer({**settings.kafka.client_config(), "group.id": "cdchub-status"})
     out = []
     try:
         for flow, synced, failed, recent, last, topic in flows:

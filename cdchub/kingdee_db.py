@@ -43,9 +43,8 @@ def prepare(settings: Settings, *, materials: int = 50, customers: int = 20, ord
 def capture_config(settings: Settings, documents: list[str] | None = None) -> CaptureConfig:
     db = settings.kingdee_db
     return CaptureConfig(
-        dsn=db.dsn(), database=db.database, slot=db.slot, bootstrap=settings.kafka.bootstrap_servers,
-        registry_url=settings.registry.url, state_dir=settings.state_dir,
-        partitions=settings.kafka.topic_partitions, documents=documents,
-        topic_prefix=settings.kafka.topic_prefix, heartbeat_s=settings.capture_heartbeat_s,
+        dsn=db.dsn(), database=db.database, slot=db.slot, kafka=settings.kafka,
+        registry_url=settings.registry.url, state_dir=settings.state_dir, documents=documents,
+        heartbeat_s=settings.capture_heartbeat_s,
         publication=db.publication, publication_autocreate=db.publication_autocreate,
     )

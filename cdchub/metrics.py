@@ -44,7 +44,9 @@ class CdchubCollector:
             return
         for name, key, doc in (("events", "events", "document changes written to Kafka"),
                                ("transactions", "transactions", "committed transactions read from the slot"),
-                               ("dead_letters", "dead_letters", "documents the capture could not encode")):
+                               ("dead_letters", "dead_letters", "documents the capture could not encode"),
+                               ("gaps_accepted", "gaps_accepted",
+                                "slot gaps an operator accepted (changes skipped; see capture-gaps.json)")):
             counter = CounterMetricFamily(f"cdchub_capture_{name}", doc)
             counter.add_metric([], float(stats.get(key, 0)))
             yield counter

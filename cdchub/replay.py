@@ -76,7 +76,7 @@ def window(settings: Settings, topics: list[str], start: Bound,
            end: Bound) -> tuple[dict[tuple[str, int], tuple[int, int]], int]:
     """Per (topic, partition): the [first, last+1) offsets the bounds select within what the topic retains; and
     how many messages the topics retain (what the flow will read)."""
-    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "cdchub-replay-window",
+    consumer = Consumer({**settings.kafka.client_config(), "group.id": "cdchub-replay-window",
                          "enable.auto.commit": False})
     try:
         out: dict[tuple[str, int], tuple[int, int]] = {}

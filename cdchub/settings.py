@@ -31,9 +31,23 @@ class KafkaSettings(BaseModel):
     topic_partitions: int = 3
     #: Prefix of every topic this installation uses (isolates tests and side-by-side installations).
     topic_prefix: str = ""
+    #: The largest event (key + value, before compression) the installation's topics take: 8 MiB, what managed
+    #: Kafka services commonly allow.  A document whose event is bigger is dead-lettered (key, size, position) and
+    #: the capture moves on; topics are created (or raised) to this limit.  See docs/capture.md "Document size".
+    max_event_bytes: int = 8 * 1024 * 1024
+    #: Replicas of every topic the project creates, and the in-sync replicas a write needs (None: the broker's).
+    replication_factor: int = 1
+    min_insync_replicas: int | None = None
+    #: librdkafka settings for every client — producers, consumers, admin — e.g. ``security.protocol``, ``sasl.*``,
+    #: ``ssl.*`` (``CDCHUB_KAFKA__CLIENT='{"security.protocol": "SASL_SSL", ...}'``).
+    client: dict[str, str] = Field(default_factory=dict)
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+    def client_config(self) -> dict[str, str]:
+        """Connection settings of every Kafka client of this installation."""
+        return {"bootstrap.servers": self.bootstrap_servers, **self.client}
 
 
 class RegistrySettings(BaseModel):
@@ -171,6 +185,8 @@ class Settings(BaseSettings):
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     runtime: RuntimeSettings = RuntimeSettings()
     state_dir: Path = CACHE_DIR / "state"
+    #: Logs of ``cdchub run``'s processes (``<name>.log``).
+    run_log_dir: Path = CACHE_DIR / "run"
     ledger_url: str = ""
     #: State, pid files and logs of the local simulators (another folder and other ports give a second set).
     simulators_dir: Path = CACHE_DIR / "simulators"

@@ -167,7 +167,7 @@ class ApprovalWriteBackSink(DynamicSink[SyncCommand]):
                               self.settings.state_dir / "tmp" / FLOW)
         return ApprovalWriteBack(
             crm, weaver_client(self.settings, f"{FLOW}-{worker_index}"), SyncLedger(engine, FLOW, "zoho"), related,
-            producer(self.settings.kafka.bootstrap_servers), self.settings.kafka.topic(dlq_topic(FLOW)),
+            producer(self.settings.kafka), self.settings.kafka.topic(dlq_topic(FLOW)),
             self.rules, self.policy,
         )
 

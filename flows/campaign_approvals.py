@@ -193,7 +193,7 @@ class CampaignRequestSink(DynamicSink[SyncCommand]):
         engine = open_engine(self.settings.ledger_database_url())
         return CampaignRequestPartition(
             ZohoClient(self.settings.zoho), weaver_client(self.settings, f"{FLOW}-{worker_index}"),
-            SyncLedger(engine, FLOW, "weaver"), producer(self.settings.kafka.bootstrap_servers),
+            SyncLedger(engine, FLOW, "weaver"), producer(self.settings.kafka),
             self.settings.kafka.topic(dlq_topic(FLOW)), self.rules, self.policy,
         )
 

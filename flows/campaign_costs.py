@@ -155,7 +155,7 @@ class CampaignCostSink(DynamicSink[SyncCommand]):
         engine = open_engine(self.settings.ledger_database_url())
         return CampaignCostPartition(
             ZohoClient(self.settings.zoho), SyncLedger(engine, FLOW, "zoho"),
-            producer(self.settings.kafka.bootstrap_servers), FLOW, self.rules.campaign_module, self.policy,
+            producer(self.settings.kafka), FLOW, self.rules.campaign_module, self.policy,
             self.settings.kafka.topic(dlq_topic(FLOW)),
         )
 

@@ -137,7 +137,7 @@ class LeadConversionOutput(DynamicSink[SyncCommand]):
         engine = open_engine(self.settings.ledger_database_url())
         return LeadConversionSink(
             ZohoClient(self.settings.zoho), kingdee_client(self.settings), SyncLedger(engine, FLOW, "kingdee"),
-            producer(self.settings.kafka.bootstrap_servers), self.settings.kafka.topic(dlq_topic(FLOW)),
+            producer(self.settings.kafka), self.settings.kafka.topic(dlq_topic(FLOW)),
             self.policy,
         )
 

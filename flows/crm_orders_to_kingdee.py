@@ -323,7 +323,7 @@ class CrmOrderSink(DynamicSink[SyncCommand]):
         engine = open_engine(self.settings.ledger_database_url())
         return CrmOrderPartition(
             ZohoClient(self.settings.zoho), kingdee_client(self.settings), SyncLedger(engine, FLOW, "kingdee"),
-            producer(self.settings.kafka.bootstrap_servers), self.settings.kafka.topic(dlq_topic(FLOW)),
+            producer(self.settings.kafka), self.settings.kafka.topic(dlq_topic(FLOW)),
             self.rules, self.policy,
         )
 

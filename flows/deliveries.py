@@ -550,7 +550,7 @@ class OrderDeliverySink(DynamicSink[SyncCommand]):
         engine = open_engine(self.settings.ledger_database_url())
         return OrderDeliveryPartition(
             ZohoClient(self.settings.zoho), SyncLedger(engine, FLOW, "zoho"),
-            producer(self.settings.kafka.bootstrap_servers), FLOW, ORDERS_MODULE, self.policy,
+            producer(self.settings.kafka), FLOW, ORDERS_MODULE, self.policy,
             self.settings.kafka.topic(dlq_topic(FLOW)),
         )
 

@@ -181,7 +181,7 @@ class ExpenseBillSink(DynamicSink[SyncCommand]):
         engine = open_engine(self.settings.ledger_database_url())
         return ExpenseBillPartition(
             kingdee_client(self.settings), HuilianyiClient(self.settings.huilianyi),
-            SyncLedger(engine, FLOW, "kingdee"), producer(self.settings.kafka.bootstrap_servers),
+            SyncLedger(engine, FLOW, "kingdee"), producer(self.settings.kafka),
             self.settings.kafka.topic(dlq_topic(FLOW)), self.rules, self.policy,
         )
 

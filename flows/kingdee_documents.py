@@ -75,9 +75,9 @@ def read_documents(
     dead letters of reading and decoding them."""
     # Bytewax lists the topic's partitions when the flow starts: a topic that does not exist yet would give a
     # flow with no input, so both topics are created (idempotently) first.
-    ensure_topics(settings.kafka.bootstrap_servers, [settings.kafka.topic(topic)], settings.kafka.topic_partitions,
+    ensure_topics(settings.kafka, [settings.kafka.topic(topic)], settings.kafka.topic_partitions,
                   CHANGE_TOPIC_CONFIG)
-    ensure_topics(settings.kafka.bootstrap_servers, [settings.kafka.topic(dlq_topic(flow_name))], 1,
+    ensure_topics(settings.kafka, [settings.kafka.topic(dlq_topic(flow_name))], 1,
                   DLQ_TOPIC_CONFIG)
     replay = replay_mode.active()
     full_topic = settings.kafka.topic(topic)
@@ -85,12 +85,12 @@ def read_documents(
         replay.input_topic(full_topic)
     if replay is not None:  # a replay reads to the end of its topics and stops
         src = kop.input("read", flow, brokers=[settings.kafka.bootstrap_servers], topics=[full_topic],
-                        batch_size=500, add_config=REPLAY_CONSUMER_CONFIG, tail=False)
+                        batch_size=500, add_config={**settings.kafka.client, **REPLAY_CONSUMER_CONFIG}, tail=False)
         oks, errs = src.oks, src.errs
         op.inspect("replay_progress", oks, lambda _step, msg: replay.saw(msg.topic or full_topic))
     else:
         messages = op.input("read", flow, SharedKafkaSource(settings.kafka.bootstrap_servers, [full_topic],
-                                                             flow=flow_name))
+                                                             flow=flow_name, config=settings.kafka.client))
         split_read = op.branch("read_ok", messages, lambda m: isinstance(m, KafkaSourceMessage))
         oks, errs = split_read.trues, split_read.falses  # type: ignore[assignment]
     read_errors = op.map(
@@ -122,4 +122,5 @@ def write_dead_letters(flow_name: str, settings: Settings, letters: Stream[DeadL
         return
     messages = op.map("dead_letter_messages", letters, to_message)
     kop.output("dead_letters", messages, brokers=[settings.kafka.bootstrap_servers],
-               topic=settings.kafka.topic(dlq_topic(flow_name)))
+               topic=settings.kafka.topic(dlq_topic(flow_name)), add_config={
+                   **settings.kafka.client, "message.max.bytes": str(settings.kafka.max_event_bytes)})

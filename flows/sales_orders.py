@@ -263,7 +263,7 @@ class SalesOrderSink(ZohoUpsertSink):
         engine = open_engine(self.settings.ledger_database_url())
         return SalesOrderPartition(
             ZohoClient(self.settings.zoho), SyncLedger(engine, self.flow, "zoho"),
-            producer(self.settings.kafka.bootstrap_servers), self.flow, self.module, self.external_key, self.policy,
+            producer(self.settings.kafka), self.flow, self.module, self.external_key, self.policy,
             self.settings.kafka.topic(dlq_topic(self.flow)), None, self.match_also,
             lines_field=self.lines_field, line_key="Kingdee_Entry_ID",
         )

@@ -2,7 +2,8 @@
 
 A dead letter is a JSON object (readable by any tool, and it must hold records that are not valid Avro):
 ``flow, stage, error_class, error, attempts, time_ms, source{topic, partition, offset, key}, record`` where ``record``
-is the decoded record when there is one, else ``original_b64`` holds the raw bytes.
+is the decoded record when there is one, else ``original_b64`` holds the raw bytes; a record bigger than
+``MAX_RECORD_JSON_BYTES`` is replaced by ``{omitted_bytes, preview}`` (its source position says where it is whole).
 One topic per flow: ``cdchub.dlq.<flow>``; the capture's is ``cdchub.dlq.capture``.
 """
 
@@ -20,6 +21,12 @@ from typing import Any
 from connectors.common.health import HEALTH
 
 log = logging.getLogger(__name__)
+
+
+#: A dead letter carries its record up to this size (JSON); a bigger record is replaced by its size and a preview,
+#: so a dead letter always fits its topic (the source position names where the whole record is).
+MAX_RECORD_JSON_BYTES = 512 * 1024
+PREVIEW_CHARS = 2000
 
 
 def dlq_topic(flow: str) -> str:
@@ -68,6 +75,13 @@ class DeadLetter:
         }
         if self.original is not None:
             doc["original_b64"] = base64.b64encode(self.original).decode()
+        body = json.dumps(doc, ensure_ascii=False, default=_jsonable).encode("utf-8")
+        if len(body) <= MAX_RECORD_JSON_BYTES:
+            return body
+        record = json.dumps({"record": self.record, "original_b64": doc.get("original_b64")}, ensure_ascii=False,
+                            default=_jsonable)
+        doc.pop("original_b64", None)
+        doc["record"] = {"omitted_bytes": len(record.encode("utf-8")), "preview": record[:PREVIEW_CHARS]}
         return json.dumps(doc, ensure_ascii=False, default=_jsonable).encode("utf-8")
 
     def log(self) -> None:

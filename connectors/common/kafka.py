@@ -1,4 +1,9 @@
-"""Kafka topics and producers shared by capture, pollers, flows and sinks."""
+"""Kafka topics and producers shared by capture, pollers, flows and sinks.
+
+Every client is made from the installation's :class:`~cdchub.settings.KafkaSettings` (bootstrap servers plus the
+librdkafka security settings), and every topic the project creates gets its replication settings and the event size
+limit (``max_event_bytes``), raised on topics an older version created smaller.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,9 @@ import time
 from collections.abc import Iterable
 
 from confluent_kafka import KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic, ResourceType
+
+from cdchub.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
@@ -19,41 +26,58 @@ CHANGE_TOPIC_CONFIG = {
     "delete.retention.ms": str(7 * 24 * 3600 * 1000),
 }
 DLQ_TOPIC_CONFIG = {"cleanup.policy": "delete", "retention.ms": str(30 * 24 * 3600 * 1000)}
+#: Room above an event's key and value for the record batch's framing and headers.
+BATCH_OVERHEAD_BYTES = 64 * 1024
+MAX_MESSAGE_BYTES = "max.message.bytes"
 
 
-def producer(bootstrap: str, **extra: str | int) -> Producer:
-    """An idempotent producer: per-partition order kept across retries, no duplicates from producer retries."""
+def producer(kafka: KafkaSettings, **extra: str | int) -> Producer:
+    """An idempotent producer: per-partition order kept across retries, no duplicates from producer retries; it
+    takes events up to the installation's ``max_event_bytes``."""
     config: dict[str, str | int] = {
-        "bootstrap.servers": bootstrap,
+        **kafka.client_config(),
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 5,
         "compression.type": "lz4",
-        "message.max.bytes": 4_000_000,
+        "message.max.bytes": kafka.max_event_bytes + BATCH_OVERHEAD_BYTES,
     }
     config.update(extra)
     return Producer(config)
+
+
+def admin_client(kafka: KafkaSettings) -> AdminClient:
+    return AdminClient(dict(kafka.client_config()))
 
 
 #: How long a topic may take to be usable (every partition with a leader) after it was created.
 TOPIC_READY_TIMEOUT_S = 30.0
 
 
-def ensure_topics(
-    bootstrap: str, topics: Iterable[str], partitions: int, config: dict[str, str] | None = None
-) -> None:
-    """Create the topics that are missing (idempotent), and return once every one of them is usable.
+def topic_config(kafka: KafkaSettings, config: dict[str, str] | None) -> dict[str, str]:
+    """A topic's settings as the project creates it: ``config`` plus the event size limit and in-sync replicas."""
+    full = {**(config or {}), MAX_MESSAGE_BYTES: str(kafka.max_event_bytes + BATCH_OVERHEAD_BYTES)}
+    if kafka.min_insync_replicas is not None:
+        full["min.insync.replicas"] = str(kafka.min_insync_replicas)
+    return full
+
+
+def ensure_topics(kafka: KafkaSettings, topics: Iterable[str], partitions: int,
+                  config: dict[str, str] | None = None) -> int:
+    """Create the topics that are missing (idempotent), raise the size limit of existing ones that are smaller, and
+    return once every one of them is usable — with the largest event (key + value) all of them take.
 
     A topic another process created a moment ago can be listed before its partitions have leaders; a Bytewax input
     listing its partitions then fails ("Unknown topic or partition"), so this waits until they have."""
     topics = list(dict.fromkeys(topics))
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = admin_client(kafka)
+    wanted_config = topic_config(kafka, config)
     existing = set(admin.list_topics(timeout=10).topics)
-    wanted = [t for t in topics if t not in existing]
-    if wanted:
-        futures = admin.create_topics(
-            [NewTopic(t, num_partitions=partitions, replication_factor=1, config=config or {}) for t in wanted]
-        )
+    missing = [t for t in topics if t not in existing]
+    if missing:
+        futures = admin.create_topics([NewTopic(t, num_partitions=partitions,
+                                                replication_factor=kafka.replication_factor, config=wanted_config)
+                                       for t in missing])
         for topic, fut in futures.items():
             try:
                 fut.result()
@@ -62,6 +86,32 @@ def ensure_topics(
                 if "TOPIC_ALREADY_EXISTS" not in str(exc):
                     raise
     _wait_until_usable(admin, topics)
+    limits = _raise_size_limits(admin, topics, int(wanted_config[MAX_MESSAGE_BYTES]))
+    return min([kafka.max_event_bytes, *(limit - BATCH_OVERHEAD_BYTES for limit in limits.values())])
+
+
+def _raise_size_limits(admin: AdminClient, topics: list[str], wanted: int) -> dict[str, int]:
+    """Each topic's ``max.message.bytes``, raised to ``wanted`` where it is lower and the cluster allows it."""
+    limits: dict[str, int] = {}
+    described = admin.describe_configs([ConfigResource(ResourceType.TOPIC, t) for t in topics])
+    for resource, fut in described.items():
+        entry = fut.result().get(MAX_MESSAGE_BYTES)
+        limits[resource.name] = int(entry.value) if entry is not None and entry.value else wanted
+    lower = [t for t, limit in limits.items() if limit < wanted]
+    if lower:
+        changes = admin.incremental_alter_configs([ConfigResource(ResourceType.TOPIC, t, incremental_configs=[
+            ConfigEntry(MAX_MESSAGE_BYTES, str(wanted), incremental_operation=AlterConfigOpType.SET)])
+            for t in lower])
+        for resource, fut in changes.items():
+            try:
+                fut.result()
+                log.info("raised %s of topic %s from %d to %d", MAX_MESSAGE_BYTES, resource.name,
+                         limits[resource.name], wanted)
+                limits[resource.name] = wanted
+            except KafkaException as exc:
+                log.warning("topic %s keeps %s=%d (events above that are dead-lettered): the cluster refused "
+                            "to raise it: %s", resource.name, MAX_MESSAGE_BYTES, limits[resource.name], exc)
+    return limits
 
 
 def _wait_until_usable(admin: AdminClient, topics: list[str]) -> None:

@@ -104,7 +104,7 @@ class ExpenseReportPoller(PollLoop):
         self.topic = settings.kafka.topic(TOPIC)
         self.state_path = settings.state_dir / "huilianyi-poller.json"
         self.cursor = self._load()
-        self._producer = producer(settings.kafka.bootstrap_servers)
+        self._producer = producer(settings.kafka)
         self._encoder: AvroEncoder | None = None
         self._errors: list[str] = []
         super().__init__()
@@ -127,7 +127,7 @@ class ExpenseReportPoller(PollLoop):
     # --- setup ------------------------------------------------------------------------------------------------
     def prepare(self) -> None:
         kafka = self.settings.kafka
-        ensure_topics(kafka.bootstrap_servers, [self.topic], kafka.topic_partitions, CHANGE_TOPIC_CONFIG)
+        ensure_topics(kafka, [self.topic], kafka.topic_partitions, CHANGE_TOPIC_CONFIG)
         self._encoder = AvroEncoder(registry_client(self.settings.registry.url), f"{self.topic}-value",
                                     load_schema_text(SCHEMA))
 

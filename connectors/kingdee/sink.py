@@ -125,6 +125,6 @@ class KingdeeSaveSink(DynamicSink[SyncCommand]):
         guard = TwoWayGuard(FieldClock(engine), "crm", self.mapping.shared_fields, self.mapping.external_key)
         return KingdeeSavePartition(
             kingdee_client(self.settings), SyncLedger(engine, self.flow, "kingdee"),
-            producer(self.settings.kafka.bootstrap_servers), self.flow, self.mapping, self.policy,
+            producer(self.settings.kafka), self.flow, self.mapping, self.policy,
             self.settings.kafka.topic(dlq_topic(self.flow)), guard,
         )

@@ -11,8 +11,13 @@ Delivery guarantee: at-least-once into Kafka, effectively-once per transaction o
 - Heartbeats (``pg_logical_emit_message``) move the slot forward while the captured tables are idle, so the slot
   does not pin WAL.
 - A missing slot while the store has a position, or a slot of another plugin, fails loudly (``SlotLost``/
-  ``SlotInvalid``) — never a silent restart that would skip changes.
-- A document that cannot be typed or encoded goes to ``cdchub.dlq.capture`` with the reason; the rest flows.
+  ``SlotInvalid``) — never a silent restart that would skip changes.  So does a slot that moved ahead of the store's
+  position (``SlotAhead``: someone advanced it, the transactions in between are gone), unless the operator accepts
+  the gap for that start (``cdchub capture --accept-gap``); an accepted gap is recorded (``capture-gaps.json``,
+  the metrics, ``cdchub status``).
+- A document that cannot be typed or encoded, or whose event is bigger than the topics take (``max_event_bytes``,
+  see docs/capture.md "Document size"), goes to ``cdchub.dlq.capture`` with the reason, its key, size and position;
+  the rest flows.  No single document can stop the capture.
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ from typing import Any
 
 import psycopg2
 import psycopg2.extras
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 
+from cdchub.settings import KafkaSettings
+from connectors.common import failpoints
 from connectors.common.avro import AvroEncoder, load_schema_text, registry_client
 from connectors.common.dead_letters import DeadLetter, dlq_topic
 from connectors.common.kafka import CHANGE_TOPIC_CONFIG, DLQ_TOPIC_CONFIG, ensure_topics, producer
@@ -58,6 +65,17 @@ HEARTBEAT_PREFIX = "cdchub.heartbeat"
 SNAPSHOT_FETCH = 5000
 
 
+GAPS_FILE = "capture-gaps.json"
+#: Store meta key: the slot has been confirmed by :func:`confirm` (never past the store's position) since it was set.
+CONFIRM_RULE = "confirm_rule"
+
+
+def accepted_gaps(state_dir: Path) -> list[dict[str, Any]]:
+    """The gaps operators accepted (``--accept-gap``): slot, from/to LSN, when — oldest first."""
+    path = state_dir / GAPS_FILE
+    return list(json.loads(path.read_text())) if path.exists() else []
+
+
 class SlotLost(RuntimeError):
     pass
 
@@ -66,8 +84,16 @@ class SlotInvalid(RuntimeError):
     pass
 
 
+class SlotAhead(RuntimeError):
+    pass
+
+
 class DeliveryFailed(RuntimeError):
     pass
+
+
+class DocumentTooLarge(ValueError):
+    """A document's event is bigger than the change topics take."""
 
 
 @dataclass
@@ -75,18 +101,19 @@ class CaptureConfig:
     dsn: str
     database: str
     slot: str
-    bootstrap: str
+    kafka: KafkaSettings
     registry_url: str
     state_dir: Path
-    partitions: int = 3
     heartbeat_s: float = 5.0
     max_batch_tx: int = 500
     max_batch_s: float = 0.05
     documents: list[str] | None = None
-    topic_prefix: str = ""
     publication: str = "cdchub_kingdee"
     #: Create the publication (or add missing tables to it) when the role may; else stop naming the DBA's SQL.
     publication_autocreate: bool = True
+    #: Start even if the slot moved ahead of the capture's position (the changes in between are lost): once, by an
+    #: operator who read the error; the gap is recorded.
+    accept_gap: bool = False
 
 
 @dataclass
@@ -95,6 +122,7 @@ class CaptureStats:
     transactions: int = 0
     snapshot_events: int = 0
     dead_letters: int = 0
+    gaps_accepted: int = 0
     acked_lsn: int = 0
     last_commit_ms: int = 0
     started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
@@ -113,18 +141,23 @@ class KingdeeCdcSource:
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.store = DocumentStore(config.state_dir / f"capture-{config.slot}.sqlite")
         self.assembler = DocumentAssembler(self.catalog, self.store, types)
-        self.stats = CaptureStats()
+        self.stats = CaptureStats(gaps_accepted=len(accepted_gaps(config.state_dir)))
         self.stats_path = config.state_dir / "capture-stats.json"
         self._stop = False
         self._delivery_errors: list[str] = []
         self._producer: Producer | None = None
         self._encoders: dict[str, AvroEncoder] = {}
+        #: The largest event the change topics take (key + value); bigger documents are dead-lettered.
+        self.event_limit = config.kafka.max_event_bytes
+        #: Events the broker refused as too large, found by the delivery reports: (topic, key, size).
+        self._refused_too_large: list[tuple[str, str, int]] = []
 
     # --- setup ----------------------------------------------------------------------------------------------------
     def _prepare_kafka(self) -> None:
         topics = [self._topic(spec.topic) for spec in self.catalog.specs]
-        ensure_topics(self.config.bootstrap, topics, self.config.partitions, CHANGE_TOPIC_CONFIG)
-        ensure_topics(self.config.bootstrap, [self._topic(dlq_topic(CAPTURE_FLOW))], 1, DLQ_TOPIC_CONFIG)
+        kafka = self.config.kafka
+        self.event_limit = ensure_topics(kafka, topics, kafka.topic_partitions, CHANGE_TOPIC_CONFIG)
+        ensure_topics(kafka, [self._topic(dlq_topic(CAPTURE_FLOW))], 1, DLQ_TOPIC_CONFIG)
         registry = registry_client(self.config.registry_url)
         for spec in self.catalog.specs:
             self._encoders[spec.name] = AvroEncoder(
@@ -132,7 +165,7 @@ class KingdeeCdcSource:
             )
         self.evolver = SchemaEvolver(self.catalog, self.assembler.types, registry,
                                      lambda spec: f"{self._topic(spec.topic)}-value", self._column_types)
-        self._producer = producer(self.config.bootstrap)
+        self._producer = producer(kafka)
 
     def _column_types(self, table: str, columns: list[str]) -> dict[str, tuple[str, int | None, int | None]]:
         with psycopg2.connect(self.config.dsn) as conn, conn.cursor() as cur:
@@ -152,7 +185,7 @@ class KingdeeCdcSource:
             self.evolver.evolve(new, self._encoders)
 
     def _topic(self, name: str) -> str:
-        return f"{self.config.topic_prefix}{name}"
+        return self.config.kafka.topic(name)
 
     def stop(self, *_: Any) -> None:
         self._stop = True
@@ -199,6 +232,14 @@ class KingdeeCdcSource:
                     f"`cdchub capture --resnapshot` (re-sends every document; sinks are idempotent)."
                 )
             assert self.store.lsn is not None
+            if slot is not None and slot[1] is not None and parse_lsn(slot[1]) > self.store.lsn:
+                if self.store.get_meta(CONFIRM_RULE) is None:  # confirmed by a version before confirm(): psycopg2
+                    log.info("slot %s confirmed %s, past the capture's %s, as versions before this one let it; "
+                             "from now on a slot ahead stops the capture", self.config.slot, slot[1],
+                             format_lsn(self.store.lsn))
+                else:
+                    self._slot_ahead(parse_lsn(slot[1]))
+            self.store.commit(None, **{CONFIRM_RULE: "below"})
             cur.start_replication(slot_name=self.config.slot, decode=False, start_lsn=0,
                                   options=options(self.config.publication))
             log.info("streaming from slot %s after %s", self.config.slot, format_lsn(self.store.lsn))
@@ -210,6 +251,30 @@ class KingdeeCdcSource:
             self.store.close()
             repl.close()
             admin.close()
+
+    def _slot_ahead(self, slot_lsn: int) -> None:
+        """The slot confirms a position after the capture's own: the transactions in between were skipped."""
+        held = self.store.lsn or 0
+        if not self.config.accept_gap:
+            raise SlotAhead(
+                f"replication slot {self.config.slot!r} is at {format_lsn(slot_lsn)}, ahead of the capture's "
+                f"position {format_lsn(held)}: someone advanced it, and the changes committed in between will "
+                "never be streamed. Either re-send every document with `cdchub capture --resnapshot` (safe: the "
+                "sinks are idempotent), or start once with `cdchub capture --accept-gap` to go on from the slot "
+                "and accept that loss (it is recorded)."
+            )
+        gaps_path = self.config.state_dir / GAPS_FILE
+        gaps = accepted_gaps(self.config.state_dir)
+        gaps.append({"slot": self.config.slot, "from_lsn": format_lsn(held), "to_lsn": format_lsn(slot_lsn),
+                     "accepted_at_ms": int(time.time() * 1000)})
+        tmp = gaps_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(gaps, indent=1))
+        tmp.replace(gaps_path)
+        self.store.commit(slot_lsn)
+        self.stats.gaps_accepted = len(gaps)
+        log.warning("accepted a gap in the capture: changes between %s and %s were skipped (recorded in %s); "
+                    "`cdchub capture --resnapshot` re-sends every document", format_lsn(held), format_lsn(slot_lsn),
+                    gaps_path)
 
     def _create_slot_and_snapshot(self, cur: Any) -> None:
         cur.execute(f"CREATE_REPLICATION_SLOT {self.config.slot} LOGICAL {PLUGIN} EXPORT_SNAPSHOT")
@@ -320,6 +385,7 @@ class KingdeeCdcSource:
                 self._emit(DocumentChange(spec, doc_id, "r", None, doc, spec.tables), tx, snapshot=True)
                 sent += 1
                 emitted()
+                failpoints.reach("capture.snapshot_document_sent")
         return sent
 
     def _messages(self, cur: Any, timeout: float) -> Iterator[Any]:
@@ -376,19 +442,24 @@ class KingdeeCdcSource:
                 ):
                     break
             if pending_lsn is not None and not reader.in_transaction:
-                self._acknowledge(cur, pending_lsn)
+                self._acknowledge(cur, pending_lsn, batch=True)
                 pending_lsn, batch_tx, batch_started = None, 0, 0.0
             if time.monotonic() - last_feedback >= 1.0:
-                cur.send_feedback(flush_lsn=self.store.lsn or 0, reply=True)
+                confirm(cur, self.store.lsn or 0, reply=True)
                 self.stats.write(self.stats_path)
                 last_feedback = time.monotonic()
             if until_idle and not got_any and pending_lsn is None and not reader.in_transaction:
                 return
 
     # --- producing ----------------------------------------------------------------------------------------------
-    def _on_delivery(self, err: KafkaError | None, _msg: Any) -> None:
-        if err is not None:
-            self._delivery_errors.append(str(err))
+    def _on_delivery(self, err: KafkaError | None, msg: Any) -> None:
+        if err is None:
+            return
+        if err.code() == KafkaError.MSG_SIZE_TOO_LARGE and msg.topic() != self._topic(dlq_topic(CAPTURE_FLOW)):
+            # the broker's limit is below ours (a cluster that refused to raise it): this document is dead-lettered
+            self._refused_too_large.append((msg.topic(), (msg.key() or b"").decode(), len(msg.value() or b"")))
+            return
+        self._delivery_errors.append(str(err))
 
     def _produce(self, topic: str, key: bytes, value: bytes | None) -> None:
         assert self._producer is not None
@@ -428,11 +499,32 @@ class KingdeeCdcSource:
             return
         key = change.doc_id.encode()
         topic = self._topic(spec.topic)
-        self._produce(topic, key, value)
+        if len(key) + len(value) > self.event_limit:
+            self._too_large(spec.name, change.doc_id, len(key) + len(value), tx, change)
+            return
+        try:
+            self._produce(topic, key, value)
+        except KafkaException as exc:  # the producer's own size check (a limit set below the topics')
+            if exc.args[0].code() != KafkaError.MSG_SIZE_TOO_LARGE:
+                raise
+            self._too_large(spec.name, change.doc_id, len(key) + len(value), tx, change)
+            return
         if change.op == "d":
             self._produce(topic, key, None)  # tombstone: compaction forgets the document
         self.stats.events += 1
         self._producer.poll(0)  # type: ignore[union-attr]
+
+    def _too_large(self, document: str, doc_id: str, size: int, tx: Transaction | None,
+                   change: DocumentChange | None = None) -> None:
+        """A document whose event is bigger than Kafka takes: dead-lettered with its size; the capture goes on."""
+        summary = {"document": document, "id": doc_id, "size_bytes": size, "limit_bytes": self.event_limit}
+        if change is not None:
+            summary.update(op=change.op, number=change.number, tables=list(change.tables))
+        self._dead_letter(document, doc_id, DocumentTooLarge(
+            f"{document} {doc_id}{f' ({change.number})' if change is not None and change.number else ''}: its "
+            f"event is {size:,} bytes, above the {self.event_limit:,} bytes the topics take (CDCHUB_KAFKA__"
+            "MAX_EVENT_BYTES); not sent — shorten the document in Kingdee (its next change is captured again) or "
+            "raise the limit and re-snapshot it"), tx, record=summary)
 
     def _dead_letter(self, document: str, doc_id: str, exc: BaseException, tx: Transaction | None,
                      record: Any = None) -> None:
@@ -444,17 +536,37 @@ class KingdeeCdcSource:
         self._produce(self._topic(dlq_topic(CAPTURE_FLOW)), doc_id.encode(), letter.to_json())
         self.stats.dead_letters += 1
 
-    def _acknowledge(self, cur: Any, lsn: int) -> None:
+    def _acknowledge(self, cur: Any, lsn: int, *, batch: bool = False) -> None:
         """Kafka first, then the store, then the slot: the order that makes a crash safe."""
         assert self._producer is not None
         remaining = self._producer.flush(30)
+        if self._refused_too_large and not remaining:
+            refused, self._refused_too_large = self._refused_too_large, []
+            at = Transaction(xid=None, commit_lsn=lsn, commit_time_ms=0)
+            for topic, key, size in refused:
+                self._too_large(topic.removeprefix(self._topic("kingdee.")), key, size, at)
+            remaining = self._producer.flush(30)
         if remaining or self._delivery_errors:
             self.store.rollback()
             raise DeliveryFailed(f"Kafka did not acknowledge {remaining} events: {self._delivery_errors[:3]}")
+        if batch:
+            failpoints.reach("capture.batch_acked_by_kafka")  # a crash here re-sends the batch, nothing more
         self.store.commit(lsn)
         if cur is not None:
-            cur.send_feedback(flush_lsn=lsn)
+            confirm(cur, lsn)
         self.stats.acked_lsn = lsn
+
+
+def confirm(cur: Any, lsn: int, *, reply: bool = False) -> None:
+    """Tell the server the slot may move to just before ``lsn`` — the store's position, always committed first.
+
+    One below, on purpose: psycopg2 moves the reported position on by itself to the WAL end of a server keepalive
+    whenever the position it was last given is at or past the last message received, and reports that before this
+    code could record it.  The slot would then sit ahead of the store whenever the capture stops, which is exactly what
+    a slot someone advanced looks like (``SlotAhead``).  Reporting ``lsn - 1`` keeps psycopg2 from doing so; the
+    heartbeats move an idle slot instead.  On a restart the server re-sends at most the message at ``lsn``, which
+    the capture skips (at or below the store's position)."""
+    cur.send_feedback(flush_lsn=max(0, lsn - 1), reply=reply)
 
 
 def run_capture(config: CaptureConfig, types: RowTypes, *, until_idle: bool = False) -> CaptureStats:

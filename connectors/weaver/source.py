@@ -115,7 +115,7 @@ class WeaverRequestPoller(PollLoop):
         self.tracked: dict[str, dict[str, Any]] = self._load()
         super().__init__()
         self._encoder: AvroEncoder | None = None
-        self._producer = producer(settings.kafka.bootstrap_servers)
+        self._producer = producer(settings.kafka)
         self._errors: list[str] = []
         self.events = 0
 
@@ -136,7 +136,7 @@ class WeaverRequestPoller(PollLoop):
     def prepare(self) -> None:
         kafka = self.settings.kafka
         topic = kafka.topic(TOPIC)
-        ensure_topics(kafka.bootstrap_servers, [topic], kafka.topic_partitions, CHANGE_TOPIC_CONFIG)
+        ensure_topics(kafka, [topic], kafka.topic_partitions, CHANGE_TOPIC_CONFIG)
         self._encoder = AvroEncoder(registry_client(self.settings.registry.url), f"{topic}-value",
                                     load_schema_text(TOPIC))
 

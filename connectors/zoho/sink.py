@@ -149,6 +149,6 @@ class ZohoUpsertSink(DynamicSink[SyncCommand]):
             guard = TwoWayGuard(FieldClock(engine), "kingdee", self.shared_fields, self.external_key)
         return ZohoUpsertPartition(
             ZohoClient(self.settings.zoho), SyncLedger(engine, self.flow, "zoho"),
-            producer(self.settings.kafka.bootstrap_servers), self.flow, self.module, self.external_key, self.policy,
+            producer(self.settings.kafka), self.flow, self.module, self.external_key, self.policy,
             self.settings.kafka.topic(dlq_topic(self.flow)), guard, self.match_also,
         )

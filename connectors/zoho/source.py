@@ -85,7 +85,7 @@ class ZohoChangePoller:
         self._fields: dict[str, str] = {}
         self._encoder: AvroEncoder | None = None
         self._encoders: dict[str, AvroEncoder] = {}
-        self._producer = producer(settings.kafka.bootstrap_servers)
+        self._producer = producer(settings.kafka)
         self._errors: list[str] = []
         self.integration_user_id: str | None = None
         self.events = 0
@@ -108,7 +108,7 @@ class ZohoChangePoller:
     def prepare(self) -> None:
         kafka = self.settings.kafka
         topics = [kafka.topic(zoho_topic(m)) for m in self.modules]
-        ensure_topics(kafka.bootstrap_servers, topics, kafka.topic_partitions, CHANGE_TOPIC_CONFIG)
+        ensure_topics(kafka, topics, kafka.topic_partitions, CHANGE_TOPIC_CONFIG)
         registry = registry_client(self.settings.registry.url)
         for module, topic in zip(self.modules, topics, strict=True):
             self._encoders[module] = AvroEncoder(registry, f"{topic}-value", load_schema_text("zoho.record"))

@@ -102,6 +102,6 @@ class ZohoUpdateSink(DynamicSink[SyncCommand]):
         engine = open_engine(self.settings.ledger_database_url())
         return ZohoUpdatePartition(
             ZohoClient(self.settings.zoho), SyncLedger(engine, self.flow, "zoho"),
-            producer(self.settings.kafka.bootstrap_servers), self.flow, self.module, self.policy,
+            producer(self.settings.kafka), self.flow, self.module, self.policy,
             self.settings.kafka.topic(dlq_topic(self.flow)),
         )

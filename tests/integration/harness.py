@@ -207,35 +207,41 @@ class IsolatedEnv:
     def topic(self, name: str) -> str:
         return self.settings.kafka.topic(name)
 
-    def read_topic(self, name: str, timeout_s: float = 5.0) -> list[tuple[bytes | None, bytes | None]]:
-        """Every message of a topic from the beginning (key, value)."""
+    def read_topic(self, name: str, timeout_s: float = 30.0) -> list[tuple[bytes | None, bytes | None]]:
+        """Every message of a topic from the beginning to its end as of now (key, value); [] if the topic does not
+        exist.  Fails — never returns a partial list — when the end is not reached within ``timeout_s``."""
         consumer = Consumer({"bootstrap.servers": self.settings.kafka.bootstrap_servers,
                              "group.id": f"test-{uuid.uuid4().hex}", "enable.auto.commit": False,
                              "auto.offset.reset": "earliest"})
-        topic = self.topic(name)
-        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
-        if meta is None or meta.error is not None:
-            consumer.close()
-            return []
-        parts = [TopicPartition(topic, p) for p in meta.partitions]
         try:
-            ends = {p.partition: consumer.get_watermark_offsets(p, timeout=10)[1] for p in parts}
-        except KafkaException:  # a topic created a moment ago may have no leader yet: nothing to read
+            topic = self.topic(name)
+            meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+            if meta is None or meta.error is not None:
+                return []
+            parts = [TopicPartition(topic, p) for p in meta.partitions]
+            # a topic created a moment ago may have no leader yet: wait for one (an error after the timeout)
+            ends = wait_for(lambda: _end_offsets(consumer, parts), timeout_s, f"the end offsets of {topic}")
+            consumer.assign([TopicPartition(topic, p.partition, 0) for p in parts])
+            out: list[tuple[bytes | None, bytes | None]] = []
+            remaining = {p: end for p, end in ends.items() if end > 0}
+            deadline = time.monotonic() + timeout_s
+            while remaining:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"read {len(out)} messages of {topic} but not to its end within "
+                                         f"{timeout_s:.0f}s (partitions left: {remaining})")
+                msg = consumer.poll(0.2)
+                if msg is None:
+                    continue
+                if msg.error():
+                    if msg.error().fatal():
+                        raise KafkaException(msg.error())
+                    continue
+                out.append((msg.key(), msg.value()))
+                if msg.offset() + 1 >= remaining.get(msg.partition(), 0):
+                    remaining.pop(msg.partition(), None)
+            return out
+        finally:
             consumer.close()
-            return []
-        consumer.assign([TopicPartition(topic, p.partition, 0) for p in parts])
-        out: list[tuple[bytes | None, bytes | None]] = []
-        remaining = {p: end for p, end in ends.items() if end > 0}
-        deadline = time.monotonic() + timeout_s
-        while remaining and time.monotonic() < deadline:
-            msg = consumer.poll(0.2)
-            if msg is None or msg.error():
-                continue
-            out.append((msg.key(), msg.value()))
-            if msg.offset() + 1 >= remaining.get(msg.partition(), 0):
-                remaining.pop(msg.partition(), None)
-        consumer.close()
-        return out
 
     def start_kingdee_api(self) -> KingdeeSim:
         """A Kingdee WebAPI simulator writing into this test's Kingdee database; children are configured for it."""
@@ -281,6 +287,13 @@ class IsolatedEnv:
                 registry.delete(f"/subjects/{topic}-value")
                 registry.delete(f"/subjects/{topic}-value", params={"permanent": "true"})
         registry.close()
+
+
+def _end_offsets(consumer: Consumer, parts: list[TopicPartition]) -> dict[int, int] | None:
+    try:
+        return {p.partition: consumer.get_watermark_offsets(p, timeout=5)[1] for p in parts}
+    except KafkaException:
+        return None
 
 
 @contextmanager

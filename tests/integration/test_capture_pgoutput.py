@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -92,3 +93,34 @@ def test_a_long_text_the_update_did_not_touch_travels_whole(env: IsolatedEnv) ->
     assert last["op"] == "u"
     (texts,) = last["after"]["texts"]
     assert texts["FNAME"] == "呼吸回路（加长）" and texts["FDESCRIPTION"] == long_text
+
+
+def test_a_slot_moved_ahead_stops_the_capture_unless_the_gap_is_accepted_and_recorded(env: IsolatedEnv) -> None:
+    insert_material(env.kingdee, "1.07.0003", "喉罩", "4#")
+    assert capture(env).returncode == 0
+    slot = env.settings.kingdee_db.slot
+    skipped = insert_material(env.kingdee, "1.07.0004", "面罩", "M")
+    sql(env, "SELECT pg_replication_slot_advance(:s, pg_current_wal_lsn())", s=slot)  # someone moved the slot
+    refused = capture(env)
+    out = refused.stdout + refused.stderr
+    assert refused.returncode != 0 and "SlotAhead" in out and "--accept-gap" in out and "--resnapshot" in out
+    assert len(materials(env)) == 1
+
+    accepted = capture(env, "--accept-gap")
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    gaps = json.loads((env.settings.state_dir / "capture-gaps.json").read_text())
+    assert [g["slot"] for g in gaps] == [slot] and gaps[0]["from_lsn"] != gaps[0]["to_lsn"]
+    assert json.loads((env.settings.state_dir / "capture-stats.json").read_text())["gaps_accepted"] == 1
+    later = insert_material(env.kingdee, "1.07.0005", "吸痰管", "F12")
+    assert capture(env).returncode == 0, "accepted once; the next start is normal"
+    keys = [e["after"]["FMATERIALID"] for e in materials(env)]
+    assert later in keys and skipped not in keys
+
+
+def test_a_lost_slot_stops_the_capture_naming_the_resnapshot(env: IsolatedEnv) -> None:
+    insert_material(env.kingdee, "1.07.0006", "喉罩", "5#")
+    assert capture(env).returncode == 0
+    sql(env, "SELECT pg_drop_replication_slot(:s)", s=env.settings.kingdee_db.slot)
+    refused = capture(env)
+    out = refused.stdout + refused.stderr
+    assert refused.returncode != 0 and "SlotLost" in out and "cdchub capture --resnapshot" in out
