@@ -2,7 +2,15 @@
 
 A mapping turns a captured document into the fields of one target record.  Errors are permanent and name the field
 and the value: a required value missing, a text longer than the target allows, a code absent from a code table, a
-value not matching the declared pattern.  The flow dead-letters the record with that message.
+value not matching the declared pattern, a control character in a single-line text, a reference naming a record
+that does not exist.  The flow dead-letters the record with that message.
+
+References are declared: a field showing a referenced document's number or name (``group_name``) says which id
+column it follows and whether the reference must resolve —
+``reference = { via = "FMATERIALGROUP", required = true }``.  A required reference whose id names nothing
+dead-letters the record naming the id; the capture sends the record again when that document is saved (and
+whenever its number or name changes), so it then flows.  An optional one leaves the field empty.  The loader
+refuses a mapping that shows a reference without declaring it.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.common.errors import PermanentError
+from connectors.kingdee.documents import DOCUMENTS, DocumentSpec
 from connectors.kingdee.models import CHINA_TIME
 
 MAPPINGS_DIR = Path(__file__).resolve().parent / "mappings"
@@ -30,6 +39,20 @@ class MappingError(PermanentError):
 
 class MappingConfigError(ValueError):
     """The mapping file itself is wrong: raised at start, naming the file and the field."""
+
+
+@dataclass(frozen=True)
+class ReferenceRule:
+    """The reference a field shows: the id column it follows (``via``), the referenced document, and whether an id
+    naming no document is an error (``required``) or leaves the field empty."""
+
+    via: str
+    document: str
+    required: bool
+
+
+#: Ids Kingdee stores for "no reference".
+_EMPTY_IDS = (None, 0, "0", "", " ")
 
 
 @dataclass(frozen=True)
@@ -54,6 +77,10 @@ class FieldRule:
     label: str | None = None
     #: Send a date-time as a date (``YYYY-MM-DD``).
     as_date: bool = False
+    #: The reference this field shows (a resolved ``<name>_number``/``<name>_name``), declared in the mapping.
+    reference: ReferenceRule | None = None
+    #: A multi-line text (a CRM textarea): tabs and line breaks are kept; in other texts they are an error.
+    multiline: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,6 +151,16 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+def _check_text(rule: FieldRule, value: str, what: str, where: str = "") -> None:
+    """Control characters are an error (both ways); tabs and line breaks are text in a ``multiline`` field."""
+    allowed = "\t\n\r" if rule.multiline else ""
+    bad = [ch for ch in value if (ord(ch) < 32 or ord(ch) == 127) and ch not in allowed]
+    if bad:
+        raise MappingError(f"{what}: control character {bad[0]!r}{where} "
+                           f"({'' if rule.multiline else 'a single-line text; '}at character "
+                           f"{value.index(bad[0]) + 1})", code="BAD_TEXT")
+
+
 def _apply_rules(rules: tuple[FieldRule, ...], doc: dict[str, Any], where: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for rule in rules:
@@ -137,6 +174,15 @@ def _apply_rules(rules: tuple[FieldRule, ...], doc: dict[str, Any], where: str =
             value = value.strip()
         if rule.lookup is not None and value in (0, "0"):
             value = None  # Kingdee stores an empty reference as 0
+        if rule.reference is not None and (value is None or value == "") and rule.reference.required:
+            ref_id = doc.get(rule.reference.via)
+            if isinstance(ref_id, str):
+                ref_id = ref_id.strip()
+            if ref_id not in _EMPTY_IDS:
+                raise MappingError(
+                    f"{where}{rule.target}: {rule.reference.via} = {ref_id} names no {rule.reference.document} in "
+                    f"Kingdee (deleted, or not saved yet); the record is sent again once it exists",
+                    code="MISSING_REFERENCE")
         if value is None or value == "":
             if rule.required:
                 raise MappingError(f"{where}{rule.target}: required value {rule.source} is missing", code="MISSING")
@@ -170,8 +216,7 @@ def _apply_rules(rules: tuple[FieldRule, ...], doc: dict[str, Any], where: str =
                     f"{where}{rule.target}: {value!r} in {rule.source} does not match {rule.pattern.pattern}",
                     code="INVALID_CODE",
                 )
-            if any(ord(ch) < 32 and ch not in "\t\n" for ch in value):
-                raise MappingError(f"{where}{rule.target}: control characters in {rule.source}", code="BAD_TEXT")
+            _check_text(rule, value, f"{where}{rule.target}", f" in {rule.source}")
         out[rule.target] = _json_value(value)
     return out
 
@@ -240,6 +285,7 @@ class Mapping:
                 if rule.max_length is not None and len(value) > rule.max_length:
                     raise MappingError(f"{rule.target}: {len(value)} characters, at most {rule.max_length} allowed",
                                        code="TOO_LONG")
+                _check_text(rule, value, rule.target)
             if rule.code_table is not None and value is not None:
                 codes = [code for code, shown in rule.code_table.items() if shown == value]
                 if not codes:
@@ -283,7 +329,9 @@ def load_mapping(name: str, directory: Path = MAPPINGS_DIR) -> Mapping:
     for key in ("system", "module", "external_key"):
         if not target.get(key):
             raise MappingConfigError(f"{path}: [target].{key} is required")
-    rules = _parse_rules(path, "fields", raw.get("fields") or {})
+    source = (raw.get("source") or {}).get("document")
+    spec = next((d for d in DOCUMENTS if d.name == source), None)
+    rules = _parse_rules(path, "fields", raw.get("fields") or {}, spec)
     if target["external_key"] not in {r.target for r in rules}:
         raise MappingConfigError(f"{path}: the external key {target['external_key']} must be mapped")
     kingdee = raw.get("kingdee") or {}
@@ -295,20 +343,41 @@ def load_mapping(name: str, directory: Path = MAPPINGS_DIR) -> Mapping:
         fields=tuple(rules), on_delete=dict(raw.get("on_delete") or {}),
         source_topic=f"kingdee.{raw['source']['document']}" if (raw.get("source") or {}).get("document") else None,
         match_also=tuple(target.get("match_also") or ()),
-        lines=_parse_lines(path, raw.get("lines")),
+        lines=_parse_lines(path, raw.get("lines"), spec),
         status=_parse_status(path, raw.get("status")),
         kingdee_form=(raw.get("kingdee") or {}).get("form_id"),
         kingdee_id_field=(raw.get("kingdee") or {}).get("id_field"),
     )
 
 
-def _parse_rules(path: Path, section: str, specs: dict[str, Any]) -> list[FieldRule]:
+def _parse_reference(path: Path, where: str, spec: dict[str, Any], source: str | None,
+                     document: DocumentSpec | None, list_field: str | None) -> ReferenceRule | None:
+    """The declared reference of a field; a field showing a reference of the source document must declare it."""
+    shown = next((r for r in (document.references if document else ())
+                  if r.list_field == list_field and source in (f"{r.name}_number", f"{r.name}_name")), None)
+    declared = spec.get("reference")
+    if shown is None:
+        if declared is not None:
+            raise MappingConfigError(f"{path}: {where} declares a reference but {source!r} shows none")
+        return None
+    if not isinstance(declared, dict) or set(declared) != {"via", "required"}:
+        raise MappingConfigError(
+            f"{path}: {where} shows the {shown.document} of {shown.via}: declare it as "
+            f'reference = {{ via = "{shown.via}", required = true|false }}')
+    if declared["via"] != shown.via:
+        raise MappingConfigError(f"{path}: {where}.reference.via is {declared['via']!r}; {source!r} follows "
+                                 f"{shown.via!r}")
+    return ReferenceRule(shown.via, shown.document, bool(declared["required"]))
+
+
+def _parse_rules(path: Path, section: str, specs: dict[str, Any], document: DocumentSpec | None = None,
+                 list_field: str | None = None) -> list[FieldRule]:
     rules = []
     for field_name, spec in specs.items():
         if not isinstance(spec, dict) or ("from" not in spec and "value" not in spec):
             raise MappingConfigError(f"{path}: {section}.{field_name} needs `from` or `value`")
         unknown = set(spec) - {"from", "value", "required", "max_length", "pattern", "map", "text", "owner",
-                               "kingdee_field", "lookup", "label", "date"}
+                               "kingdee_field", "lookup", "label", "date", "reference", "multiline"}
         if unknown:
             raise MappingConfigError(f"{path}: {section}.{field_name} has unknown keys {sorted(unknown)}")
         for key in ("from", "label"):
@@ -332,12 +401,15 @@ def _parse_rules(path: Path, section: str, specs: dict[str, Any]) -> list[FieldR
                 pattern=pattern, code_table=spec.get("map"), as_text=bool(spec.get("text", False)),
                 owner=owner, kingdee_field=spec.get("kingdee_field"), lookup=spec.get("lookup"),
                 label=spec.get("label"), as_date=bool(spec.get("date", False)),
+                reference=_parse_reference(path, f"{section}.{field_name}", spec, spec.get("from"), document,
+                                           list_field),
+                multiline=bool(spec.get("multiline", False)),
             )
         )
     return rules
 
 
-def _parse_lines(path: Path, raw: Any) -> LineRules | None:
+def _parse_lines(path: Path, raw: Any, document: DocumentSpec | None) -> LineRules | None:
     if raw is None:
         return None
     if not isinstance(raw, dict) or not raw.get("target") or not raw.get("from"):
@@ -345,7 +417,7 @@ def _parse_lines(path: Path, raw: Any) -> LineRules | None:
     unknown = set(raw) - {"target", "from", "fields"}
     if unknown:
         raise MappingConfigError(f"{path}: [lines] has unknown keys {sorted(unknown)}")
-    rules = _parse_rules(path, "lines.fields", raw.get("fields") or {})
+    rules = _parse_rules(path, "lines.fields", raw.get("fields") or {}, document, raw["from"])
     if not rules:
         raise MappingConfigError(f"{path}: [lines] maps no fields")
     return LineRules(target=raw["target"], source=raw["from"], fields=tuple(rules))

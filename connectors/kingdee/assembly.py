@@ -3,7 +3,9 @@
 Guarantees: one event per business document per committing transaction, carrying the whole document (header, all
 entry rows with their ``_F``/``_R`` splits merged in, ``_L`` texts) as it was before and after that transaction; an
 entry-only change yields the whole document; a deleted document yields a ``d`` event (then the capture writes a
-tombstone for its key).  Rows of tables that belong to no declared document are ignored.
+tombstone for its key).  A change of what documents show of a referenced document (a material group's name) yields
+a ``u`` event for each of them (``documents.py``, ``Reference.resend``).  Rows of tables that belong to no declared
+document are ignored.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from connectors.kingdee.document_store import DocumentStore
-from connectors.kingdee.documents import HEADER, DocumentCatalog, DocumentSpec, Part, SourceOrder
+from connectors.kingdee.documents import HEADER, DocumentCatalog, DocumentSpec, Part, Reference, SourceOrder
 from connectors.kingdee.row_types import BadValue, RowTypes
 
 log = logging.getLogger(__name__)
@@ -234,7 +236,51 @@ class DocumentAssembler:
             if op == "u" and old == after:
                 continue
             changes.append(DocumentChange(spec, doc_id, op, old, after, tuple(sorted(tables))))
-        return changes
+        return changes + self._dependents_of(changes, set(touched))
+
+    def _dependents_of(self, changes: list[DocumentChange], touched: set[tuple[str, str]]) -> list[DocumentChange]:
+        """Documents this transaction did not touch that show a referenced document whose number or name it
+        changed: each again, as a ``u`` whose before-image shows the old values."""
+        out: list[DocumentChange] = []
+        for change in changes:
+            for spec, ref in self.catalog.dependents(change.spec.name):
+                old, new = _shown(change.before, ref), _shown(change.after, ref)
+                if old == new:
+                    continue
+                holder_table = next((p.table for p in spec.parts if p.list_field == ref.list_field),
+                                    spec.header.table) if ref.list_field else spec.header.table
+                for doc_id in self.store.docs_referencing(holder_table, ref.via, change.doc_id):
+                    if (spec.name, doc_id) in touched:
+                        continue  # built in this transaction, with the new values already
+                    touched.add((spec.name, doc_id))
+                    try:
+                        after = self.build(spec, doc_id)
+                    except BadValue as exc:
+                        self.failures.append(FailedDocument(spec, doc_id, exc))
+                        continue
+                    if after is None:
+                        continue
+                    out.append(DocumentChange(spec, doc_id, "u", _showing(after, ref, change.doc_id, old), after,
+                                              (change.spec.header.table,)))
+        return out
+
+
+def _shown(doc: dict[str, Any] | None, ref: Reference) -> dict[str, Any]:
+    """What a referencing document shows of ``doc`` (its number and/or name)."""
+    values = {"number": (doc or {}).get("FNUMBER"), "name": zh_cn_name(doc, ref.name_column) if doc else None}
+    return {k: values[k] for k in ref.shows}
+
+
+def _showing(doc: dict[str, Any], ref: Reference, ref_id: str, shown: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``doc`` in which the reference to ``ref_id`` shows ``shown`` (the referenced document's old
+    values): the before-image of a document re-sent because its reference changed."""
+    copy = {k: ([dict(r) for r in v] if isinstance(v, list) else v) for k, v in doc.items()}
+    holders = copy.get(ref.list_field) or [] if ref.list_field else [copy]
+    for holder in holders:
+        if str(holder.get(ref.via)) == ref_id:
+            for what, value in shown.items():
+                holder[f"{ref.name}_{what}"] = value
+    return copy
 
 
 def zh_cn_name(doc: dict[str, Any] | None, column: str = "FNAME") -> str | None:

@@ -65,6 +65,17 @@ class DocumentStore:
         ).fetchone()
         return row[0] if row else None
 
+    def docs_referencing(self, table: str, column: str, ref_id: str) -> list[str]:
+        """The documents with a row in ``table`` whose ``column`` holds ``ref_id`` (a scan: referenced basedata
+        changes rarely)."""
+        values: list[Any] = [ref_id]
+        if ref_id.lstrip("-").isdigit():
+            values.append(int(ref_id))
+        marks = ", ".join("?" for _ in values)
+        return [d for (d,) in self._db.execute(
+            f"SELECT DISTINCT doc FROM row_image WHERE tbl = ? AND json_extract(data, '$.{column}') IN ({marks})",
+            (table, *values))]
+
     def doc_ids(self, table: str) -> list[str]:
         return [d for (d,) in self._db.execute("SELECT DISTINCT doc FROM row_image WHERE tbl = ?", (table,))]
 

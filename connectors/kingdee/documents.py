@@ -6,7 +6,10 @@ basedata id for ``_L`` texts), so every row change names its document.  Split ta
 are merged into the entry rows by ``FENTRYID``; ``_L`` texts and entries become lists.
 
 References to basedata (a material's group and unit, an order's customer) are resolved at assembly time from the
-captured basedata documents and carried as ``<name>_number`` / ``<name>_name`` (the zh-CN name).
+captured basedata documents and carried as ``<name>_number`` / ``<name>_name`` (the zh-CN name).  When a referenced
+document's number or name changes (a group renamed, a customer type created after the customers that name it,
+deleted), every document that shows it is sent again with the new values — unless the reference is declared
+``resend=False`` (it only names the reference in errors; the target links by id).
 """
 
 from __future__ import annotations
@@ -43,6 +46,10 @@ class Reference:
     name_column: str = "FNAME"
     #: Resolved on each row of this list (``entries``: an order line's material) instead of on the header.
     list_field: str | None = None
+    #: Send the referencing documents again when what they show of the referenced document (``shows``: its
+    #: ``number``, its ``name``) changes.
+    resend: bool = True
+    shows: tuple[str, ...] = ("number", "name")
 
 
 @dataclass(frozen=True)
@@ -126,37 +133,39 @@ DOCUMENTS: tuple[DocumentSpec, ...] = (
         "sales_order", "SAL_SaleOrder", _header("T_SAL_ORDER", "FID"),
         (_header_split("T_SAL_ORDERFIN", "FID"), _entries("T_SAL_ORDERENTRY"), _split("T_SAL_ORDERENTRY_F"),
          _split("T_SAL_ORDERENTRY_R")),
-        (Reference("customer", "customer", "FCUSTID"),
-         Reference("material", "material", "FMATERIALID", list_field="entries"),
-         Reference("approver", "user", "FAPPROVERID")),
+        (Reference("customer", "customer", "FCUSTID", shows=("number",)),
+         Reference("material", "material", "FMATERIALID", list_field="entries", resend=False),
+         Reference("approver", "user", "FAPPROVERID", shows=("name",))),
         number_column="FBILLNO",
     ),
     DocumentSpec(
         "outbound", "SAL_OUTSTOCK", _header("T_SAL_OUTSTOCK", "FID"),
         (_header_split("T_SAL_OUTSTOCKFIN", "FID"), _entries("T_SAL_OUTSTOCKENTRY"),
          _split("T_SAL_OUTSTOCKENTRY_F"), _split("T_SAL_OUTSTOCKENTRY_R")),
-        (Reference("customer", "customer", "FCUSTOMERID"),),
+        (Reference("customer", "customer", "FCUSTOMERID", resend=False),),
         number_column="FBILLNO",
     ),
     DocumentSpec(
         "receipt", "AR_RECEIVEBILL", _header("T_AR_RECEIVEBILL", "FID"),
         (_entries("T_AR_RECEIVEBILLENTRY"), _entries("T_AR_RECEIVEBILLSRCENTRY", "sources")),
-        (Reference("payer", "customer", "FCONTACTUNIT"), Reference("approver", "user", "FAPPROVERID")),
+        (Reference("payer", "customer", "FCONTACTUNIT", resend=False),
+         Reference("approver", "user", "FAPPROVERID", shows=("name",))),
         number_column="FBILLNO",
     ),
     DocumentSpec(
         "invoice_special", "IV_SALESIC", _header("T_IV_SALESIC", "FID"), (_entries("T_IV_SALESICENTRY"),),
-        (Reference("customer", "customer", "FCUSTOMERID"),),
+        (Reference("customer", "customer", "FCUSTOMERID", resend=False),),
         number_column="FBILLNO", source_order=SourceOrder(),
     ),
     DocumentSpec(
         "invoice_ordinary", "IV_SALESOC", _header("T_IV_SALESOC", "FID"), (_entries("T_IV_SALESOCENTRY"),),
-        (Reference("customer", "customer", "FCUSTOMERID"),),
+        (Reference("customer", "customer", "FCUSTOMERID", resend=False),),
         number_column="FBILLNO", source_order=SourceOrder(),
     ),
     DocumentSpec(
         "inventory", "STK_Inventory", _header("T_STK_INVENTORY", "FID"), (),
-        (Reference("material", "material", "FMATERIALID"), Reference("stock", "stock", "FSTOCKID")),
+        (Reference("material", "material", "FMATERIALID", resend=False),
+         Reference("stock", "stock", "FSTOCKID", resend=False)),
         number_column="FID",
     ),
     DocumentSpec(
@@ -185,6 +194,12 @@ class DocumentCatalog:
     @property
     def tables(self) -> list[str]:
         return list(self.by_table)
+
+    def dependents(self, document: str) -> list[tuple[DocumentSpec, Reference]]:
+        """The documents (and their reference) that show ``document``'s number or name and are re-sent when it
+        changes."""
+        return [(spec, ref) for spec in self.specs for ref in spec.references
+                if ref.document == document and ref.resend]
 
     def only(self, names: list[str]) -> DocumentCatalog:
         """The catalog restricted to ``names`` plus the documents they reference."""

@@ -159,3 +159,41 @@ def test_an_invoice_line_knows_its_order_directly_or_through_its_outbound(assemb
                                    ins("T_IV_SALESICENTRY", FENTRYID=403, FID=40, FSEQ=3,
                                        FSRCBILLTYPEID="SAL_OUTSTOCK", FSRCBILLNO="XSCKD999999", FSRCROWID=1)))
     assert [e["source_order_no"] for e in change.after["entries"]] == ["XSDD000500", "XSDD000777", None]
+
+
+def group(fid: int, number: str, name: str) -> list[RowChange]:
+    return [ins("T_BD_MATERIALGROUP", FID=fid, FNUMBER=number),
+            ins("T_BD_MATERIALGROUP_L", FPKID=fid * 10, FID=fid, FLOCALEID=2052, FNAME=name)]
+
+
+def material(mid: int, number: str, group_id: int) -> list[RowChange]:
+    return [ins("T_BD_MATERIAL", FMATERIALID=mid, FNUMBER=number, FMATERIALGROUP=group_id),
+            ins("T_BD_MATERIAL_L", FPKID=mid * 10, FMATERIALID=mid, FLOCALEID=2052, FNAME=f"物料{mid}")]
+
+
+def test_renaming_a_group_sends_every_material_that_shows_it_again(assembler: DocumentAssembler) -> None:
+    assembler.apply(tx(10, *group(7, "01", "麻醉耗材"), *group(8, "02", "监护耗材"),
+                       *material(101, "1.01.0001", 7), *material(102, "1.01.0002", 7),
+                       *material(103, "1.02.0001", 8)))
+    renamed = assembler.apply(tx(20, upd("T_BD_MATERIALGROUP_L", {"FPKID": 70, "FID": 7, "FLOCALEID": 2052,
+                                                                   "FNAME": "麻醉耗材"}, FNAME="麻醉与呼吸耗材")))
+    by_doc = {(c.spec.name, c.doc_id): c for c in renamed}
+    assert set(by_doc) == {("material_group", "7"), ("material", "101"), ("material", "102")}
+    resent = by_doc[("material", "101")]
+    assert (resent.op, resent.before["group_name"], resent.after["group_name"]) == ("u", "麻醉耗材", "麻醉与呼吸耗材")
+    assert resent.before["FNUMBER"] == resent.after["FNUMBER"] == "1.01.0001"
+
+
+def test_a_group_created_after_its_materials_sends_them_with_its_name(assembler: DocumentAssembler) -> None:
+    (orphan,) = assembler.apply(tx(10, *material(101, "1.01.0001", 9)))
+    assert orphan.after["group_name"] is None
+    changes = assembler.apply(tx(20, *group(9, "09", "急救耗材")))
+    [resent] = [c for c in changes if c.spec.name == "material"]
+    assert (resent.doc_id, resent.after["group_name"], resent.after["group_number"]) == ("101", "急救耗材", "09")
+
+
+def test_a_change_that_shows_nowhere_sends_nothing_else(assembler: DocumentAssembler) -> None:
+    assembler.apply(tx(10, *group(7, "01", "麻醉耗材"), *material(101, "1.01.0001", 7)))
+    changes = assembler.apply(tx(20, upd("T_BD_MATERIALGROUP", {"FID": 7, "FNUMBER": "01"}, FNUMBER="01",
+                                         FMODIFIERID=5)))
+    assert [(c.spec.name, c.doc_id) for c in changes] == [("material_group", "7")]

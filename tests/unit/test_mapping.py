@@ -41,13 +41,44 @@ def test_only_audited_materials_apply() -> None:
         ({"texts": [{"FLOCALEID": 2052, "FNAME": " "}]}, "Product_Name: required"),
         ({"FFORBIDSTATUS": "X"}, "unknown code 'X'"),
         ({"FNUMBER": "1.01/0001 坏"}, "does not match"),
-        ({"texts": [{"FLOCALEID": 2052, "FNAME": "喉罩\x00"}]}, "control characters"),
+        ({"texts": [{"FLOCALEID": 2052, "FNAME": "喉罩\x00"}]}, "control character '\\x00'"),
+        ({"texts": [{"FLOCALEID": 2052, "FNAME": "喉罩\t4#"}]}, "control character '\\t' in texts[FLOCALEID=2052]"
+                                                                  ".FNAME (a single-line text"),
+        ({"texts": [{"FLOCALEID": 2052, "FNAME": "喉罩", "FSPECIFICATION": "成人\n4#"}]}, "Specification: control"),
+        ({"FMATERIALGROUP": 9999, "group_name": None}, "Product_Category: FMATERIALGROUP = 9999 names no "
+                                                       "material_group in Kingdee"),
+        ({"FBASEUNITID": 10101, "base_unit_name": None}, "Usage_Unit: FBASEUNITID = 10101 names no unit"),
     ],
 )
 def test_bad_values_are_permanent_errors_naming_the_field(change: dict, needle: str) -> None:
     with pytest.raises(MappingError) as info:
         load_mapping("materials").to_target({**MATERIAL, **change})
     assert needle in str(info.value)
+
+
+def test_a_material_without_a_group_is_fine_and_a_description_may_have_lines() -> None:
+    mapping = load_mapping("materials")
+    product = mapping.to_target({**MATERIAL, "FMATERIALGROUP": 0, "group_name": None})
+    assert product["Product_Category"] is None
+    texts = [{"FLOCALEID": 2052, "FNAME": "喉罩", "FDESCRIPTION": "第一行\n第二行\t备注"}]
+    assert mapping.crm_fields({"Description": "第一行\n第二行"}) == {"Description": "第一行\n第二行"}
+    assert "Description" not in mapping.to_target({**MATERIAL, "texts": texts}), "owned by the CRM"
+
+
+def test_a_customer_type_that_names_nothing_is_an_error_naming_it() -> None:
+    mapping = load_mapping("customers")
+    customer = {"FCUSTID": 1, "FNUMBER": "C001", "FDOCUMENTSTATUS": "C", "FFORBIDSTATUS": "A",
+                "texts": [{"FLOCALEID": 2052, "FNAME": "协和医院"}], "FCUSTTYPEID": "5f3a", "type_number": None}
+    with pytest.raises(MappingError, match="Customer_Type: FCUSTTYPEID = 5f3a names no customer_type"):
+        mapping.to_target(customer)
+
+
+def test_a_mapping_showing_a_reference_must_declare_it(tmp_path: Path) -> None:
+    (tmp_path / "m.toml").write_text('[source]\ndocument="material"\n[target]\nsystem="zoho"\nmodule="Products"\n'
+                                     'external_key="K"\n[fields.K]\nfrom="FMATERIALID"\n'
+                                     '[fields.Unit]\nfrom="base_unit_name"\n', encoding="utf-8")
+    with pytest.raises(MappingConfigError, match='declare it as reference = { via = "FBASEUNITID"'):
+        load_mapping("m", tmp_path)
 
 
 def test_fingerprint_ignores_key_order_but_not_values() -> None:
@@ -91,3 +122,10 @@ def test_a_field_flowing_back_needs_a_kingdee_field_and_a_target_form(tmp_path: 
     (tmp_path / "nofield.toml").write_text(head + '[fields.N]\nfrom="b"\nowner="shared"\n', encoding="utf-8")
     with pytest.raises(MappingConfigError, match="names no kingdee_field"):
         load_mapping("nofield", tmp_path)
+
+
+def test_a_crm_edit_with_a_control_character_in_a_single_line_field_is_refused() -> None:
+    mapping = load_mapping("materials")
+    with pytest.raises(MappingError, match="Product_Name: control character '\\\\t'"):
+        mapping.crm_fields({"Product_Name": "喉罩\t4#"})
+    assert mapping.crm_fields({"Description": "两行\n说明"}) == {"Description": "两行\n说明"}
