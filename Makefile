@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install packages run test unit integration lint stack-up stack-down status bench bench-replay bench-runtime clean-state
+.PHONY: install packages run test unit integration lint stack-up stack-down status bench bench-replay bench-runtime chaos clean-state
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -53,3 +53,6 @@ bench-runtime: install ## the runtime: idle CPU/RSS before vs after, tokens over
 
 clean-state:          ## forget capture position, flow recovery and ledger (the stack keeps running)
 	rm -rf .cache/state
+
+chaos: install        ## fault campaign (~15 min, restarts the shared Kafka, registry and PostgreSQL): lost/duplicated/mismatched
+	$(BIN)/python -m tests.bench.chaos

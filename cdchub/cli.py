@@ -10,13 +10,12 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from cdchub.settings import CACHE_DIR, PROJECT_ROOT, Settings, get_settings
+from cdchub.settings import PROJECT_ROOT, Settings, get_settings
 
 if TYPE_CHECKING:
     from infra.stack.component import ComponentStatus
 
 log = logging.getLogger("cdchub")
-RUN_LOGS = CACHE_DIR / "run"
 def configure_logging(verbose: bool = False) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -45,12 +44,17 @@ def _flow_report(settings: Settings) -> list[str]:
     from cdchub.dashboard import line, take
     from cdchub.flow_status import flow_statuses, runtime_lines, token_line
     from cdchub.ledger import open_engine
+    from connectors.kingdee.source import accepted_gaps
     from connectors.zoho.budget import usage
 
     try:
         ledger = {s.flow: s for s in flow_statuses(settings, open_engine(settings.ledger_database_url()))}
         tokens = token_line(settings)
-        return ["capture: " + line(take(settings, [])).split("  synced")[0],
+        gaps = accepted_gaps(settings.state_dir)
+        gap_lines = [f"capture: {len(gaps)} slot gap(s) accepted, the last {gaps[-1]['from_lsn']} → "
+                     f"{gaps[-1]['to_lsn']} (changes skipped; `cdchub capture --resnapshot` re-sends everything)"
+                     ] if gaps else []
+        return ["capture: " + line(take(settings, [])).split("  synced")[0], *gap_lines,
                 *runtime_lines(settings, ledger),
                 "flows (from the ledger):", *[s.line() for s in ledger.values()],
                 usage(settings.state_dir).line(settings.zoho.daily_credits, settings.zoho.max_concurrency),
@@ -124,6 +128,7 @@ def cmd_capture(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     config = capture_config(settings, args.documents.split(",") if args.documents else None)
+    config.accept_gap = args.accept_gap
     if args.resnapshot:
         from connectors.kingdee.document_store import DocumentStore
 
@@ -372,7 +377,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                       file=sys.stderr)
                 return done.returncode
         settings = _fresh_settings()  # read after `up` generated the local secrets
-        supervisor = Supervisor(settings.state_dir, RUN_LOGS, PROJECT_ROOT)
+        supervisor = Supervisor(settings.state_dir, settings.run_log_dir, PROJECT_ROOT)
         try:
             supervisor.acquire()
         except AlreadyRunning as exc:
@@ -384,14 +389,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             commands = dataflow_commands(name, settings)
             for i, command in enumerate(commands):
                 supervisor.spawn(name if len(commands) == 1 else f"{name}-{i}", command)
-        print(f"started {', '.join(supervisor.children)} (logs in {RUN_LOGS}); Ctrl-C stops them, "
+        print(f"started {', '.join(supervisor.children)} (logs in {settings.run_log_dir}); Ctrl-C stops them, "
               "`make stack-down` stops the stack.")
         print("Try: edit a material in the Kingdee database or a product in the CRM simulator (see README).",
               flush=True)
 
         def alive() -> bool:
             for name, code, delay in supervisor.restart_exited() if supervisor else []:
-                print(f"\n{name} exited with code {code}; restarted in {delay:.0f}s (see {RUN_LOGS}/{name}.log)")
+                print(f"\n{name} exited with code {code}; restarted in {delay:.0f}s "
+                      f"(see {settings.run_log_dir / name}.log)")
             return True
 
         watch(settings.state_dir, [f for f in FLOWS if any(f in DATAFLOWS[d] for d in chosen)], alive)
@@ -440,6 +446,9 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("capture", help="log-based capture of Kingdee documents into Kafka")
     s.add_argument("--until-idle", action="store_true", help="stop when the stream has no more data")
     s.add_argument("--resnapshot", action="store_true", help="forget the position and take a new snapshot")
+    s.add_argument("--accept-gap", action="store_true",
+                   help="start even though the slot moved ahead of the capture's position (changes in between are "
+                        "lost; recorded in capture-gaps.json, the metrics and status)")
     s.add_argument("--documents", help="comma-separated document names (default: all declared)")
     s.set_defaults(fn=cmd_capture)
     s = sub.add_parser("snapshot", help="re-snapshot Kingdee documents (or tables) while streaming continues, "

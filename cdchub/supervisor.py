@@ -44,8 +44,21 @@ class AlreadyRunning(RuntimeError):
     """Another ``cdchub run`` (or its children, still stopping) uses this state dir."""
 
 
+def interruptible() -> None:
+    """Ctrl-C (SIGINT) stops this process even if it was started with SIGINT ignored — as every command started in
+    the background of a non-interactive shell (``cmd &``) is, and its children after it; Python then keeps the
+    signal ignored, and ``cdchub run`` could not be stopped, nor stop its children."""
+    try:
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:  # not the main thread: its owner decides
+        pass
+
+
 def guard_child() -> None:
-    """In a supervised child: die with the supervisor.  Nothing happens in a process nobody supervises."""
+    """Every cdchub process: interruptible (above); in a supervised child, also die with the supervisor.  Nothing
+    else happens in a process nobody supervises."""
+    interruptible()
     supervisor = os.environ.get(SUPERVISOR_ENV)
     if not supervisor:
         return

@@ -1211,6 +1211,59 @@ def delete_sales_order(bind: Connection | Engine, fid: int) -> None:
 # --- write helpers: any document -------------------------------------------------------------------------
 
 
+INVOICE_TABLES = {"special": "T_IV_SALESIC", "ordinary": "T_IV_SALESOC"}
+
+
+def insert_invoice(bind: Connection | Engine, kind: str, customer: int, order_no: str,
+                   lines: Sequence[tuple[int, int, str]], bill_no: str,
+                   from_outbound: tuple[str, Sequence[int]] | None = None) -> int:
+    """An audited invoice of ``kind`` whose entries (material, qty, tax-included price; 13 % VAT) come from the
+    sales order ``order_no`` — or, with ``from_outbound`` (bill number, entry ids), from an outbound's lines, as
+    Kingdee's push-down from 销售出库单 makes them."""
+    table = INVOICE_TABLES[kind]
+    with _tx(bind) as conn:
+        fid = m.next_ids(conn, table, 1)[0]
+        entry_ids = m.next_ids(conn, f"{table}ENTRY", len(lines))
+        total = Decimal(0)
+        entries = []
+        for seq, (entry_id, (material, qty, tax_price)) in enumerate(zip(entry_ids, lines, strict=True), start=1):
+            all_amount = Decimal(tax_price) * qty
+            amount = (all_amount / Decimal("1.13")).quantize(Decimal("0.01"))
+            total += all_amount
+            entries.append({"FENTRYID": entry_id, "FID": fid, "FSEQ": seq, "FMATERIALID": material,
+                            "FPRICEQTY": qty, "FPRICE": (amount / qty).quantize(Decimal("0.000001")),
+                            "FTAXPRICE": Decimal(tax_price), "FTAXRATE": Decimal(13), "FAMOUNTFOR": amount,
+                            "FALLAMOUNTFOR": all_amount, "FSRCBILLTYPEID": "SAL_SaleOrder",
+                            "FSRCBILLNO": order_no, "FSRCROWID": 0})
+            if from_outbound is not None:
+                entries[-1].update(FSRCBILLTYPEID="SAL_OUTSTOCK", FSRCBILLNO=from_outbound[0],
+                                   FSRCROWID=from_outbound[1][seq - 1])
+        conn.execute(insert(TABLES[table]).values(
+            FID=fid, FBILLNO=bill_no, FDOCUMENTSTATUS="C", FCANCELSTATUS="A", FCUSTOMERID=customer,
+            FINVOICENO=f"{fid:08d}", FAFTERTOTALTAXFOR=total))
+        conn.execute(insert(TABLES[f"{table}ENTRY"]), entries)
+    return fid
+
+
+def insert_receipt(bind: Connection | Engine, customer: int, order_no: str, amount: str, bill_no: str) -> int:
+    """An audited receipt of ``amount`` from ``customer`` for the sales order ``order_no``, pushed down from it (one
+    source entry naming the order)."""
+    with _tx(bind) as conn:
+        fid = m.next_ids(conn, "T_AR_RECEIVEBILL", 1)[0]
+        conn.execute(insert(TABLES["T_AR_RECEIVEBILL"]).values(
+            FID=fid, FBILLNO=bill_no, FDOCUMENTSTATUS="C", FCANCELSTATUS="A", FCONTACTUNITTYPE="BD_Customer",
+            FAPPROVERID=DEMO_USER_ID, FAPPROVEDATE=m.china_now(),
+            FCONTACTUNIT=customer, FRECEIVEAMOUNTFOR=Decimal(amount), FRECEIVEAMOUNT=Decimal(amount)))
+        conn.execute(insert(TABLES["T_AR_RECEIVEBILLENTRY"]).values(
+            FENTRYID=m.next_ids(conn, "T_AR_RECEIVEBILLENTRY", 1)[0], FID=fid, FSEQ=1,
+            FREALRECAMOUNTFOR=Decimal(amount), FREALRECAMOUNT=Decimal(amount), FSALEORDERNO=order_no))
+        conn.execute(insert(TABLES["T_AR_RECEIVEBILLSRCENTRY"]).values(
+            FENTRYID=m.next_ids(conn, "T_AR_RECEIVEBILLSRCENTRY", 1)[0], FID=fid, FSEQ=1,
+            FSRCBILLTYPEID="SAL_SaleOrder", FSRCBILLNO=order_no, FORDERBILLNO=order_no,
+            FREALRECAMOUNT=Decimal(amount)))
+    return fid
+
+
 def _status_change(status: str, ts: datetime, user_id: int) -> dict[str, Any]:
     if status not in m.DOCUMENT_STATUS:
         raise ValueError(f"unknown FDOCUMENTSTATUS {status!r}; expected one of {sorted(m.DOCUMENT_STATUS)}")

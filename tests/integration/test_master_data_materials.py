@@ -143,3 +143,9 @@ def test_replaying_the_topics_from_the_start_changes_nothing(env: IsolatedEnv) -
               and sum(1 for r in env.zoho.requests() if r["method"] in ("POST", "PUT") and "/crm/" in r["path"])
               == crm_writes and kingdee.calls("DynamicFormService.Save") == saves,
               QUIET_S + 4, "no writes while the whole topics are replayed")
+    # proof that the replayed flows were reading (not idle): a change made now arrives, as the only new write
+    update_material(env.kingdee, a, spec="成人 加长")
+    wait_for(lambda: crm_product(env, a)["Specification"] == "成人 加长", 60, "a change after the replay")
+    holds_for(lambda: sum(1 for r in env.zoho.requests() if r["method"] in ("POST", "PUT") and "/crm/" in r["path"])
+              == crm_writes + 1 and kingdee.calls("DynamicFormService.Save") == saves, 2,
+              "one write: the change made after the replay; no echo back to Kingdee")

@@ -30,13 +30,15 @@ from tests.integration.harness import IsolatedEnv, ZohoSim, drop_database, wait_
 class Run:
     """One ``cdchub run`` with its stdout on a pipe the test reads (and can close)."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, *, sigint_ignored: bool = False) -> None:
         self.read_fd, write_fd = os.pipe()
         self.output = ""
         with log.open("ab") as err:
+            # started by `cmd &` from a script, a process begins with SIGINT ignored (and so do its children)
             self.proc = subprocess.Popen([sys.executable, "-m", "cdchub.cli", "run"], cwd=PROJECT_ROOT,
                                          env={**os.environ, **env}, stdin=subprocess.DEVNULL, stdout=write_fd,
-                                         stderr=err)
+                                         stderr=err, preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+                                         if sigint_ignored else None)
         os.close(write_fd)
 
     def read(self) -> str:
@@ -100,6 +102,7 @@ def run_env(stack: Settings, tmp_path: Path) -> Iterator[tuple[dict[str, str], S
     base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     env = {
         "CDCHUB_STATE_DIR": str(tmp_path / "state"), "CDCHUB_SIMULATORS_DIR": str(tmp_path / "simulators"),
+        "CDCHUB_RUN_LOG_DIR": str(tmp_path / "run-logs"),
         "CDCHUB_KAFKA__TOPIC_PREFIX": f"r{tag}.", "CDCHUB_KINGDEE_DB__SLOT": f"r_{tag}",
         "CDCHUB_KINGDEE_DB__DATABASE": database,
         "CDCHUB_ZOHO_SIMULATOR_PORT": str(ports["zoho"]), "CDCHUB_ZOHO__ACCOUNTS_URL": base["zoho"],
@@ -173,13 +176,34 @@ def test_make_run_from_nothing_syncs_refuses_a_second_run_and_leaves_no_process_
     assert not children_of(run.proc.pid) and not any(alive(p) for p in before)
     assert not pids_file.exists()
 
-    # a second start resumes; killing its supervisor with -9 takes its children down too
-    again = Run(env, tmp_path / "run-2.err")
+    # a second start resumes where the first stopped — started from the background of a script (SIGINT ignored),
+    # which Ctrl-C must still stop, children included
+    crm_writes = sum(1 for r in crm.requests() if r["method"] in ("POST", "PUT") and "/crm/" in r["path"])
+    again = Run(env, tmp_path / "run-2.err", sigint_ignored=True)
     wait_for(lambda: "started capture" in again.read() or again.proc.poll() is not None, 120, "the second start")
     assert again.proc.poll() is None, again.read() + (tmp_path / "run-2.err").read_text()
     wait_for(lambda: len(children_of(again.proc.pid)) == len(children), 30, "its children")
-    orphans = children_of(again.proc.pid)
-    again.proc.kill()
-    again.proc.wait(10)
-    wait_for(lambda: not any(alive(p) for p in orphans), 60, "the children to end with it")
+    kingdee = create_engine(settings.kingdee_db.sqlalchemy_url())
+    resumed = insert_material(kingdee, "9.99.0003", "一次性使用吸痰管（冒烟测试）", "F12")
+    kingdee.dispose()
+    wait_for(lambda: str(resumed) in crm.by_kingdee_id(), 90, "a material after the second start in the CRM")
+    assert sum(1 for r in crm.requests() if r["method"] in ("POST", "PUT") and "/crm/" in r["path"]) \
+        == crm_writes + 1, "resumed: nothing re-sent, only the new material written"
+    capture_log = (tmp_path / "run-logs" / "capture.log").read_text()
+    assert capture_log.count("created slot") == 1 and capture_log.count("streaming from slot") >= 2
+    running = children_of(again.proc.pid)
+    again.proc.send_signal(signal.SIGINT)
+    assert again.proc.wait(60) == 0, again.read()
+    assert not any(alive(p) for p in running)
     again.close_output()
+
+    # killing a supervisor with -9 takes its children down too
+    third = Run(env, tmp_path / "run-3.err")
+    wait_for(lambda: "started capture" in third.read() or third.proc.poll() is not None, 120, "the third start")
+    assert third.proc.poll() is None, third.read() + (tmp_path / "run-3.err").read_text()
+    wait_for(lambda: len(children_of(third.proc.pid)) == len(children), 30, "its children")
+    orphans = children_of(third.proc.pid)
+    third.proc.kill()
+    third.proc.wait(10)
+    wait_for(lambda: not any(alive(p) for p in orphans), 60, "the children to end with it")
+    third.close_output()

@@ -4,7 +4,6 @@ to that record before (its own writes never reach it): a person's later edit in 
 from __future__ import annotations
 
 import json
-
 from pathlib import Path
 from typing import Any
 
