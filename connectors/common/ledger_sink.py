@@ -32,7 +32,7 @@ from connectors.common.drift import differing_fields
 from connectors.common.errors import PermanentError
 from connectors.common.retry import GaveUp, RetryPolicy, call_with_retry
 from connectors.common.sync import SyncCommand
-from connectors.common.two_way import Planned, TwoWayGuard
+from connectors.common.two_way import HumanChange, Planned, TwoWayGuard
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -70,13 +70,13 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
         """Write the planned fields; call :meth:`applied` / :meth:`dead_letter` per command."""
         raise NotImplementedError
 
-    def human_change_ms(self, cmd: SyncCommand, entry: LedgerEntry | None) -> int | None:
-        """When a person last changed the target record (for the two-way guard); None if nobody did or the last
-        change was ours.  Raises when the target cannot be read: the guard then holds the write back."""
+    def human_change(self, cmd: SyncCommand, entry: LedgerEntry | None) -> HumanChange | None:
+        """A person's last change of the target record (for the two-way guard); None if nobody changed it or the
+        last change was ours.  Raises when the target cannot be read: the guard then holds the write back."""
         return None
 
-    def _look_before_writing(self, cmd: SyncCommand, entry: LedgerEntry | None) -> int | None:
-        return self.try_call(lambda: self.human_change_ms(cmd, entry),
+    def _look_before_writing(self, cmd: SyncCommand, entry: LedgerEntry | None) -> HumanChange | None:
+        return self.try_call(lambda: self.human_change(cmd, entry),
                              f"{self.flow}: reading {self.target_name} of {cmd.key} before writing")[0]
 
     #: The target's name for what this sink writes (a CRM module, a Kingdee form), for replay reports.

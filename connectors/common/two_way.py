@@ -1,18 +1,19 @@
 """The two-way rules applied at a sink, just before it writes: echo suppression and conflict resolution per field,
 using the field clock (``cdchub/field_clock.py``) and a look at the target record.
 
-For each command the sink asks ``plan``: which of its fields to write.  Fields whose value the target already has
-(as far as the clock knows) are dropped — that is what stops echoes.  ``shared`` fields whose value is older than
-the other side's last change are dropped.  And because the other side's change may not have been captured yet, a
-command that still writes shared fields to an existing record first looks at the target: if a person changed it
-after this change's source time, the shared fields are left alone (their newer value is on its way back through the
-other direction).  The guard never guesses: when that look fails (the target is down, slow, refusing), the command
-is not written at all — :attr:`Planned.unread` holds why, and the sink retries it later (from the delivery step's
-state in the runtime) or dead-letters it once retrying gave up.  Writing blind could put an older value over a
-person's newer edit.  The sink ``claim``s the planned values in the clock *before* it writes — the write comes
-back through the other side's change capture within milliseconds, and must find its own values already there —
-``confirm``s them after the write, and ``release``s them (restoring what the clock knew) if the write fails.  A
-claim not yet confirmed does not count for the side that made it: after a crash it writes again.
+For each command the sink asks ``plan``: which of its fields to write. Fields whose value the target already has (as
+far as the clock knows) are dropped — that is what stops echoes. ``shared`` fields whose value is older than the
+other side's last change are dropped. And because the other side's change may not have been captured yet, a command
+that still writes shared fields to an existing record first looks at the target: if a person changed it after this
+change's source time, the shared fields the person may have changed are left alone (their newer value is on its way
+back through the other direction) — those whose value in the target is not the one the clock last recorded; a field
+still showing that value was not touched and is written. The guard never guesses: when that look fails (the target
+is down, slow, refusing), the command is not written at all — :attr:`Planned.unread` holds why, and the sink retries
+it later (from the delivery step's state in the runtime) or dead-letters it once retrying gave up. Writing blind
+could put an older value over a person's newer edit. The sink ``claim``s the planned values in the clock *before* it
+writes — the write comes back through the other side's change capture within milliseconds, and must find its own
+values already there — ``confirm``s them after the write, and ``release``s them (restoring what the clock knew) if
+the write fails. A claim not yet confirmed does not count for the side that made it: after a crash it writes again.
 """
 
 from __future__ import annotations
@@ -22,11 +23,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cdchub.field_clock import ClockEntry, FieldClock, newer
+from connectors.common.drift import same
 from connectors.common.sync import SyncCommand
 
-#: Given a command, when a person last changed its target record (epoch ms), or None (last change was ours,
-#: or the record does not exist).
-PeekHumanChange = Callable[[SyncCommand], int | None]
+
+@dataclass(frozen=True)
+class HumanChange:
+    """A person's last change of the target record: when (epoch ms), and the record's values as read (by the
+    command's field names; None when the target cannot say), so only the fields the person actually changed are
+    held back."""
+
+    at_ms: int
+    values: dict[str, Any] | None = None
+
+
+#: Given a command, a person's last change of its target record, or None (the last change was ours, or the record
+#: does not exist).  Raises when the target cannot be read.
+PeekHumanChange = Callable[[SyncCommand], HumanChange | None]
 
 
 @dataclass(frozen=True)
@@ -39,6 +52,15 @@ class Planned:
     #: Why the target could not be read before writing shared fields (then nothing is written); None if it was read
     #: or did not need to be.
     unread: BaseException | None = None
+
+
+def _changed_there(field_name: str, change: HumanChange, known: dict[str, ClockEntry]) -> bool:
+    """Whether the person's later change may include this field: yes unless the target shows exactly the value the
+    clock last recorded for it."""
+    entry = known.get(field_name)
+    if change.values is None or field_name not in change.values or entry is None:
+        return True
+    return not same(change.values[field_name], entry.value)
 
 
 class TwoWayGuard:
@@ -60,12 +82,14 @@ class TwoWayGuard:
             shared_now = [f for f in write if f in self.shared]
             if shared_now and exists(cmd):
                 try:
-                    human_ms = peek(cmd)
+                    change = peek(cmd)
                 except Exception as exc:  # noqa: BLE001 - any failure to look means: do not write yet
                     planned.append(Planned(cmd, {}, dict(decision.dropped), unread=exc))
                     continue
-                if human_ms is not None and newer(human_ms, cmd.changed_at_ms):
+                if change is not None and newer(change.at_ms, cmd.changed_at_ms):
                     for f in shared_now:
+                        if not _changed_there(f, change, known[cmd.entity or cmd.key]):
+                            continue  # the person changed other fields; this one is as both sides last had it
                         write.pop(f)
                         dropped[f] = "changed later in the target"
             entity_known = known[cmd.entity or cmd.key]

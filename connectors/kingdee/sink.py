@@ -26,13 +26,15 @@ from connectors.common.kafka import producer
 from connectors.common.ledger_sink import LedgerSinkPartition
 from connectors.common.retry import GaveUp, RetryPolicy
 from connectors.common.sync import SyncCommand
-from connectors.common.two_way import Planned, TwoWayGuard
+from connectors.common.two_way import HumanChange, Planned, TwoWayGuard
 from connectors.kingdee.client import KingdeeApiCredentials, KingdeeWebApiClient
 from connectors.kingdee.models import CHINA_TIME
 from flows.mapping import Mapping
 
 log = logging.getLogger(__name__)
 AUDITED = "C"
+IN_REVIEW = "B"   # submitted, waiting for the audit: Kingdee refuses to save it
+REAUDIT = "D"     # un-audited: may be saved, then submitted and audited again
 
 
 def kingdee_client(settings: Settings) -> KingdeeWebApiClient:
@@ -70,23 +72,33 @@ class KingdeeSavePartition(LedgerSinkPartition):
         this flow wrote to it before — its own writes never reach it, so its ledger cannot tell."""
         return True
 
-    def human_change_ms(self, cmd: SyncCommand, entry: LedgerEntry | None) -> int | None:
+    def human_change(self, cmd: SyncCommand, entry: LedgerEntry | None) -> HumanChange | None:
+        """When a person last saved the Kingdee document (its values are not compared: every shared field the
+        command carries is held back)."""
         doc = self.client.view(self.form, id=self._kingdee_id(cmd))  # a failure holds the write back (two_way.py)
         if _ref_id(doc.get("ModifierId")) == self.client.user_id or not doc.get("ModifyDate"):
             return None
         modified = datetime.fromisoformat(str(doc["ModifyDate"]))
         if modified.tzinfo is None:
             modified = modified.replace(tzinfo=CHINA_TIME)
-        return int(modified.timestamp() * 1000)
+        return HumanChange(int(modified.timestamp() * 1000))
 
     def _save(self, kingdee_id: str, model: dict[str, Any]) -> str:
+        """Un-audit, save, submit, audit — resumed from wherever an earlier attempt stopped: a document this sink
+        left submitted (in review) or un-audited (its last modifier is the integration user) is finished, so a
+        failure between the steps never leaves it out of the audited state the flows send on."""
         doc = self.client.view(self.form, id=kingdee_id)
-        was_audited = doc.get("DocumentStatus") == AUDITED
-        if was_audited:
+        status = doc.get("DocumentStatus")
+        ours = _ref_id(doc.get("ModifierId")) == self.client.user_id
+        if status == IN_REVIEW and ours:
+            self.client.audit(self.form, ids=[kingdee_id])
+            status = AUDITED
+        reaudit = status == AUDITED or (status == REAUDIT and ours)
+        if status == AUDITED:
             self.client.unaudit(self.form, ids=[kingdee_id])
         self.client.save(self.form, {self.id_field: int(kingdee_id), **model},
                          NeedUpDateFields=list(model), IsDeleteEntry=False)
-        if was_audited:
+        if reaudit:
             self.client.submit(self.form, ids=[kingdee_id])
             self.client.audit(self.form, ids=[kingdee_id])
         return "update"

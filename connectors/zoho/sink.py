@@ -25,7 +25,7 @@ from connectors.common.kafka import producer
 from connectors.common.ledger_sink import LedgerSinkPartition
 from connectors.common.retry import GaveUp, RetryPolicy
 from connectors.common.sync import SyncCommand
-from connectors.common.two_way import Planned, TwoWayGuard
+from connectors.common.two_way import HumanChange, Planned, TwoWayGuard
 from connectors.zoho.client import MAX_RECORDS_PER_WRITE, ZohoClient
 from connectors.zoho.listed import ListedRecords, list_for
 
@@ -65,7 +65,7 @@ class ZohoUpsertPartition(LedgerSinkPartition):
             record = found[0] if found else None
         return (str(record["id"]), record) if record else (None, None)
 
-    def human_change_ms(self, cmd: SyncCommand, entry: LedgerEntry | None) -> int | None:
+    def human_change(self, cmd: SyncCommand, entry: LedgerEntry | None) -> HumanChange | None:
         if entry is None or not entry.target_id:
             return None
         record = self.client.get(self.module, entry.target_id)  # a failure holds the write back (two_way.py)
@@ -74,7 +74,7 @@ class ZohoUpsertPartition(LedgerSinkPartition):
         by = str((record.get("Modified_By") or {}).get("id"))
         if by == self.client.current_user_id():
             return None
-        return int(datetime.fromisoformat(record["Modified_Time"]).timestamp() * 1000)
+        return HumanChange(int(datetime.fromisoformat(record["Modified_Time"]).timestamp() * 1000), record)
 
     def write(self, planned: list[Planned], entries: dict[str, LedgerEntry]) -> None:
         for i in range(0, len(planned), MAX_RECORDS_PER_WRITE):

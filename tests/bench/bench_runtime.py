@@ -34,6 +34,7 @@ import httpx
 from sqlalchemy import create_engine, func, select, text
 
 from cdchub.settings import CACHE_DIR, PROJECT_ROOT, Settings, get_settings
+from cdchub.supervisor import interruptible
 from connectors.kingdee import models as m
 from connectors.kingdee.demo_data import bulk_insert_materials, insert_material
 from infra.simulators.common.process import SimulatorProcess
@@ -204,6 +205,7 @@ def scale_run(label: str, inst: Installation, settings: Settings, workers: int, 
 
 
 def main() -> None:
+    interruptible()  # Ctrl-C (SIGINT) reaches us and our finally blocks even when started with `&` from a script
     ap = argparse.ArgumentParser()
     ap.add_argument("--idle", type=float, default=60.0, help="seconds of idle measured")
     ap.add_argument("--changes", type=int, default=20000, help="materials of the scale-out workload")

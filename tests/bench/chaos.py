@@ -45,6 +45,7 @@ import httpx
 from sqlalchemy import Engine, create_engine, text
 
 from cdchub.settings import PROJECT_ROOT, Settings, get_settings
+from cdchub.supervisor import interruptible
 from connectors.common.drift import differing_fields
 from connectors.kingdee import demo_data as kd
 from flows.mapping import Ref, load_mapping
@@ -371,7 +372,8 @@ def compare(engine: Engine, crm_url: str, deleted: set[int]) -> Findings:
                "group_name": row["group_name"], "base_unit_name": row["unit_name"]}
         expected = {k: v for k, v in materials.to_target(doc).items() if not isinstance(v, Ref)}
         differ = differing_fields(expected, record, {"Kingdee_ID"})
-        if _text(row["FDESCRIPTION"]) != _text(record.get("Description")):  # the CRM's field, saved into Kingdee
+        if _text(record.get("Description")) and _text(row["FDESCRIPTION"]) != _text(record.get("Description")):
+            # the CRM's field: what a sales rep wrote there is saved into Kingdee (Kingdee's own is never sent)
             differ["Description"] = {"target": record.get("Description"), "replay": row["FDESCRIPTION"]}
         if differ:
             found.mismatched.append(f"material {key}: {sorted(differ)}")
@@ -438,6 +440,7 @@ def reconcile(env: dict[str, str], flow: str) -> dict[str, Any]:
 
 # --- the campaign -----------------------------------------------------------------------------------------------
 def main() -> None:
+    interruptible()  # Ctrl-C (SIGINT) reaches us and our finally blocks even when started with `&` from a script
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--operations", type=int, default=5000)
     parser.add_argument("--kills", type=int, default=20)

@@ -131,7 +131,8 @@ class Installation:
         settings = self.settings()
         url = self.urls
         return {
-            "CDCHUB_STATE_DIR": str(settings.state_dir), "CDCHUB_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
+            "CDCHUB_STATE_DIR": str(settings.state_dir), "CDCHUB_RUN_LOG_DIR": str(self.tmp / "run-logs"),
+            "CDCHUB_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
             "CDCHUB_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
             "CDCHUB_KAFKA__REPLICATION_FACTOR": str(settings.kafka.replication_factor),
             **({"CDCHUB_KAFKA__MIN_INSYNC_REPLICAS": str(settings.kafka.min_insync_replicas)}

@@ -123,6 +123,21 @@ def test_a_crm_deletion_is_reported_and_not_propagated(env: IsolatedEnv) -> None
     wait_for(lambda: str(a) in env.zoho.by_kingdee_id(), 30, "the next Kingdee change re-creates the CRM record")
 
 
+def test_a_save_cut_off_before_its_audit_is_finished_and_the_material_stays_audited(env: IsolatedEnv) -> None:
+    a = insert_material(env.kingdee, "1.24.0001", "呼吸回路", "成人")
+    kingdee = start_two_way(env)
+    wait_for(lambda: str(a) in env.zoho.by_kingdee_id(), 90, "the material in the CRM")
+    # the next Audit fails after the un-audit, the save and the submit went through: the material is left in review
+    kingdee.http.post("/__sim/faults", json={"path_regex": r"DynamicFormService\.Audit\.", "status": 500,
+                                             "count": 1}).raise_for_status()
+    env.zoho.human_edit("Products", crm_product(env, a)["id"], {"Specification": "成人 加长 1.8m"})
+    wait_for(lambda: material_row(env, a)["FSPECIFICATION"] == "成人 加长 1.8m"
+             and material_row(env, a)["FDOCUMENTSTATUS"] == "C", 60, "the edit saved and the material audited again")
+    assert kingdee.calls("DynamicFormService.Audit.") >= 2, "the first audit failed; the retry finished it"
+    assert env.dead_letters("products_to_kingdee") == []
+    assert crm_product(env, a)["Product_Active"] is True
+
+
 def test_replaying_the_topics_from_the_start_changes_nothing(env: IsolatedEnv) -> None:
     a = insert_material(env.kingdee, "1.23.0001", "吸痰管", "F12")
     b = insert_material(env.kingdee, "1.23.0002", "鼻氧管", "成人 2m")
