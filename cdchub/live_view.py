@@ -30,7 +30,8 @@ def summary(state_dir: Path, flows: list[str]) -> str:
         for flow, h in (report.get("flows") or {}).items():
             if flow in flows:
                 written += int(h.get("written", 0))
-                retrying += int(h.get("retrying", 0))
+                # what a killed process was retrying is retried by its successor, which reports it itself
+                retrying += int(h.get("retrying", 0)) if report.get("alive") else 0
                 dead += int(h.get("dead_letters", 0))
                 latencies += h.get("recent_latencies_ms") or []
     captured = int(stats.get("events", 0)) - int(stats.get("snapshot_events", 0))

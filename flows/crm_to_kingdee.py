@@ -1,6 +1,6 @@
 """The shape of every "CRM edits → Kingdee" flow, driven by the same mapping file as the forward direction.
 
-    zoho.<module> ─► decode ─► drop our own writes ─► CRM-owned and shared fields ─► KingdeeSaveSink
+    zoho.<module> ─► decode ─► CRM-owned and shared fields ─► KingdeeSaveSink (the guard drops our own echoes)
                        │              └─► Kingdee-owned fields a person edited ─► ZohoUpsertSink (put back)
                        └──────────────────┴─► cdchub.dlq.<flow>
 
@@ -9,6 +9,10 @@ created in the CRM has none and is not propagated by this flow.  A person's edit
 back (the owner's value wins): the last value Kingdee sent, kept by the field clock, is written to the CRM again.
 A CRM deletion is not propagated (master data lives in Kingdee; retire it there): it is reported on the
 dead-letter topic so someone sees it, and the next change in Kingdee brings the record back to the CRM.
+
+Our own writes coming back are not dropped by who modified the record last: a poll sees only the last modifier, so
+a person's edit followed by one of ours before the next poll would be lost (found by ``make chaos``).  The field
+clock tells them apart field by field: a value the clock already knows is an echo, any other is a person's.
 """
 
 from __future__ import annotations
@@ -40,8 +44,11 @@ class NotPropagated(Exception):
 
 def to_kingdee_command(flow_name: str, mapping: Mapping, event: DocumentEvent) -> SyncCommand | DeadLetter | None:
     env = event.envelope
-    if env.get("by_integration"):
-        return None  # our own write to the CRM, coming back: never a new change
+    # A record cdchub's CRM user wrote last still goes on: a person may have changed other fields of it between two
+    # polls, and the poll sees only its last modifier.  The guard drops what the field clock knows the target
+    # already has — our own write coming back — and keeps what a person changed.
+    if env.get("by_integration") and env["op"] == "d":
+        return None
     where = dict(key=event.key, topic=event.position.topic, partition=event.position.partition,
                  offset=event.position.offset)
     if env["op"] == "d":
@@ -56,6 +63,10 @@ def to_kingdee_command(flow_name: str, mapping: Mapping, event: DocumentEvent) -
         fields = mapping.crm_fields(record)
     except MappingError as exc:
         return DeadLetter.of(flow_name, "map", exc, record=record, **where)
+    if env.get("by_integration"):
+        # our own insert or update coming back carries the fields we never set as empty: not a person's change
+        # (a person who *cleared* a field just before one of our writes is the one edit this cannot see)
+        fields = {name: value for name, value in fields.items() if value not in (None, "")}
     if not fields:
         return None
     return SyncCommand(
@@ -76,8 +87,8 @@ class OwnerRestorer:
 
     def __call__(self, event: DocumentEvent) -> SyncCommand | None:
         env = event.envelope
-        if env.get("by_integration") or env["op"] == "d" or not env.get("record"):
-            return None
+        if env["op"] == "d" or not env.get("record"):
+            return None  # (a record cdchub wrote last is looked at too: a person may have edited it before that)
         record = json.loads(env["record"])
         kingdee_id = record.get(self.mapping.external_key)
         owned = self.mapping.kingdee_owned(record) if kingdee_id else {}

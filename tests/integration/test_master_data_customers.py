@@ -7,7 +7,7 @@ import uuid
 import httpx
 from sqlalchemy import text
 
-from connectors.kingdee.demo_data import insert_customer, seed
+from connectors.kingdee.demo_data import delete_document, insert_customer, seed
 from connectors.zoho.client import ZohoClient
 from tests.integration.harness import IsolatedEnv, holds_for, wait_for
 
@@ -65,6 +65,23 @@ def test_an_unknown_customer_type_code_is_dead_lettered_naming_it(env: IsolatedE
     (letter,) = wait_for(lambda: env.dead_letters("customers"), 30, "the dead letter")
     assert letter["source"]["key"] == str(odd) and "unknown code 'KHLB999'" in letter["error"]
     assert str(odd) not in accounts(env)
+
+
+def test_a_customer_disabled_or_deleted_in_kingdee_is_marked_in_the_crm_never_removed(env: IsolatedEnv) -> None:
+    kept = insert_customer(env.kingdee, "CUST9101", "浙江大学医学院附属第一医院", "浙大一院")
+    gone = insert_customer(env.kingdee, "CUST9102", "浙江大学医学院附属第二医院", "浙大二院")
+    env.capture()
+    env.flow("customers")
+    wait_for(lambda: {str(kept), str(gone)} <= set(accounts(env)), 90, "both customers in the CRM")
+    with env.kingdee.begin() as conn:  # 禁用 and 删除, as Kingdee writes them
+        conn.execute(text('UPDATE "T_BD_CUSTOMER" SET "FFORBIDSTATUS" = \'B\', "FMODIFYDATE" = now() '
+                          'WHERE "FCUSTID" = :c'), {"c": kept})
+    delete_document(env.kingdee, "T_BD_CUSTOMER", gone)
+    wait_for(lambda: accounts(env)[str(kept)]["Kingdee_Active"] is False, 60, "the disabled customer marked")
+    marked = wait_for(lambda: (a := accounts(env)[str(gone)]).get("Kingdee_Deleted") is True and a, 60,
+                      "the deleted customer marked")
+    assert marked["Kingdee_Active"] is False and len(env.zoho.records("Accounts")) == 2, "kept, not removed"
+    assert env.dead_letters("customers") == []
 
 
 def test_a_converted_lead_becomes_exactly_one_kingdee_customer_even_after_a_crash(env: IsolatedEnv) -> None:

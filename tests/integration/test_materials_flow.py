@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from confluent_kafka import Consumer, TopicPartition
 from sqlalchemy import text
 
 from connectors.common.avro import AvroDecoder, registry_client
@@ -108,6 +109,16 @@ def test_malformed_rows_go_to_the_dead_letter_topic_and_the_rest_flows(env: Isol
     assert "does not match" in by_key[str(bad_code)]["error"]
     assert "unknown code 'X'" in by_key[str(good)]["error"]
     assert set(env.zoho.by_kingdee_id()) == {str(after)}
+    # each letter names where its record is: reading that position gives the document it is about
+    decoder = AvroDecoder(registry_client(env.settings.registry.url))
+    source = by_key[str(too_long)]["source"]
+    assert source["topic"] == env.topic("kingdee.material") and source["offset"] is not None
+    consumer = Consumer({"bootstrap.servers": env.settings.kafka.bootstrap_servers, "group.id": "dlq-position"})
+    consumer.assign([TopicPartition(source["topic"], source["partition"], source["offset"])])
+    msg = wait_for(lambda: consumer.poll(0.5), 30, "the message at the dead letter's position")
+    consumer.close()
+    assert msg.key() == str(too_long).encode()
+    assert decoder.decode(msg.value())["after"]["FNUMBER"] == "4.01.0002"
 
 
 def test_crm_errors_and_429s_for_a_while_then_everything_arrives(env: IsolatedEnv) -> None:
@@ -135,6 +146,8 @@ def test_expired_token_is_refreshed_once_not_per_call(env: IsolatedEnv) -> None:
         wait_for(lambda i=ids[-1]: str(i) in env.zoho.by_kingdee_id(), 30, "material after token expiry")
     token_calls = [r for r in env.zoho.requests() if r["path"].endswith("/oauth/v2/token")]
     assert len(token_calls) == 2, "one token at start, one after expiry"
+    refused = [r for r in env.zoho.requests() if r["path"].endswith("/Products/upsert") and r["status"] == 401]
+    assert len(refused) == 1, "the expired token met one 401, then the refreshed token was used"
 
 
 def test_flow_crash_after_writes_makes_no_duplicates_on_restart(env: IsolatedEnv) -> None:

@@ -81,6 +81,24 @@ def test_a_dry_run_reports_exactly_the_seeded_drift_and_a_replay_fixes_only_that
     assert json.loads(window.stdout)["compared"] == 0, "nothing in a window after the last event"
 
 
+def test_reconcile_fix_writes_exactly_the_drift_and_a_second_reconcile_finds_none(env: IsolatedEnv) -> None:
+    a = insert_material(env.kingdee, "1.32.0001", "一次性使用喉罩", "成人 4#")
+    b = insert_material(env.kingdee, "1.32.0002", "麻醉面罩", "成人 5#")
+    env.capture()
+    flow = env.flow("materials")
+    products = wait_for(lambda: p if {str(a), str(b)} <= set(p := env.zoho.by_kingdee_id()) else None, 90,
+                        "both materials in the CRM")
+    flow.stop()
+    env.zoho.human_edit("Products", products[str(a)]["id"], {"Product_Code": "HAND-1"})
+    writes = crm_writes(env)
+    fixed = cdchub(env, "reconcile", "materials", "--fix", "--json")
+    assert set(drift_by_key(fixed.stdout)) == {str(a)}, fixed.stderr[-2000:]
+    assert env.zoho.by_kingdee_id()[str(a)]["Product_Code"] == "1.32.0001"
+    assert crm_writes(env) - writes == 1
+    again = cdchub(env, "reconcile", "materials", "--json")
+    assert again.returncode == 0 and drift_by_key(again.stdout) == {}, again.stdout[-2000:]
+
+
 def test_many_records_are_compared_from_the_listed_module_not_one_read_each(env: IsolatedEnv) -> None:
     ids = bulk_insert_materials(env.kingdee, 30, prefix="1.32.")
     env.capture()
