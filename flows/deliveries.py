@@ -510,6 +510,24 @@ class OrderDeliveryPartition(ZohoUpdatePartition):
     ``Delivered_Qty`` on each (0 for a line no live outbound delivers), ``Delivery_Status`` and
     ``Last_Delivery_Date``."""
 
+    def prefetch(self, commands: list[SyncCommand]) -> None:
+        self._listed = None  # the rows are a subform, which the list API does not return: each order is read
+
+    def desired(self, cmd: SyncCommand, current: dict[str, Any] | None) -> dict[str, Any]:
+        """The order's delivery fields as this command sets them, on the CRM order's own rows."""
+        return self._order_write(cmd, current or {})
+
+    def _order_write(self, cmd: SyncCommand, current: dict[str, Any]) -> dict[str, Any]:
+        delivered = {k: Decimal(v) for k, v in cmd.record["delivered"].items()}
+        rows = current.get(LINES_FIELD) or []
+        return {
+            "id": str(cmd.record["id"]),
+            LINES_FIELD: [{"id": r["id"], "Delivered_Qty": float(delivered.get(str(r.get(LINE_KEY)), 0))}
+                          for r in rows],
+            "Delivery_Status": delivery_status(rows, delivered),
+            "Last_Delivery_Date": cmd.record.get("last_date"),
+        }
+
     def write(self, planned: list[Planned], entries: dict[str, LedgerEntry]) -> None:
         ready: list[Planned] = []
         for p in planned:
@@ -527,16 +545,7 @@ class OrderDeliveryPartition(ZohoUpdatePartition):
                 self.dead_letter(p.command, OrderNotInCrm(f"sales order {p.command.number}: CRM record {crm_id} "
                                                           f"is gone"), 1, stage="read")
                 continue
-            delivered = {k: Decimal(v) for k, v in p.command.record["delivered"].items()}
-            rows = current.get(LINES_FIELD) or []
-            write = {
-                "id": crm_id,
-                LINES_FIELD: [{"id": r["id"], "Delivered_Qty": float(delivered.get(str(r.get(LINE_KEY)), 0))}
-                              for r in rows],
-                "Delivery_Status": delivery_status(rows, delivered),
-                "Last_Delivery_Date": p.command.record.get("last_date"),
-            }
-            ready.append(Planned(p.command, write, p.dropped))
+            ready.append(Planned(p.command, self._order_write(p.command, current), p.dropped))
         if ready:
             super().write(ready, entries)
 

@@ -92,6 +92,11 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
         (None, None) if there is none.  Sinks that cannot read their target back raise NotImplementedError."""
         raise NotImplementedError
 
+    def desired(self, cmd: SyncCommand, current: dict[str, Any] | None) -> dict[str, Any]:
+        """Replay: the target record as this command would leave it, in the target's fields (by default the
+        command's record; a sink whose commands are not target records derives it from ``current``)."""
+        return cmd.record
+
     def target_exists(self, cmd: SyncCommand, entry: LedgerEntry | None) -> bool:
         """Whether the command edits a record that exists in the target (then the guard looks at it first).  By
         default: this flow wrote it before."""
@@ -220,10 +225,14 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
                 session.unsupported(f"{self.flow} → {self.target_system} {self.target_name}", 1)
                 continue
             session.count("compared")
+            if cmd.deleted and current is None:
+                session.count("same")  # deleted at the source and absent in the target: nothing to mark
+                continue
             external_key = getattr(self, "external_key", None)
             if external_key and cmd.record.get(external_key) is not None:
                 session.target_key(self.target_system, self.target_name, external_key, cmd.record[external_key])
-            differ = differing_fields(cmd.record, current or {}, set(self.identity_fields))
+            desired = self.desired(cmd, current)
+            differ = differing_fields(desired, current or {}, set(self.identity_fields))
             kept: dict[str, str] = {}
             if self.guard is not None and differ:
                 decision = FieldClock.decide(known.get(cmd.entity or cmd.key, {}), self.guard.side,
@@ -237,8 +246,8 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
             session.record(replay_mode.Drift(
                 self.flow, cmd.key, cmd.number, self.target_system, self.target_name, target_id,
                 "update" if current is not None else "create", differ, kept, written=not session.dry_run))
-            write = {f: cmd.record[f] for f in (differ if current is not None else cmd.record)}
-            write.update({f: cmd.record[f] for f in self.identity_fields if f in cmd.record})
+            write = {f: desired[f] for f in (differ if current is not None else desired)}
+            write.update({f: desired[f] for f in self.identity_fields if f in desired})
             planned.append(Planned(cmd, write, {}))
         if planned and not session.dry_run:
             if self.guard is not None:

@@ -255,7 +255,8 @@ def _customer_kinds() -> list[Kind]:
 
     def unknown_code(ctx: Ctx) -> Check:
         eid = f"bad{ctx.seq}"
-        ctx.sql('INSERT INTO "T_BAS_ASSISTANTDATAENTRY" ("FENTRYID", "FNUMBER") VALUES (:e, \'KHLB999\')', e=eid)
+        ctx.sql('INSERT INTO "T_BAS_ASSISTANTDATAENTRY" ("FENTRYID", "FID", "FNUMBER", "FSEQ", "FDOCUMENTSTATUS", '
+                '"FFORBIDSTATUS") VALUES (:e, \'CUSTTYPE\', \'KHLB999\', 9, \'C\', \'A\')', e=eid)
         ctx.sql('INSERT INTO "T_BAS_ASSISTANTDATAENTRY_L" ("FPKID", "FENTRYID", "FLOCALEID", "FDATAVALUE") '
                 "VALUES (:e, :e, 2052, '未知类别')", e=eid)
         return with_type(eid)(ctx)
