@@ -59,6 +59,12 @@ def to_kingdee_command(flow_name: str, mapping: Mapping, event: DocumentEvent) -
     kingdee_id = record.get(mapping.external_key)
     if not kingdee_id:
         return None  # created in the CRM: not a Kingdee record to edit
+    if any(record.get(name) == value for name, value in mapping.on_delete.items() if value is True):
+        if env.get("by_integration"):
+            return None  # our own mark of a Kingdee deletion, coming back
+        return DeadLetter.of(flow_name, "policy", NotPropagated(
+            f"{mapping.module} {event.key} was edited in the CRM by {env.get('modified_by_name')}, but its Kingdee "
+            f"record {kingdee_id} was deleted: the edit is not saved anywhere"), **where)
     try:
         fields = mapping.crm_fields(record)
     except MappingError as exc:
