@@ -130,12 +130,19 @@ class Workload(threading.Thread):
         live = [m for m in self.made.materials[-300:] if m not in self.made.deleted_materials]
         return self.rng.choice(live) if live else None
 
+    def _editable(self, mid: int) -> bool:
+        """Kingdee lets nobody edit a material in review (submitted, not yet audited)."""
+        with self.engine.connect() as conn:
+            status = conn.execute(text('SELECT "FDOCUMENTSTATUS" FROM "T_BD_MATERIAL" WHERE "FMATERIALID" = :m'),
+                                  {"m": mid}).scalar()
+        return status not in (None, "B")
+
     def edit_material(self, i: int) -> None:
-        if (mid := self._material()) is not None:
+        if (mid := self._material()) is not None and self._editable(mid):
             kd.update_material(self.engine, mid, name=f"混沌物料 {mid} 第{i}版", spec=f"规格 {i % 11}")
 
     def toggle_material(self, i: int) -> None:
-        if (mid := self._material()) is not None:
+        if (mid := self._material()) is not None and self._editable(mid):
             (kd.disable_material if i % 2 else kd.enable_material)(self.engine, mid)
 
     def delete_material(self, i: int) -> None:
@@ -272,11 +279,19 @@ def sim_fault(url: str, rule: dict[str, Any] | None) -> Callable[[], None]:
 
 
 def kill_one(state_dir: Path, rng: random.Random, killed: Counter[str]) -> Callable[[], None]:
+    """kill -9 of a runtime process chosen at random among those running (one being restarted is skipped)."""
     def action() -> None:
-        children = json.loads((state_dir / "run.pids").read_text())["children"]
-        name = rng.choice(sorted(children))
-        os.kill(int(children[name]), signal.SIGKILL)
-        killed[name] += 1
+        for _ in range(100):
+            children = json.loads((state_dir / "run.pids").read_text())["children"]
+            name = rng.choice(sorted(children))
+            try:
+                os.kill(int(children[name]), signal.SIGKILL)
+            except ProcessLookupError:
+                time.sleep(0.2)  # it is being restarted: pick again
+                continue
+            killed[name] += 1
+            return
+        raise RuntimeError("no runtime process to kill")
     return action
 
 
@@ -429,6 +444,18 @@ def dead_letters(settings: Settings) -> dict[str, int]:
     return counts
 
 
+def dead_letter_reasons(settings: Settings, letters: dict[str, int]) -> Counter[tuple[str, str]]:
+    """How many dead letters of each flow have each reason (its first words, ids left out)."""
+    import re
+
+    reader = IsolatedEnv(settings, {}, Path(tempfile.gettempdir()), create_engine("sqlite://"), None)  # type: ignore[arg-type]
+    reasons: Counter[tuple[str, str]] = Counter()
+    for flow in letters:
+        for letter in reader.dead_letters(flow):
+            reasons[(flow, re.sub(r"[0-9]{3,}|“[^”]*”", "…", f"{letter['error_class']}: {letter['error']}")[:110])] += 1
+    return reasons
+
+
 def reconcile(env: dict[str, str], flow: str) -> dict[str, Any]:
     done = subprocess.run([*cli("reconcile", flow, "--json")], cwd=PROJECT_ROOT, env={**os.environ, **env},
                           capture_output=True, text=True, timeout=600)
@@ -512,6 +539,7 @@ def campaign(args: argparse.Namespace, inst: Installation, engine: Engine, rng: 
         findings = compare(engine, inst.urls["zoho"], workload.made.deleted_materials)
     converged_s = time.monotonic() - quiet_from
     letters = dead_letters(settings)
+    reasons = dead_letter_reasons(settings, letters)
     reconciled = {flow: reconcile(inst.env, flow) for flow in RECONCILED_FLOWS}
     drift = {flow: r.get("differ", r.get("error")) for flow, r in reconciled.items()}
     print("\n| what | figure |\n|---|---|")
@@ -532,6 +560,12 @@ def campaign(args: argparse.Namespace, inst: Installation, engine: Engine, rng: 
                         ("mismatched", findings.mismatched)):
         for item in items[:20]:
             print(f"   {what}: {item}")
+    for (flow, reason), n in reasons.most_common():
+        print(f"   dead letters of {flow}: {n} × {reason}")
+    for flow, result in reconciled.items():
+        for d in (result.get("drift") or [])[:5]:
+            print(f"   reconcile {flow}: {d['action']} {d['module']} {d['key']} {d['number']}: "
+                  + json.dumps(d["fields"], ensure_ascii=False, default=str)[:300])
 
 
 if __name__ == "__main__":
