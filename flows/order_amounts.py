@@ -529,7 +529,10 @@ def build_bill_flow(flow_name: str, settings: Settings, spec: BillSpec, what: st
     drafts: Stream[SyncCommand] = split.trues
     keyed = op.key_on("by_bill", drafts, lambda c: c.key)
     link_wait_s = float(os.environ.get("CDCHUB_ORDER_LINK_WAIT_S", ORDER_LINK_WAIT_S))
-    resolver = LinkingResolver(settings, flow_name, spec.link.target, min(link_wait_s, settings.reference_wait_s))
+    # the order link gives up (and the bill is written unlinked) well before the bill's other references would be
+    # dead-lettered: with equal waits the two deadlines raced and a bill could be dead-lettered for its order alone
+    resolver = LinkingResolver(settings, flow_name, spec.link.target,
+                               min(link_wait_s, settings.reference_wait_s / 2))
     awaited = op.stateful_batch("await_references", keyed,
                                 lambda resume: AwaitReferences(resolver, settings.reference_wait_s, resume))
     unkeyed: Stream[Any] = op.map("unkey", awaited, lambda kv: kv[1])
