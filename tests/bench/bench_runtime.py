@@ -296,14 +296,18 @@ def main() -> None:
 
 
 def captured(settings: Settings) -> int:
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
 
     consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "bench-runtime"})
     topic = settings.kafka.topic("kingdee.material")
     meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
     total = 0
     if meta is not None and meta.error is None:
-        total = sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in meta.partitions)
+        try:
+            total = sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                        for p in meta.partitions)
+        except KafkaException:  # a topic a moment old may have no leader yet: nothing counted, asked again
+            total = 0
     consumer.close()
     return total
 
