@@ -102,6 +102,15 @@ class DocumentAssembler:
         #: Documents of the last :meth:`apply` that could not be built; the caller dead-letters them.
         self.failures: list[FailedDocument] = []
         self._ref_cache: dict[tuple[str, str], dict[str, Any] | None] = {}
+        store.index_references({(self._holder_table(spec, ref), ref.via) for spec in catalog.specs
+                                for ref in spec.references if ref.resend})
+
+    @staticmethod
+    def _holder_table(spec: DocumentSpec, ref: Reference) -> str:
+        """The table whose rows carry the reference's id: the header's, or that of the list it is resolved on."""
+        if ref.list_field is None:
+            return spec.header.table
+        return next((p.table for p in spec.parts if p.list_field == ref.list_field), spec.header.table)
 
     # --- building documents from the store ----------------------------------------------------------------------
     def build(self, spec: DocumentSpec, doc_id: str, *, resolve: bool = True) -> dict[str, Any] | None:
@@ -247,9 +256,7 @@ class DocumentAssembler:
                 old, new = _shown(change.before, ref), _shown(change.after, ref)
                 if old == new:
                     continue
-                holder_table = next((p.table for p in spec.parts if p.list_field == ref.list_field),
-                                    spec.header.table) if ref.list_field else spec.header.table
-                for doc_id in self.store.docs_referencing(holder_table, ref.via, change.doc_id):
+                for doc_id in self.store.docs_referencing(self._holder_table(spec, ref), ref.via, change.doc_id):
                     if (spec.name, doc_id) in touched:
                         continue  # built in this transaction, with the new values already
                     touched.add((spec.name, doc_id))

@@ -26,6 +26,10 @@ CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 """
 
 
+def _ref_index(table: str, column: str) -> str:
+    return f"ref_{table}_{column}"
+
+
 class DocumentStore:
     """Single-threaded; changes stay uncommitted until :meth:`commit`."""
 
@@ -65,16 +69,26 @@ class DocumentStore:
         ).fetchone()
         return row[0] if row else None
 
+    def index_references(self, references: Iterable[tuple[str, str]]) -> None:
+        """An index per (table, id column) that :meth:`docs_referencing` looks up — partial, so only rows of that
+        table pay for it — made once at start (``IF NOT EXISTS``)."""
+        for table, column in references:
+            self._db.execute(f'CREATE INDEX IF NOT EXISTS "{_ref_index(table, column)}" ON row_image '
+                             f"(json_extract(data, '$.{column}')) WHERE tbl = '{table}'")
+        self._db.commit()
+
     def docs_referencing(self, table: str, column: str, ref_id: str) -> list[str]:
-        """The documents with a row in ``table`` whose ``column`` holds ``ref_id`` (a scan: referenced basedata
-        changes rarely)."""
+        """The documents with a row in ``table`` whose ``column`` holds ``ref_id`` (indexed by
+        :meth:`index_references`: a customer created is looked up among every sales order)."""
         values: list[Any] = [ref_id]
         if ref_id.lstrip("-").isdigit():
             values.append(int(ref_id))
         marks = ", ".join("?" for _ in values)
+        # named: the planner would rather scan the table's rows by the primary key (~20 ms per lookup over 50,000
+        # orders, against ~20 µs through the index)
         return [d for (d,) in self._db.execute(
-            f"SELECT DISTINCT doc FROM row_image WHERE tbl = ? AND json_extract(data, '$.{column}') IN ({marks})",
-            (table, *values))]
+            f'SELECT DISTINCT doc FROM row_image INDEXED BY "{_ref_index(table, column)}" '
+            f"WHERE tbl = '{table}' AND json_extract(data, '$.{column}') IN ({marks})", values)]
 
     def doc_ids(self, table: str) -> list[str]:
         return [d for (d,) in self._db.execute("SELECT DISTINCT doc FROM row_image WHERE tbl = ?", (table,))]
