@@ -147,6 +147,11 @@ class KingdeeCdcSource:
         self._delivery_errors: list[str] = []
         self._producer: Producer | None = None
         self._encoders: dict[str, AvroEncoder] = {}
+        #: The highest WAL end the server has shown (psycopg2 may report up to it by itself), and what is written
+        #: down of it before feedback (see :meth:`_confirm`).
+        self._reported_path = config.state_dir / f"capture-{config.slot}.reported"
+        self._reported = int(self._reported_path.read_text()) if self._reported_path.exists() else 0
+        self._wal_seen = self._reported
         #: The largest event the change topics take (key + value); bigger documents are dead-lettered.
         self.event_limit = config.kafka.max_event_bytes
         #: Events the broker refused as too large, found by the delivery reports: (topic, key, size).
@@ -233,7 +238,10 @@ class KingdeeCdcSource:
                 )
             assert self.store.lsn is not None
             if slot is not None and slot[1] is not None and parse_lsn(slot[1]) > self.store.lsn:
-                if self.store.get_meta(CONFIRM_RULE) is None:  # confirmed by a version before confirm(): psycopg2
+                if parse_lsn(slot[1]) <= self._reported:
+                    log.debug("slot %s at %s: moved on by psycopg2 over WAL without changes", self.config.slot,
+                              slot[1])
+                elif self.store.get_meta(CONFIRM_RULE) is None:  # confirmed by a version before this rule
                     log.info("slot %s confirmed %s, past the capture's %s, as versions before this one let it; "
                              "from now on a slot ahead stops the capture", self.config.slot, slot[1],
                              format_lsn(self.store.lsn))
@@ -397,6 +405,7 @@ class KingdeeCdcSource:
         while msg is not None:
             yield msg
             msg = cur.read_message()
+        self._wal_seen = max(self._wal_seen, int(getattr(cur, "wal_end", 0) or 0))  # keepalives were read too
 
     def _stream(self, cur: Any, admin: Any, until_idle: bool) -> None:
         reader = TransactionReader()
@@ -445,7 +454,7 @@ class KingdeeCdcSource:
                 self._acknowledge(cur, pending_lsn, batch=True)
                 pending_lsn, batch_tx, batch_started = None, 0, 0.0
             if time.monotonic() - last_feedback >= 1.0:
-                confirm(cur, self.store.lsn or 0, reply=True)
+                self._confirm(cur, self.store.lsn or 0, reply=True)
                 self.stats.write(self.stats_path)
                 last_feedback = time.monotonic()
             if until_idle and not got_any and pending_lsn is None and not reader.in_transaction:
@@ -536,6 +545,24 @@ class KingdeeCdcSource:
         self._produce(self._topic(dlq_topic(CAPTURE_FLOW)), doc_id.encode(), letter.to_json())
         self.stats.dead_letters += 1
 
+    def _confirm(self, cur: Any, lsn: int, *, reply: bool = False) -> None:
+        """Tell the server the slot may move to just before ``lsn`` — the store's position, always committed first.
+
+        One below, on purpose: psycopg2 moves the reported position on by itself to the WAL end of a server
+        keepalive whenever the position it was last given is at or past the last message received (and at the start
+        of a connection, before any message), and reports that with the next feedback.  The slot would then sit
+        ahead of the store, which is what a slot someone advanced looks like (``SlotAhead``).  Reporting ``lsn - 1``
+        keeps psycopg2 from doing so once messages flow; for the rest, the highest WAL end the server has shown is
+        written down (``<state>/capture-<slot>.reported``) before each feedback, and a slot at or below it is not a
+        gap.  On a restart the server re-sends at most the message at ``lsn``, which the capture skips."""
+        self._wal_seen = max(self._wal_seen, int(getattr(cur, "wal_end", 0) or 0))
+        if self._wal_seen > self._reported:
+            tmp = self._reported_path.with_suffix(".tmp")
+            tmp.write_text(str(self._wal_seen))
+            tmp.replace(self._reported_path)
+            self._reported = self._wal_seen
+        cur.send_feedback(flush_lsn=max(0, lsn - 1), reply=reply)
+
     def _acknowledge(self, cur: Any, lsn: int, *, batch: bool = False) -> None:
         """Kafka first, then the store, then the slot: the order that makes a crash safe."""
         assert self._producer is not None
@@ -553,20 +580,8 @@ class KingdeeCdcSource:
             failpoints.reach("capture.batch_acked_by_kafka")  # a crash here re-sends the batch, nothing more
         self.store.commit(lsn)
         if cur is not None:
-            confirm(cur, lsn)
+            self._confirm(cur, lsn)
         self.stats.acked_lsn = lsn
-
-
-def confirm(cur: Any, lsn: int, *, reply: bool = False) -> None:
-    """Tell the server the slot may move to just before ``lsn`` — the store's position, always committed first.
-
-    One below, on purpose: psycopg2 moves the reported position on by itself to the WAL end of a server keepalive
-    whenever the position it was last given is at or past the last message received, and reports that before this
-    code could record it.  The slot would then sit ahead of the store whenever the capture stops, which is exactly what
-    a slot someone advanced looks like (``SlotAhead``).  Reporting ``lsn - 1`` keeps psycopg2 from doing so; the
-    heartbeats move an idle slot instead.  On a restart the server re-sends at most the message at ``lsn``, which
-    the capture skips (at or below the store's position)."""
-    cur.send_feedback(flush_lsn=max(0, lsn - 1), reply=reply)
 
 
 def run_capture(config: CaptureConfig, types: RowTypes, *, until_idle: bool = False) -> CaptureStats:
