@@ -318,8 +318,8 @@ def apply_part(state: OrderState, part: OutboundPart, now: float) -> bool:
             del state.live[part.fid]
             state.dirty[part.fid] = part
             state.totals_dirty = True
-        else:
-            state.dirty.pop(part.fid, None)
+        elif part.fid in state.dirty:  # its deletion mark is not written yet (un-audit then delete within the
+            state.dirty[part.fid] = part  # coalescing window): still written, at the newer version
     return True
 
 

@@ -22,6 +22,7 @@ from confluent_kafka.admin import AdminClient
 from sqlalchemy import Engine, create_engine
 
 from cdchub.settings import PROJECT_ROOT, KafkaSettings, KingdeeDbSettings, Settings, ZohoSettings
+from connectors.kingdee.client import KingdeeApiCredentials, KingdeeWebApiClient
 from connectors.kingdee.models import create_schema
 
 T = TypeVar("T")
@@ -140,10 +141,16 @@ class ZohoSim:
 
 
 class KingdeeSim:
-    """The Kingdee WebAPI simulator's admin API (request log)."""
+    """The Kingdee WebAPI simulator's admin API (request log), and its WebAPI as an ERP clerk uses it."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, credentials: KingdeeApiCredentials | None = None) -> None:
         self.http = httpx.Client(base_url=base_url, timeout=10)
+        self.credentials = credentials
+
+    def clerk(self) -> KingdeeWebApiClient:
+        """A WebAPI session of the clerk's own (Save/Submit/Audit/UnAudit/Delete as the ERP's users do)."""
+        assert self.credentials is not None, "started without WebAPI credentials"
+        return KingdeeWebApiClient(self.credentials, timeout_s=10)
 
     def requests(self) -> list[dict[str, Any]]:
         resp = self.http.get("/__sim/requests")
@@ -261,7 +268,8 @@ class IsolatedEnv:
             "CDCHUB_KINGDEE_API__USER": creds["user"], "CDCHUB_KINGDEE_API__APP_ID": creds["app-id"],
             "CDCHUB_KINGDEE_API__APP_SECRET": creds["app-secret"],
         })
-        return KingdeeSim(proc.base_url)
+        return KingdeeSim(proc.base_url, KingdeeApiCredentials(
+            f"{proc.base_url}/K3Cloud", creds["acct-id"], creds["user"], creds["app-id"], creds["app-secret"]))
 
     def poller(self, modules: str = '["Products"]') -> ChildProcess:
         self.env.update({"CDCHUB_ZOHO__POLL_INTERVAL_S": "0.3", "CDCHUB_ZOHO__POLL_MODULES": modules})

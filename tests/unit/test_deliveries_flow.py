@@ -291,3 +291,25 @@ def test_delivery_status() -> None:
     assert delivery_status(rows, {}) == NOT_DELIVERED
     assert delivery_status(rows, {"101": Decimal(10)}) == PARTLY_DELIVERED
     assert delivery_status(rows, {"101": Decimal(10), "102": Decimal(2)}) == DELIVERED
+
+
+def test_an_unaudit_then_a_delete_within_one_coalescing_window_still_marks_the_delivery_deleted() -> None:
+    kd = Kingdee()
+    kd.put("1", {"101": 3})
+    kd.put("1", {"101": 3}, status="D")  # the clerk un-audits …
+    kd.delete("1")  # … and deletes at once, before the un-audit was written
+    now = [100.0]
+    logic = OrderDeliveries(None, Lookups(), 60, clock=lambda: now[0], coalesce=timedelta(seconds=1))
+    (_, written), (_, unaudited), (_, deleted) = parts(kd.events)
+    logic.on_item(written)
+    now[0] += 2
+    out, _ = logic.on_notify()
+    assert [cmd.record.get("Deleted_In_Kingdee") for kind, cmd in out if kind == "delivery"] == [False]
+    logic.on_item(unaudited)
+    logic.on_item(deleted)
+    now[0] += 2
+    out, _ = logic.on_notify()
+    marks = [cmd for kind, cmd in out if kind == "delivery"]
+    assert [(m.record, m.version) for m in marks] == [
+        ({"Kingdee_Outbound_ID": "1", "Deleted_In_Kingdee": True}, deleted.version)]
+    assert [cmd.record["delivered"] for kind, cmd in out if kind == "order"] == [{}]
