@@ -53,6 +53,20 @@ class IdMap:
                 t.status == FAILED, t.target_id.is_(None))).first()
         return None if row is None else str(row.last_error or "dead-lettered")
 
+    def sources(self, flow: str, target_ids: Iterable[str]) -> dict[str, str]:
+        """The other way round: which source key ``flow`` wrote each of these target ids from (for a document that
+        came from the target in the first place, e.g. a Kingdee order created from a CRM order)."""
+        wanted = list(dict.fromkeys(str(v) for v in target_ids if v))
+        t = sync_ledger.c
+        found: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(wanted), 500):
+                rows = conn.execute(select(t.target_id, t.source_key).where(
+                    t.flow == flow, t.target_system == self.target_system,
+                    t.target_id.in_(wanted[i : i + 500])).order_by(t.source_version))
+                found.update({str(r.target_id): str(r.source_key) for r in rows})
+        return found
+
     def targets_by_number(self, flow: str, numbers: Iterable[str]) -> dict[str, str]:
         """Target ids of the documents ``flow`` wrote, by their business number (the ledger's ``source_number``,
         e.g. an order's bill number), for documents that name another by number only.  Numbers not synced (or

@@ -81,6 +81,9 @@ class FieldRule:
     reference: ReferenceRule | None = None
     #: A multi-line text (a CRM textarea): tabs and line breaks are kept; in other texts they are an error.
     multiline: bool = False
+    #: Written only when the sink creates the target record; once it exists the field is its users' (an order's
+    #: subject, which the sales rep may have chosen).
+    on_create: bool = False
 
 
 @dataclass(frozen=True)
@@ -251,6 +254,10 @@ class Mapping:
         return any(r.owner != "kingdee" for r in self.fields)
 
     @property
+    def create_only_fields(self) -> frozenset[str]:
+        return frozenset(r.target for r in self.fields if r.on_create)
+
+    @property
     def shared_fields(self) -> frozenset[str]:
         return frozenset(r.target for r in self.fields if r.owner == "shared")
 
@@ -377,7 +384,7 @@ def _parse_rules(path: Path, section: str, specs: dict[str, Any], document: Docu
         if not isinstance(spec, dict) or ("from" not in spec and "value" not in spec):
             raise MappingConfigError(f"{path}: {section}.{field_name} needs `from` or `value`")
         unknown = set(spec) - {"from", "value", "required", "max_length", "pattern", "map", "text", "owner",
-                               "kingdee_field", "lookup", "label", "date", "reference", "multiline"}
+                               "kingdee_field", "lookup", "label", "date", "reference", "multiline", "on_create"}
         if unknown:
             raise MappingConfigError(f"{path}: {section}.{field_name} has unknown keys {sorted(unknown)}")
         for key in ("from", "label"):
@@ -403,7 +410,7 @@ def _parse_rules(path: Path, section: str, specs: dict[str, Any], document: Docu
                 label=spec.get("label"), as_date=bool(spec.get("date", False)),
                 reference=_parse_reference(path, f"{section}.{field_name}", spec, spec.get("from"), document,
                                            list_field),
-                multiline=bool(spec.get("multiline", False)),
+                multiline=bool(spec.get("multiline", False)), on_create=bool(spec.get("on_create", False)),
             )
         )
     return rules

@@ -13,6 +13,8 @@ order waits.  After ``CDCHUB_REFERENCE_WAIT_S`` (default 5 minutes) it is dead-l
 Status letters (document, close, cancel) become one ``Kingdee_Status`` through a code table in the mapping; an
 unknown letter is dead-lettered naming it.  A deleted order is marked (``Deleted_In_Kingdee``), never removed.
 CRM line item ids are kept across updates (rows matched by ``Kingdee_Entry_ID``) so deliveries can point at them.
+An order placed in the CRM (created in Kingdee by ``crm_orders_to_kingdee``, whose ledger links the two) is the same
+CRM record: Kingdee's audit updates it in place, and fields declared ``on_create`` (the subject) stay the rep's.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ from flows.mapping import Mapping, MappingError, Ref, fingerprint, load_mapping,
 from flows.waiting import ReferenceWait
 
 FLOW = "sales_orders"
+#: The flow that creates Kingdee orders from orders placed in the CRM (``flows/crm_orders_to_kingdee.py``).
+PLACED_FROM = "crm_orders_to_kingdee"
 log = logging.getLogger(__name__)
 
 #: Backoff between look-ups of a missing reference (seconds): first, cap.
@@ -197,10 +201,14 @@ class AwaitReferences(StatefulBatchLogic[SyncCommand, "SyncCommand | Unresolved"
 class SalesOrderPartition(ZohoUpsertPartition):
     """Upserts orders; dead-letters orders whose references never arrived; keeps CRM line item ids stable."""
 
-    def __init__(self, *args: Any, lines_field: str | None, line_key: str, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, lines_field: str | None, line_key: str,
+                 create_only: frozenset[str] = frozenset(), placed_from: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.lines_field = lines_field
         self.line_key = line_key
+        self.create_only = create_only
+        #: The flow that creates Kingdee documents from CRM records (its ledger links the two), if any.
+        self.placed_from = placed_from
 
     def write_batch(self, items: list[SyncCommand]) -> None:
         unresolved = [i for i in items if isinstance(i, Unresolved)]
@@ -221,14 +229,27 @@ class SalesOrderPartition(ZohoUpsertPartition):
         """Why a command whose references never reached the CRM is dead-lettered."""
         return u.error()
 
+    def crm_records(self, planned: list[Planned], entries: dict[str, LedgerEntry]) -> dict[str, str]:
+        """The CRM record each command's document already has: the one this flow wrote, else the CRM record the
+        document was placed from (an order a sales rep entered in the CRM, created in Kingdee by ``placed_from``)."""
+        known = {k: e.target_id for k, e in entries.items() if e.target_id}
+        unknown = [p.command.key for p in planned if p.command.key not in known]
+        if unknown and self.placed_from is not None:
+            known.update(IdMap(self.ledger.engine, "kingdee").sources(self.placed_from, unknown))
+        return known
+
     def write(self, planned: list[Planned], entries: dict[str, LedgerEntry]) -> None:
         ready: list[Planned] = []
+        existing = self.crm_records(planned, entries)
         for p in planned:
-            entry = entries.get(p.command.key)
-            if (self.lines_field is not None and entry is not None and entry.target_id
+            target_id = existing.get(p.command.key)
+            if target_id:  # the record exists: fields its users own from then on are left to them
+                for name in self.create_only:
+                    p.write.pop(name, None)
+            if (self.lines_field is not None and target_id
                     and isinstance(p.write.get(self.lines_field), list)):
                 try:
-                    self._keep_line_ids(p, entry.target_id)
+                    self._keep_line_ids(p, target_id)
                 except Exception as exc:  # transient, in the runtime: written later, with the ids
                     self.defer(p.command, exc)
                     continue
@@ -258,6 +279,7 @@ class SalesOrderSink(ZohoUpsertSink):
     def __init__(self, settings: Settings, flow: str, mapping: Mapping) -> None:
         super().__init__(settings, flow, mapping.module, mapping.external_key, match_also=mapping.match_also)
         self.lines_field = mapping.lines.target if mapping.lines else None
+        self.create_only = mapping.create_only_fields
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> SalesOrderPartition:
         engine = open_engine(self.settings.ledger_database_url())
@@ -265,7 +287,8 @@ class SalesOrderSink(ZohoUpsertSink):
             ZohoClient(self.settings.zoho), SyncLedger(engine, self.flow, "zoho"),
             producer(self.settings.kafka), self.flow, self.module, self.external_key, self.policy,
             self.settings.kafka.topic(dlq_topic(self.flow)), None, self.match_also,
-            lines_field=self.lines_field, line_key="Kingdee_Entry_ID",
+            lines_field=self.lines_field, line_key="Kingdee_Entry_ID", create_only=self.create_only,
+            placed_from=PLACED_FROM,
         )
 
 

@@ -95,9 +95,18 @@ def test_a_confirmed_crm_order_is_created_in_kingdee_edited_until_audited_then_r
     wait_for(lambda: [r.get("Kingdee_Entry_ID") for r in crm_get(env, oid)["Ordered_Items"]]
              == [e for *_, e in edited["lines"]], 30, "the new line's entry id written back")
 
-    # audited in Kingdee: the sales_orders flow updates the same CRM order (no second one)
-    set_document_status(env.kingdee, "T_SAL_ORDER", int(order["fid"]), "C")
-    wait_for(lambda: crm_get(env, oid).get("Kingdee_Status") == "Audited", 30, "the audit reflected in the CRM")
+    # audited in Kingdee by the clerk: the sales_orders flow updates the same CRM order (no second one), in place:
+    # the rep's subject and the CRM's line rows stay (only Kingdee's fields change)
+    line_ids = [r["id"] for r in crm_get(env, oid)["Ordered_Items"]]
+    clerk = kingdee.clerk()
+    clerk.submit("SAL_SaleOrder", ids=[order["fid"]])
+    clerk.audit("SAL_SaleOrder", ids=[order["fid"]])
+    audited = wait_for(lambda: (o := crm_get(env, oid)).get("Kingdee_Status") == "Audited" and o, 30,
+                       "the audit reflected in the CRM")
+    assert audited["Subject"] == "协和医院 2026 Q4 麻醉耗材"
+    assert [r["id"] for r in audited["Ordered_Items"]] == line_ids
+    assert [r["Quantity"] for r in audited["Ordered_Items"]] == [120, 5]
+    assert audited["Kingdee_Approved_At"]
     assert len(env.zoho.records("Sales_Orders")) == 2  # the order and the unconfirmed draft
 
     # a CRM edit now is refused by Kingdee: a note on the CRM order with Kingdee's message, and a dead letter
