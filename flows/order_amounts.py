@@ -89,13 +89,15 @@ Clock = Callable[[], float]
 @dataclass(frozen=True)
 class OrderLinkRule:
     """``[order_link]``: the rows (``from``) of a bill naming a sales order by number (``number``), optionally
-    only those whose source type (``type``) is one of ``types``; the CRM lookup field is ``target``."""
+    only those whose source type (``type``) is one of ``types``; the CRM lookup field is ``target``.  When none of
+    those rows names an order, the rows of ``[order_link.otherwise]`` do (a bill keyed by hand, not pushed down)."""
 
     target: str
     rows: str
     number: str
     type_column: str | None = None
     types: tuple[str, ...] = ()
+    otherwise: OrderLinkRule | None = None
 
     def numbers(self, doc: dict[str, Any]) -> list[str]:
         """The order numbers the bill's rows name, in row order, without repeats."""
@@ -110,6 +112,8 @@ class OrderLinkRule:
             if self.type_column and self.types and str(row.get(self.type_column) or "").strip() not in self.types:
                 continue
             out.append((number, row))
+        if not out and self.otherwise is not None:
+            return self.otherwise.rows_of(doc)
         return out
 
 
@@ -145,6 +149,19 @@ class BillSpec:
     totals: tuple[tuple[str, str], ...] = ()
 
 
+def _link_rule(path: Path, link: dict[str, Any], target: str, where: str = "[order_link]") -> OrderLinkRule:
+    unknown = set(link) - {"target", "from", "number", "type", "types", "otherwise"}
+    if unknown or not all(link.get(k) for k in ("from", "number")):
+        raise MappingConfigError(f"{path}: {where} needs `from` and `number`"
+                                 + (f"; unknown keys {sorted(unknown)}" if unknown else ""))
+    otherwise = link.get("otherwise")
+    if otherwise is not None and not isinstance(otherwise, dict):
+        raise MappingConfigError(f"{path}: {where}.otherwise must be a table")
+    return OrderLinkRule(target, link["from"], link["number"], link.get("type"),
+                         tuple(str(t) for t in link.get("types") or ()),
+                         _link_rule(path, otherwise, target, f"{where}.otherwise") if otherwise else None)
+
+
 def load_spec(name: str, directory: Path = MAPPINGS_DIR) -> BillSpec:
     mapping = load_mapping(name, directory)
     path = directory / f"{name}.toml"
@@ -172,8 +189,7 @@ def load_spec(name: str, directory: Path = MAPPINGS_DIR) -> BillSpec:
         raise MappingConfigError(f"{path}: [totals.<field>] needs `sum` (the entry column)")
     return BillSpec(
         mapping=mapping,
-        link=OrderLinkRule(link["target"], link["from"], link["number"], link.get("type"),
-                           tuple(str(t) for t in link.get("types") or ())),
+        link=_link_rule(path, link, link["target"]),
         amounts=AmountRule(amounts["target"], amounts["amount"],
                            {c: tuple(str(x) for x in v) for c, v in (amounts.get("live_when") or {}).items()}),
         kinds=tuple(kinds),

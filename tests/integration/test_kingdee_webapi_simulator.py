@@ -239,6 +239,29 @@ def test_a_sales_order_lifecycle_follows_the_status_rules(target: Target, client
     assert client.execute_bill_query("SAL_SaleOrder", "FID", filter_string=f"FBillNo = '{number}'") == []
 
 
+def test_a_receipt_is_pushed_down_from_an_audited_sales_order_only(target: Target, client: KingdeeWebApiClient) -> None:
+    saved = client.save("SAL_SaleOrder", order_model(target, [2, 3]))
+    (number,) = saved.numbers
+    with pytest.raises(KingdeeApiError) as refused:
+        client.push("SAL_SaleOrder", "AR_RECEIVEBILL", [number])
+    assert refused.value.msg_code == 12
+    client.submit("SAL_SaleOrder", [number])
+    client.audit("SAL_SaleOrder", [number])
+    pushed = client.push("SAL_SaleOrder", "AR_RECEIVEBILL", [number])
+    (receipt_no,) = pushed.numbers
+    assert re.fullmatch(r"SKD\d{8,}", receipt_no)
+    receipt = client.view("AR_RECEIVEBILL", number=receipt_no)
+    assert receipt["DocumentStatus"] == "A"
+    if target.engine is not None:  # the source entry (源单明细) that makes it a pushed-down receipt
+        src = m.T_AR_RECEIVEBILLSRCENTRY.c
+        with target.engine.connect() as conn:
+            rows = conn.execute(select(src.FORDERBILLNO, src.FREALRECAMOUNT).where(src.FID == int(pushed.ids[0]))).all()
+        assert [(n, float(a)) for n, a in rows] == [(number, 565.0)]
+    with pytest.raises(KingdeeApiError) as no_rule:
+        client.push("SAL_SaleOrder", "BD_MATERIAL", [number])
+    assert no_rule.value.msg_code != 0
+
+
 def test_query_returns_one_row_per_entry_line_with_the_header_repeated(
     target: Target, client: KingdeeWebApiClient
 ) -> None:

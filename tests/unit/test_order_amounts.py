@@ -62,6 +62,18 @@ def test_a_live_bill_gives_its_rows_per_order_and_a_dead_one_nothing() -> None:
     assert change(1, 13, [("SO1", "100")], op_="d").amounts == ()
 
 
+def test_a_receipt_keyed_by_hand_links_its_orders_by_the_numbers_on_its_rows_and_never_counts_twice() -> None:
+    keyed = receipt(2, 20, [])
+    keyed.envelope["after"]["entries"] = [{"FSALEORDERNO": "SO1", "FREALRECAMOUNT": Decimal(80)},
+                                          {"FSALEORDERNO": " ", "FREALRECAMOUNT": Decimal(5)},
+                                          {"FSALEORDERNO": "SO2", "FREALRECAMOUNT": Decimal(20)}]
+    assert bill_change(RECEIPTS, RECEIPT, keyed).amounts == (("SO1", Decimal(80)), ("SO2", Decimal(20)))
+    assert RECEIPTS.link.numbers(keyed.envelope["after"]) == ["SO1", "SO2"]
+    pushed = receipt(3, 21, [("SO1", "100")])  # pushed down: its rows carry the number too
+    pushed.envelope["after"]["entries"] = [{"FSALEORDERNO": "SO1", "FREALRECAMOUNT": Decimal(100)}]
+    assert bill_change(RECEIPTS, RECEIPT, pushed).amounts == (("SO1", Decimal(100)),)
+
+
 def test_bill_amounts_send_only_differences_and_roll_back_orders_left() -> None:
     state = BillState()
     first = apply_bill(state, change(1, 10, [("SO1", "100"), ("SO2", "50")]))

@@ -17,6 +17,7 @@ from infra.simulators.kingdee import envelope as env
 from infra.simulators.kingdee.auth import Authenticator, Caller, LoginFailed, SignatureRejected
 from infra.simulators.kingdee.forms import FormDef, form_by_id
 from infra.simulators.kingdee.model_input import SaveOptions
+from infra.simulators.kingdee.push import Pusher
 from infra.simulators.kingdee.query import BillQuery, QueryPlan
 from infra.simulators.kingdee.save import DocumentWriter
 from infra.simulators.kingdee.status_ops import RULES, StatusOperations
@@ -85,12 +86,14 @@ class KingdeeApi:
         operations: StatusOperations,
         viewer: DocumentViewer,
         query: BillQuery,
+        pusher: Pusher,
     ) -> None:
         self.auth = auth
         self.writer = writer
         self.operations = operations
         self.viewer = viewer
         self.query = query
+        self.pusher = pusher
 
     def handle(self, req: Request) -> Answer:
         method = req.call.method
@@ -201,6 +204,11 @@ class KingdeeApi:
             outcome = self.operations.run(method, form, data)
             notes.update(records=len(outcome.successes) + len(outcome.problems), msg_code=outcome.msg_code)
             return Answer(env.operation_result(outcome), notes=notes)
+        if method == "push":
+            outcome = self.pusher.push(form.form_id, data)
+            notes.update(records=len(outcome.successes), msg_code=outcome.msg_code)
+            return Answer({"Result": {**env.operation_result(outcome)["Result"], "ConvertResponseStatus": None}},
+                          notes=notes)
         if method == "view":
             document = self.viewer.view(form, data)
             return Answer({"Result": {"ResponseStatus": None, "Result": document}}, notes=notes)

@@ -13,6 +13,7 @@ from infra.simulators.kingdee.auth import Authenticator
 from infra.simulators.kingdee.config import KingdeeSimConfig
 from infra.simulators.kingdee.query import BillQuery
 from infra.simulators.kingdee.save import DocumentWriter
+from infra.simulators.kingdee.push import Pusher
 from infra.simulators.kingdee.services import KingdeeApi
 from infra.simulators.kingdee.status_ops import StatusOperations
 from infra.simulators.kingdee.view import DocumentViewer
@@ -41,6 +42,7 @@ class KingdeeSimulator:
             StatusOperations(engine, config.api_user_id),
             DocumentViewer(engine),
             BillQuery(engine, config.max_query_limit),
+            Pusher(engine, config.api_user_id),
         )
         return cls(config, db, engine, auth, api, FaultInjector(config.fault_seed), RequestLog())
 
