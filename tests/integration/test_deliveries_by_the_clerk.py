@@ -7,7 +7,7 @@ from typing import Any
 from connectors.kingdee.client import KingdeeWebApiClient
 from connectors.kingdee.demo_data import OrderLine, SalesOrderRef, insert_customer, insert_material, insert_sales_order
 from tests.integration.harness import IsolatedEnv, wait_for
-from tests.integration.test_deliveries_flow import deliveries, delivered, order_where
+from tests.integration.test_deliveries_flow import delivered, deliveries, order_where
 
 
 def keyed_outbound(clerk: KingdeeWebApiClient, order: SalesOrderRef, customer_number: str,

@@ -1,10 +1,10 @@
 """下推 (Push): a target bill made from source bills, as K/3 Cloud's conversion rules make it.
 
-One rule is simulated, the one the finance clerk uses for a customer's payment: sales order → 收款单 (``SAL_SaleOrder``
-→ ``AR_RECEIVEBILL``).  The receipt is saved (status A 创建) with the order's customer and its whole amount (价税合计)
-on one row naming the order (销售订单号/内码), and one source entry (源单明细) per order pushed — which is what makes it a
-pushed-down receipt rather than one keyed by hand.  The clerk then edits, submits and audits it as any other bill.
-A source bill that is not audited cannot be pushed (MsgCode 12), as in K/3 Cloud.
+One rule is simulated, the one the finance clerk uses for a customer's payment: sales order → 收款单
+(``SAL_SaleOrder`` → ``AR_RECEIVEBILL``).  The receipt is saved (status A 创建) with the order's customer and its
+whole amount (价税合计) on one row naming the order (销售订单号/内码), and one source entry (源单明细) per order
+pushed — which is what makes it a pushed-down receipt rather than one keyed by hand.  The clerk then edits, submits
+and audits it as any other bill.  A source bill that is not audited cannot be pushed (MsgCode 12), as in K/3 Cloud.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class Pusher:
             if not orders:
                 outcome.fail(env.DATA_NOT_FOUND, [env.Problem("没有可下推的源单", None)])
                 return outcome
-            for fid, number, status, *_ in orders:
+            for _, number, status, *_ in orders:
                 if status != "C":
                     outcome.fail(env.NOT_OPERABLE, [env.Problem(f"销售订单“{number}”未审核，不能下推", None)])
             if outcome.problems or len({row.FCUSTID for row in orders}) > 1:

@@ -11,9 +11,9 @@ from infra.simulators.common.requestlog import RequestLog
 from infra.simulators.common.sqlite import SqliteDb
 from infra.simulators.kingdee.auth import Authenticator
 from infra.simulators.kingdee.config import KingdeeSimConfig
+from infra.simulators.kingdee.push import Pusher
 from infra.simulators.kingdee.query import BillQuery
 from infra.simulators.kingdee.save import DocumentWriter
-from infra.simulators.kingdee.push import Pusher
 from infra.simulators.kingdee.services import KingdeeApi
 from infra.simulators.kingdee.status_ops import StatusOperations
 from infra.simulators.kingdee.view import DocumentViewer
