@@ -4,6 +4,10 @@ It is at once the id map (source key → target id), the idempotency check (a ve
 the same content fingerprint, is not written again), the echo filter for two-way flows (the fingerprint of what we
 wrote), and the lineage store (Kafka position, commit and apply times, attempts, last error).
 
+Every write and failure is also appended to ``sync_history`` (the same facts, one row per event; writes that
+changed nothing are left out), so a trace shows a document's whole path, not only its latest write.  History older
+than ``HISTORY_DAYS`` is pruned by the writers (at most once an hour per process).
+
 SQLite by default (WAL mode, one writer per flow process), PostgreSQL for production: any SQLAlchemy URL.
 """
 
@@ -18,6 +22,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
+    Index,
     Integer,
     MetaData,
     String,
@@ -58,8 +63,34 @@ sync_ledger = Table(
     Column("updated_at_ms", BigInteger, nullable=False),
 )
 
+sync_history = Table(
+    "sync_history",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("flow", String(64), nullable=False),
+    Column("source_key", String(255), nullable=False),
+    Column("target_system", String(32), nullable=False),
+    Column("source_version", BigInteger, nullable=False),
+    Column("source_number", String(255)),
+    Column("target_id", String(64)),
+    Column("status", String(16), nullable=False),
+    Column("action", String(16)),
+    Column("attempts", Integer),
+    Column("error", Text),
+    Column("kafka_topic", String(255)),
+    Column("kafka_partition", Integer),
+    Column("kafka_offset", BigInteger),
+    Column("captured_at_ms", BigInteger),
+    Column("at_ms", BigInteger, nullable=False),
+    Index("sync_history_key", "source_key"),
+    Index("sync_history_at", "at_ms"),
+)
+
 SYNCED = "synced"
 FAILED = "failed"
+#: How long ``sync_history`` keeps a write (days).
+HISTORY_DAYS = 30
+_HISTORY_COLUMNS = frozenset(c.name for c in sync_history.columns) - {"id", "at_ms", "error"}
 
 
 @dataclass(frozen=True)
@@ -154,6 +185,8 @@ def _add_missing_columns(engine: Engine) -> None:
 class SyncLedger:
     """Reads and writes ledger rows for one flow and target system."""
 
+    _pruned_at_ms = 0
+
     def __init__(self, engine: Engine, flow: str, target_system: str) -> None:
         self.engine = engine
         self.flow = flow
@@ -190,6 +223,19 @@ class SyncLedger:
         if any(list(r) != columns for r in rows):
             raise ValueError("ledger rows of one call must have the same columns")
         upsert_rows(self.engine, sync_ledger, rows, ("flow", "source_key", "target_system"))
+        self._remember(rows, now)
+
+    def _remember(self, rows: list[dict[str, Any]], now: int) -> None:
+        """Append the writes and failures to ``sync_history`` (not the writes that changed nothing)."""
+        events = [{**{k: v for k, v in r.items() if k in _HISTORY_COLUMNS}, "error": r.get("last_error"), "at_ms": now}
+                  for r in rows if r.get("action") != "unchanged"]
+        if not events:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(sync_history.insert(), events)
+            if now - SyncLedger._pruned_at_ms > 3_600_000:
+                SyncLedger._pruned_at_ms = now
+                conn.execute(sync_history.delete().where(sync_history.c.at_ms < now - HISTORY_DAYS * 86_400_000))
 
     def record_applied_many(self, results: list[dict[str, Any]]) -> None:
         now = _now_ms()
@@ -223,3 +269,13 @@ class SyncLedger:
                 select(t.status, func.count()).where(t.flow == self.flow).group_by(t.status)
             )
             return {status: n for status, n in rows}
+
+
+def history(engine: Engine, keys: Iterable[str]) -> list[Any]:
+    """Every write and failure recorded for these source keys (any flow), oldest first."""
+    wanted = sorted({str(k) for k in keys if k})
+    out: list[Any] = []
+    with engine.connect() as conn:
+        for i in range(0, len(wanted), 500):
+            out += conn.execute(select(sync_history).where(sync_history.c.source_key.in_(wanted[i : i + 500]))).all()
+    return sorted(out, key=lambda r: (r.at_ms, r.id))

@@ -32,6 +32,14 @@ def _rows(field_name: str, column: str) -> Callable[[Envelope], set[str]]:
     return names
 
 
+def _either(*namers: Callable[[Envelope], set[str]]) -> Callable[[Envelope], set[str]]:
+    """Names from any of these places (a receipt pushed down names its order in source entries, one keyed by hand
+    on its rows)."""
+    def names(env: Envelope) -> set[str]:
+        return set().union(*(n(env) for n in namers))
+    return names
+
+
 def _header(column: str) -> Callable[[Envelope], set[str]]:
     def names(env: Envelope) -> set[str]:
         value = _doc(env).get(column)
@@ -89,7 +97,8 @@ RELATIONS: tuple[Relation, ...] = (
              _rows("entries", "source_order_no")),
     Relation("invoice (ordinary)", "kingdee.sales_order", "kingdee.invoice_ordinary",
              _rows("entries", "source_order_no")),
-    Relation("receipt", "kingdee.sales_order", "kingdee.receipt", _rows("sources", "FORDERBILLNO")),
+    Relation("receipt", "kingdee.sales_order", "kingdee.receipt",
+             _either(_rows("sources", "FORDERBILLNO"), _rows("entries", "FSALEORDERNO"))),
     Relation("Kingdee expense bill", "huilianyi.expense_reports", "kingdee.expense_reimbursement",
              _header("FSOURCEBILLNO"), by="key"),
     Relation("expense report", "zoho.campaigns", "huilianyi.expense_reports", _report_campaign, by="key"),
@@ -113,13 +122,20 @@ class RelatedDocument:
 
 
 def newest_versions(settings: Settings, topic: str) -> dict[str, Envelope | None]:
-    """Key → newest envelope on the topic (None after a tombstone)."""
+    """Key → newest envelope on the topic.  A deleted document keeps its last envelope, as a deletion (``op`` d:
+    a deleted outbound still belongs to the order's story); None only when the topic kept nothing but the
+    tombstone."""
     decoder = AvroDecoder(registry_client(settings.registry.url))
     out: dict[str, Envelope | None] = {}
     for _, _, key, value in read_topic(settings, topic):
         if key is None:
             continue
-        out[key.decode("utf-8", "replace")] = decoder.decode(value) if value is not None else None
+        name = key.decode("utf-8", "replace")
+        if value is not None:
+            out[name] = decoder.decode(value)
+        else:
+            last = out.get(name)
+            out[name] = {**last, "op": "d"} if last is not None else None
     return out
 
 

@@ -17,10 +17,12 @@ from sqlalchemy import or_, select
 from sqlalchemy.engine import Engine
 
 from cdchub.dead_letter_admin import dlq_topics, letters, read_topic
-from cdchub.ledger import sync_ledger
-from cdchub.related import related_documents
+from cdchub.ledger import history, sync_ledger
+from cdchub.related import RELATIONS, RelatedDocument, related_documents
 from cdchub.settings import Settings
 from connectors.common.avro import AvroDecoder, registry_client
+
+RELATION_KINDS = frozenset(r.kind for r in RELATIONS)
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Trace:
         if self.related:
             lines.append("related:")
             lines += [f"  {d['kind']:<24} {d.get('number') or '-':<20} key {d['key']}  ({d['op']})"
+                      + "".join(f"\n      {s}" for s in (d.get("detail") or {}).get("sync") or [])
                       for d in self.related]
         return "\n".join(lines)
 
@@ -94,13 +97,48 @@ def _captured_versions(settings: Settings, topic: str, key: str) -> tuple[list[H
 
 
 def _writes(r: Any, via: str | None = None) -> list[Hop]:
-    """The target write (or failure) one ledger row records."""
+    """The target write (or failure) one ledger row records (its latest; ledgers older than the history)."""
     label = f"{r.flow}: {r.status} ({r.action})" if r.applied_at_ms else f"{r.flow}: failed"
     detail = {"target_id": r.target_id, "attempts": r.attempts, "error": (r.last_error or "")[:200], "via": via}
     if r.applied_at_ms:
         detail["latency_ms"] = r.applied_at_ms - r.captured_at_ms if r.captured_at_ms else None
         return [Hop(r.applied_at_ms, label, r.target_system, detail)]
     return [Hop(r.updated_at_ms, label, r.target_system, detail)] if r.status == "failed" else []
+
+
+def _written(h: Any, via: str | None = None) -> Hop:
+    """One write or failure from the history."""
+    label = f"{h.flow}: {h.status} ({h.action})" if h.status == "synced" else f"{h.flow}: failed"
+    detail = {"target_id": h.target_id, "version": h.source_version, "attempts": h.attempts,
+              "error": (h.error or "")[:200], "via": via,
+              "latency_ms": h.at_ms - h.captured_at_ms if h.captured_at_ms and h.status == "synced" else None}
+    return Hop(h.at_ms, label, h.target_system, detail)
+
+
+def _all_writes(engine: Engine, rows: list[Any], via: bool = False) -> list[Hop]:
+    """Every write of these ledger rows' documents from the history; a row with no history shows its latest."""
+    past = history(engine, [r.source_key for r in rows])
+    hops: list[Hop] = []
+    for r in rows:
+        mine = [h for h in past if (h.flow, h.source_key, h.target_system) == (r.flow, r.source_key, r.target_system)]
+        hops += [_written(h, r.source_key if via else None) for h in mine] or _writes(r, r.source_key if via else None)
+    return hops
+
+
+def _related_writes(settings: Settings, engine: Engine, found: list[RelatedDocument]) -> list[Hop]:
+    """What the flows did with each related document (an outbound's Deliveries record, a receipt's Payment): its
+    ``sync`` in the related list (written, dead-lettered, or not written) and its writes in the timeline."""
+    t = sync_ledger.c
+    hops: list[Hop] = []
+    for doc in found:
+        with engine.connect() as conn:
+            rows = conn.execute(select(sync_ledger).where(
+                t.source_key == doc.key, t.kafka_topic == settings.kafka.topic(doc.topic))).all()
+        doc.detail["sync"] = [f"{r.flow} → {r.target_system} {r.target_id or '-'}: "
+                              + ("written" if r.status == "synced" else f"dead-lettered ({(r.last_error or '')[:120]})")
+                              for r in rows] or ["not written"]
+        hops += _all_writes(engine, list(rows), via=True)
+    return hops
 
 
 def trace(settings: Settings, engine: Engine, term: str) -> Trace:
@@ -121,24 +159,28 @@ def trace(settings: Settings, engine: Engine, term: str) -> Trace:
             hops += versions
             bare = topic.removeprefix(settings.kafka.topic_prefix)
             found, linked = related_documents(settings, bare, r.source_key, r.source_number, newest)
+            hops += _related_writes(settings, engine, found)
             related += [asdict(d) for d in found]
             links.update(linked)
-        hops += _writes(r)
+    hops += _all_writes(engine, list(rows))
     # one step further through the ledger: what a write created is the source of other flows' writes (a campaign's
     # OA request and that request's write-backs), and ledger links (an expense report's campaign cost)
     links |= {r.target_id for r in rows if r.target_id}
     links -= {r.source_key for r in rows}
     if links:
         with engine.connect() as conn:
-            for r in conn.execute(select(sync_ledger).where(t.source_key.in_(sorted(links)))).all():
-                related.append({"kind": f"{r.flow} record", "topic": r.kafka_topic, "key": r.source_key,
-                                "number": r.source_number, "op": r.status,
-                                "detail": {"target_system": r.target_system, "target_id": r.target_id}})
-                hops += _writes(r, via=r.source_key)
+            linked_rows = conn.execute(select(sync_ledger).where(t.source_key.in_(sorted(links)))).all()
+        for r in linked_rows:
+            related.append({"kind": f"{r.flow} record", "topic": r.kafka_topic, "key": r.source_key,
+                            "number": r.source_number, "op": r.status,
+                            "detail": {"target_system": r.target_system, "target_id": r.target_id}})
+        hops += _all_writes(engine, list(linked_rows), via=True)
     keys = {r.source_key for r in rows} | {term}
+    related_keys = {(settings.kafka.topic(d["topic"]), d["key"]) for d in related if d["kind"] in RELATION_KINDS}
     if dlq_topics(settings):
         for letter in letters(settings):
-            if str(letter.source.get("key")) in keys:
+            source = letter.source
+            if str(source.get("key")) in keys or (source.get("topic"), str(source.get("key"))) in related_keys:
                 hops.append(Hop(int(letter.body.get("time_ms") or 0), f"dead letter ({letter.flow})", "cdchub", {
                     "stage": letter.body.get("stage"), "error": str(letter.body.get("error"))[:200]}))
     hops.sort(key=lambda h: h.at_ms)

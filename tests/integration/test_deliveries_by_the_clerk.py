@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from connectors.kingdee.client import KingdeeWebApiClient
 from connectors.kingdee.demo_data import OrderLine, SalesOrderRef, insert_customer, insert_material, insert_sales_order
 from tests.integration.harness import IsolatedEnv, wait_for
 from tests.integration.test_deliveries_flow import delivered, deliveries, order_where
+from tests.integration.test_trace import cdchub
 
 
 def keyed_outbound(clerk: KingdeeWebApiClient, order: SalesOrderRef, customer_number: str,
@@ -57,3 +59,19 @@ def test_an_outbound_unaudited_and_deleted_by_the_clerk_is_marked_deleted_and_it
     order_where(env, order.fid, "the next outbound delivered", lambda o: delivered(o) == [1, 0])
     wait_for(lambda: str(again) in deliveries(env), 10, "the next delivery record")
     assert len(live(env, again_number)) == 1, deliveries(env)
+
+    # the order's trace lists both outbounds with what became of them, and every write of the order
+    done = cdchub(env, "trace", order.bill_no, "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    found = json.loads(done.stdout)
+    outbounds = {d["key"]: d for d in found["related"] if d["kind"] == "outbound"}
+    assert set(outbounds) == {str(fid), str(again)}
+    assert outbounds[str(fid)]["op"] == "d"
+    for key, doc in outbounds.items():
+        (sync,) = doc["detail"]["sync"]
+        assert sync.startswith("deliveries → zoho ") and sync.endswith(": written"), (key, sync)
+    order_writes = [h["what"] for h in found["hops"] if h["what"].startswith("sales_orders: ")]
+    assert order_writes[0] == "sales_orders: synced (insert)" and len(order_writes) >= 1
+    delivery_writes = [h for h in found["hops"] if h["what"].startswith("deliveries: synced")]
+    assert {h["detail"]["via"] for h in delivery_writes} >= {str(fid), str(again)}
+    assert len([h for h in delivery_writes if h["detail"]["via"] == str(fid)]) == 2, "written, then marked deleted"

@@ -3,9 +3,12 @@ rows), linked to its CRM order and counted in the order's received amount."""
 
 from __future__ import annotations
 
+import json
+
 from connectors.kingdee.demo_data import OrderLine, insert_customer, insert_material, insert_sales_order
 from tests.integration.harness import IsolatedEnv, wait_for
 from tests.integration.test_invoices_receipts_flow import order, records
+from tests.integration.test_trace import cdchub
 
 
 def test_a_receipt_keyed_with_the_order_number_links_the_order_and_counts_until_it_is_unaudited(
@@ -43,3 +46,10 @@ def test_a_receipt_keyed_with_the_order_number_links_the_order_and_counts_until_
 
     clerk.unaudit("AR_RECEIVEBILL", ids=[fid])
     wait_for(lambda: (o := order(env, so.fid)) and o.get("Received_Amount") == 1130, 30, "rolled back after un-audit")
+
+    # the order's trace lists both receipts, the keyed one too, and their Payments writes
+    done = cdchub(env, "trace", so.bill_no, "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    receipts = {d["key"]: d for d in json.loads(done.stdout)["related"] if d["kind"] == "receipt"}
+    assert set(receipts) == {str(fid), str(pushed_id)}
+    assert all(d["detail"]["sync"][0].startswith("receipts → zoho ") for d in receipts.values()), receipts

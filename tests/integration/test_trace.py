@@ -38,7 +38,9 @@ def test_a_trace_shows_each_captured_version_and_each_write_with_its_latency(env
     assert [h["what"] for h in captured] == ["captured (r)", "captured (u)"], "the snapshot, then the edit"
     assert all(h["system"] == "kingdee" and h["detail"]["lsn"] for h in captured)
     writes = [h for h in found["hops"] if h["what"].startswith("materials: synced")]
-    assert writes and writes[-1]["detail"]["target_id"] == crm_id and writes[-1]["detail"]["latency_ms"] >= 0
+    assert [h["what"] for h in writes] == ["materials: synced (insert)", "materials: synced (update)"], \
+        "every write, not only the latest"
+    assert all(h["detail"]["target_id"] == crm_id and h["detail"]["latency_ms"] >= 0 for h in writes)
 
     by_target = cdchub(env, "trace", crm_id)
     assert by_target.returncode == 0 and "materials" in by_target.stdout and "captured (u)" in by_target.stdout
