@@ -43,6 +43,8 @@ from connectors.common.retry import GaveUp, RetryPolicy
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import Planned
 from connectors.kingdee.client import KingdeeApiError, KingdeeWebApiClient
+from connectors.kingdee.form_requirements import FormRequirements
+from connectors.kingdee.models import china_now
 from connectors.kingdee.sink import kingdee_client
 from connectors.zoho.client import ZohoClient
 from connectors.zoho.source import zoho_topic
@@ -63,6 +65,9 @@ class OrderRules:
     confirmed_values: tuple[str, ...]
     form: str
     bill_prefix: str
+    #: The order's field holding the CRM order id (a text field the installation adds to the form): how cdchub
+    #: finds the orders it created, whatever number Kingdee's coding rule gave them.
+    link_field: str
     default_tax_rate: Decimal
     refusal_msg_codes: frozenset[int]
     account_number_fields: tuple[str, ...]
@@ -83,6 +88,7 @@ def load_rules(path: Path = RULES_PATH) -> OrderRules:
             confirmed_values=tuple(str(v) for v in raw["confirmed"]["values"]),
             form=str(raw["kingdee"]["form"]),
             bill_prefix=str(raw["kingdee"]["bill_prefix"]),
+            link_field=str(raw["kingdee"]["link_field"]),
             default_tax_rate=Decimal(str(raw["kingdee"]["default_tax_rate"])),
             refusal_msg_codes=frozenset(int(c) for c in raw["kingdee"]["refusal_msg_codes"]),
             account_number_fields=tuple(raw["numbers"]["account"]),
@@ -149,6 +155,7 @@ class CrmOrderPartition(LedgerSinkPartition):
         self.kingdee = kingdee
         self.rules = rules
         self.policy = policy
+        self.forms = FormRequirements(kingdee)
 
     # --- numbers of the CRM lookups ---------------------------------------------------------------------------
     def _number(self, module: str, record_id: str | None, fields: tuple[str, ...], what: str, order: str) -> str:
@@ -191,25 +198,30 @@ class CrmOrderPartition(LedgerSinkPartition):
             return None, "not_confirmed"
         return self._create(order)
 
-    def _find(self, bill_no: str) -> str | None:
-        rows = self.kingdee.execute_bill_query(self.rules.form, "FID,FBillNo", filter_string=f"FBillNo = '{bill_no}'")
-        return str(rows[0][0]) if rows else None
+    def _find(self, order_id: str) -> tuple[str, str] | None:
+        """The Kingdee order created for this CRM order (by the link field we wrote): its id and number."""
+        link = order_id.replace("'", "''")
+        rows = self.kingdee.execute_bill_query(self.rules.form, "FID,FBillNo",
+                                               filter_string=f"{self.rules.link_field} = '{link}'")
+        return (str(rows[0][0]), str(rows[0][1] or "").strip()) if rows else None
 
     def _create(self, order: dict[str, Any]) -> tuple[str, str]:
-        bill_no = self.rules.bill_no(str(order["id"]))
-        fid = self._find(bill_no)
+        order_id = str(order["id"])
+        found = self._find(order_id)
         action = "found"
-        if fid is None:
+        if found is None:
             customer = self._number("Accounts", _lookup_id(order.get("Account_Name")),
                                     self.rules.account_number_fields, "account", str(order.get("Subject")))
-            model: dict[str, Any] = {"FID": 0, "FBillNo": bill_no, "FCustId": {"FNumber": customer},
-                                     "FSaleOrderEntry": [line.to_kingdee() for line in self._lines(order, set())]}
-            if order.get("Order_Date"):
-                model["FDate"] = order["Order_Date"]
+            model: dict[str, Any] = {
+                "FID": 0, "FBillNo": self.rules.bill_no(order_id), self.rules.link_field: order_id,
+                "FDate": order.get("Order_Date") or china_now().date().isoformat(), "FCustId": {"FNumber": customer},
+                "FSaleOrderEntry": [line.to_kingdee() for line in self._lines(order, set())]}
             if order.get("Description"):
                 model["FNote"] = order["Description"]
-            fid = str(self.kingdee.save(self.rules.form, model).ids[0])
+            saved = self.kingdee.save(self.rules.form, self.forms.complete(self.rules.form, model))
+            found = (str(saved.ids[0]), str(saved.numbers[0]) if saved.numbers else "")
             action = "insert"
+        fid, bill_no = found
         self._write_back(order, fid, bill_no)
         return fid, action
 

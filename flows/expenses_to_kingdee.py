@@ -3,15 +3,15 @@
 rejected or cancelled after that loses its bill.
 
     huilianyi.expense_reports ─► decode ─► intent per report (approved or not) ─► ExpenseBillSink:
-        approved     ─► bill HLY-<business code> found by number (ExecuteBillQuery), or Save (status A 创建)
-                        ─► journalNo = the bill number on the report (idempotent on Huilianyi's side)
+        approved     ─► bill found by its 来源单号 = business code (ExecuteBillQuery), or Save (status A 创建)
+                        ─► journalNo = the bill's number, as Kingdee's coding rule gave it (idempotent)
         not approved ─► a bill we made (ledger) ─► deleted while Kingdee allows it (Z/A/D); submitted or audited
                         in Kingdee → left to finance, reported on cdchub.dlq.expenses_to_kingdee
         unmapped expense type, Kingdee refusal, retries exhausted ─► cdchub.dlq.expenses_to_kingdee
 
 Rules are data (``flows/mappings/expenses.toml``, ``flows/expense_rules.py``).
 
-Crash safety: the bill number is derived from the business code and looked up before a create, so a crash between
+Crash safety: the bill carries the business code (``FSourceBillNo``), looked up before a create, so a crash between
 Kingdee's write and its answer (or between the save and the ledger record) never makes a second bill; the journal
 number is written again after such a crash, which changes nothing in Huilianyi.  The ledger (keyed by business code,
 versioned by ``lastModifiedDate``) skips versions already handled; its fingerprint is the intent (approved or not,
@@ -42,6 +42,7 @@ from connectors.common.two_way import Planned
 from connectors.huilianyi.client import HuilianyiClient
 from connectors.huilianyi.source import SCHEMA, TOPIC
 from connectors.kingdee.client import KingdeeApiError, KingdeeWebApiClient
+from connectors.kingdee.form_requirements import FormRequirements
 from connectors.kingdee.sink import kingdee_client
 from flows.expense_rules import ExpenseRules, intent_fingerprint, load_rules
 from flows.kingdee_documents import DocumentEvent, read_documents, write_dead_letters
@@ -86,25 +87,29 @@ class ExpenseBillPartition(LedgerSinkPartition):
         self.hly = hly
         self.rules = rules
         self.policy = policy
+        self.forms = FormRequirements(kingdee)
 
-    def _find(self, bill_no: str) -> tuple[str, str] | None:
-        """The bill's Kingdee id and status, or None."""
-        number = bill_no.replace("'", "''")
+    def _find(self, code: str) -> tuple[str, str, str] | None:
+        """The bill made from this expense report (its 来源单号 is the report's business code, which we wrote):
+        Kingdee id, status and number — the number is the coding rule's, not necessarily the one asked for."""
+        source = code.replace("'", "''")
         rows = self.kingdee.execute_bill_query(self.rules.form, "FID,FBillNo,FDocumentStatus",
-                                               filter_string=f"FBillNo = '{number}'")
-        return (str(rows[0][0]), str(rows[0][2] or "").strip()) if rows else None
+                                               filter_string=f"FSourceBillNo = '{source}'")
+        return (str(rows[0][0]), str(rows[0][2] or "").strip(), str(rows[0][1] or "").strip()) if rows else None
 
     def _ensure_bill(self, cmd: SyncCommand) -> tuple[str, str]:
         report = cmd.record["report"]
         code = cmd.key
         bill_no = self.rules.bill_no(code)
         model = self.rules.bill_model(report)  # an unmapped type fails before anything is written
-        found = self._find(bill_no)
+        found = self._find(code)
         if found is not None:
-            fid, action = found[0], "found"
+            fid, action, bill_no = found[0], "found", found[2] or bill_no
         else:
             try:
-                fid, action = str(self.kingdee.save(self.rules.form, model).ids[0]), "insert"
+                saved = self.kingdee.save(self.rules.form, self.forms.complete(self.rules.form, model))
+                fid, action = str(saved.ids[0]), "insert"
+                bill_no = str(saved.numbers[0]) if saved.numbers else bill_no
             except KingdeeApiError as exc:
                 if exc.msg_code in self.rules.refusal_msg_codes:
                     message = "; ".join(str(e.get("Message")) for e in exc.errors) or str(exc)
@@ -127,17 +132,16 @@ class ExpenseBillPartition(LedgerSinkPartition):
             log.info("expense report %s is no longer approved; journal number %s not written", code, bill_no)
 
     def _remove_bill(self, cmd: SyncCommand) -> tuple[None, str]:
-        bill_no = self.rules.bill_no(cmd.key)
-        found = self._find(bill_no)
+        found = self._find(cmd.key)
         if found is None:
             return None, "absent"
-        _, status = found
+        fid, status, bill_no = found
         if status not in self.rules.deletable_statuses:
             raise BillLocked(
                 f"expense report {cmd.key} is no longer approved (status {cmd.record.get('status')}, rejectType "
                 f"{cmd.record.get('rejectType')}) but its Kingdee bill {bill_no} has status {status} in Kingdee: "
                 f"not deleted; finance must un-audit and delete (or void) it", code="KINGDEE_BILL_LOCKED")
-        self.kingdee.delete(self.rules.form, numbers=[bill_no])
+        self.kingdee.delete(self.rules.form, ids=[fid])
         return None, "delete"
 
     def write(self, planned: list[Planned], entries: dict[str, LedgerEntry]) -> None:

@@ -275,6 +275,17 @@ class KingdeeWebApiClient:
             data["Ids"] = ",".join(str(i) for i in ids)
         return self._raise_if_failed(self._operation(op, form_id, data), f"{op} {form_id}")
 
+    def business_info(self, form_id: str) -> dict[str, Any]:
+        """The form's metadata (``QueryBusinessInfo``): ``Entrys`` with their ``Fields`` (``Key``, ``MustInput``)."""
+        answer = self.call("DynamicFormService.QueryBusinessInfo", {"formid": form_id, "data": {"FormId": form_id}},
+                           f"QueryBusinessInfo {form_id}")
+        result = answer.get("Result", {}) if isinstance(answer, dict) else {}
+        status = result.get("ResponseStatus") or {}
+        if not status.get("IsSuccess", False):
+            raise KingdeeApiError(f"QueryBusinessInfo {form_id} refused", int(status.get("MsgCode") or 0),
+                                  list(status.get("Errors") or []))
+        return dict(result.get("NeedReturnData") or {})
+
     def push(self, form_id: str, target_form_id: str, numbers: Sequence[str] = (),
              ids: Sequence[Any] = ()) -> OperationResult:
         """下推: a ``target_form_id`` bill made from these source bills by the default conversion rule (saved, not

@@ -50,6 +50,7 @@ from sqlalchemy import (
     String,
     Table,
     func,
+    inspect,
     select,
     text,
 )
@@ -385,6 +386,8 @@ T_SAL_ORDER = Table(
     _ref("FCLOSERID"),
     _date("FCLOSEDATE"),
     _text("FNOTE"),
+    # An extension field (BOS 扩展) the installation adds for the integration: the CRM order an order came from.
+    _text("F_CDC_CRMORDERID", 50),
     Index("IDX_T_SAL_ORDER_FBILLNO", "FBILLNO"),
     Index("IDX_T_SAL_ORDER_FMODIFYDATE", "FMODIFYDATE"),
     quote=True,
@@ -708,8 +711,24 @@ def create_schema(engine: Engine, tables: Iterable[str] | None = None) -> None:
     chosen = [TABLES[name] for name in (tables or CAPTURED_TABLES)]
     with engine.begin() as conn:
         metadata.create_all(conn, tables=chosen, checkfirst=True)
+        _add_missing_columns(conn, chosen)
         for statement in replica_identity_sql(conn.dialect, chosen):
             conn.execute(text(statement))
+
+
+def _add_missing_columns(conn: Connection, tables: Iterable[Table]) -> None:
+    """Columns declared since a database was made (extension fields such as ``F_CDC_CRMORDERID``) are added, as a
+    Kingdee extension (BOS 扩展) adds them to an installation's tables."""
+    prep = conn.dialect.identifier_preparer
+    for table in tables:
+        have = {c["name"] for c in inspect(conn).get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have:
+                continue
+            default = column.server_default.arg if column.server_default is not None else None  # type: ignore[attr-defined]
+            conn.execute(text(
+                f"ALTER TABLE {prep.format_table(table)} ADD COLUMN {prep.format_column(column)} "
+                f"{column.type.compile(conn.dialect)}" + (f" DEFAULT '{default}'" if isinstance(default, str) else "")))
 
 
 def replica_identity_sql(dialect: Dialect, tables: Iterable[Table] | None = None) -> list[str]:

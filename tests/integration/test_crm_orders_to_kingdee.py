@@ -14,18 +14,20 @@ QUIET_S = 3.0
 
 
 def kingdee_orders(env: IsolatedEnv) -> dict[str, dict[str, Any]]:
-    """Orders in the Kingdee database by bill number: customer number, status, lines (material number, qty)."""
+    """Orders in the Kingdee database by the CRM order they came from (the link field cdchub writes; Kingdee's coding
+    rule numbers them): number, customer number, status, lines (material number, qty)."""
     with env.kingdee.connect() as conn:
         heads = conn.execute(text(
-            'SELECT o."FID", o."FBILLNO", o."FDOCUMENTSTATUS", c."FNUMBER" AS cust FROM "T_SAL_ORDER" o '
+            'SELECT o."FID", o."FBILLNO", o."F_CDC_CRMORDERID" AS crm, o."FDOCUMENTSTATUS", c."FNUMBER" AS cust '
+            'FROM "T_SAL_ORDER" o '
             'JOIN "T_BD_CUSTOMER" c ON c."FCUSTID" = o."FCUSTID"')).all()
         lines = conn.execute(text(
             'SELECT e."FID", e."FENTRYID", e."FSEQ", e."FQTY", m."FNUMBER" AS mat FROM "T_SAL_ORDERENTRY" e '
             'JOIN "T_BD_MATERIAL" m ON m."FMATERIALID" = e."FMATERIALID" ORDER BY e."FID", e."FSEQ"')).all()
     out = {}
     for h in heads:
-        out[h.FBILLNO.strip()] = {
-            "fid": str(h.FID), "status": h.FDOCUMENTSTATUS, "customer": h.cust.strip(),
+        out[h.crm.strip()] = {
+            "fid": str(h.FID), "number": h.FBILLNO.strip(), "status": h.FDOCUMENTSTATUS, "customer": h.cust.strip(),
             "lines": [(r.mat.strip(), Decimal(r.FQTY).normalize(), str(r.FENTRYID)) for r in lines if r.FID == h.FID],
         }
     return out
@@ -72,14 +74,15 @@ def test_a_confirmed_crm_order_is_created_in_kingdee_edited_until_audited_then_r
 
     draft = crm_order(env, account, products, status="Created")
     oid = crm_order(env, account, products)
-    bill = f"CRM{oid}"
+    bill = oid
     order = wait_for(lambda: kingdee_orders(env).get(bill), 60, "the order in Kingdee")
+    assert order["number"].startswith("XSDD"), "numbered by Kingdee's coding rule, not by the number asked for"
     assert order["customer"] == "CUST0001" and order["status"] == "A"
     assert qty(order) == [("1.01.0001", Decimal(100)), ("1.01.0002", Decimal(30))]
     crm = wait_for(lambda: (o := crm_get(env, oid)).get("Kingdee_Order_ID") and o, 30, "the write-back")
-    assert crm["Kingdee_Bill_No"] == bill and crm["Kingdee_Order_ID"] == order["fid"]
+    assert crm["Kingdee_Bill_No"] == order["number"] and crm["Kingdee_Order_ID"] == order["fid"]
     assert [r["Kingdee_Entry_ID"] for r in crm["Ordered_Items"]] == [e for *_, e in order["lines"]]
-    assert f"CRM{draft}" not in kingdee_orders(env), "an unconfirmed order stays in the CRM"
+    assert draft not in kingdee_orders(env), "an unconfirmed order stays in the CRM"
     saves = kingdee.calls("DynamicFormService.Save")
     holds_for(lambda: kingdee.calls("DynamicFormService.Save") == saves and len(kingdee_orders(env)) == 1,
               QUIET_S, "no echo of the write-back")
@@ -130,7 +133,7 @@ def test_a_crash_between_the_kingdee_save_and_its_answer_creates_one_order(env: 
                                              "timeout_s": 60, "apply": True, "count": 1}).raise_for_status()
     flow = env.flow("crm_orders_to_kingdee")
     oid = crm_order(env, account, products)
-    bill = f"CRM{oid}"
+    bill = oid
     wait_for(lambda: bill in kingdee_orders(env), 60, "the order saved in Kingdee")
     flow.kill()
     kingdee.http.delete("/__sim/faults").raise_for_status()
@@ -140,5 +143,5 @@ def test_a_crash_between_the_kingdee_save_and_its_answer_creates_one_order(env: 
     assert list(orders) == [bill], "no second order after the crash"
     # a second Save would have been refused (the number is taken) and dead-lettered, with no write-back
     assert not env.dead_letters("crm_orders_to_kingdee"), "found by its number, not saved again"
-    assert crm["Kingdee_Order_ID"] == orders[bill]["fid"] and crm["Kingdee_Bill_No"] == bill
+    assert crm["Kingdee_Order_ID"] == orders[bill]["fid"] and crm["Kingdee_Bill_No"] == orders[bill]["number"]
     assert qty(orders[bill]) == [("1.01.0001", Decimal(100)), ("1.01.0002", Decimal(30))]

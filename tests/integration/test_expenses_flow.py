@@ -21,7 +21,8 @@ FLOWS = ("expenses_to_kingdee", "campaign_costs")
 
 
 def kingdee_bills(env: IsolatedEnv) -> dict[str, dict[str, Any]]:
-    """费用报销单 in the Kingdee database by bill number: status, purpose, source, lines (item id, amount, remark)."""
+    """费用报销单 in the Kingdee database by the number cdchub asks for, ``HLY-<business code>`` (it finds them by
+    their 来源单号; Kingdee's coding rule numbers them): number, status, purpose, source, lines."""
     with env.kingdee.connect() as conn:
         heads = conn.execute(text(
             'SELECT "FID", "FBILLNO", "FDOCUMENTSTATUS", "FCAUSA", "FSOURCEBILLNO", "FPROPOSERID", "FREQAMOUNTSUM" '
@@ -30,13 +31,25 @@ def kingdee_bills(env: IsolatedEnv) -> dict[str, dict[str, Any]]:
             'SELECT "FID", "FEXPID", "FREQAMOUNT", "FREMARK" FROM "T_ER_EXPREIMBURSEENTRY" '
             'ORDER BY "FID", "FSEQ"')).all()
     return {
-        h.FBILLNO.strip(): {
-            "fid": str(h.FID), "status": h.FDOCUMENTSTATUS, "causa": h.FCAUSA, "source": h.FSOURCEBILLNO,
-            "proposer": h.FPROPOSERID, "total": Decimal(h.FREQAMOUNTSUM).normalize(),
+        f"HLY-{h.FSOURCEBILLNO.strip()}": {
+            "fid": str(h.FID), "number": h.FBILLNO.strip(), "status": h.FDOCUMENTSTATUS, "causa": h.FCAUSA,
+            "source": h.FSOURCEBILLNO, "proposer": h.FPROPOSERID, "total": Decimal(h.FREQAMOUNTSUM).normalize(),
             "lines": [(r.FEXPID, Decimal(r.FREQAMOUNT).normalize(), r.FREMARK) for r in lines if r.FID == h.FID],
         }
         for h in heads
     }
+
+
+def number_of(env: IsolatedEnv, key: str) -> str | None:
+    """The Kingdee number of the bill of ``HLY-<business code>`` (what Huilianyi must get as journal number)."""
+    bill = kingdee_bills(env).get(key)
+    return bill["number"] if bill else None
+
+
+def journal_is_bill(env: IsolatedEnv, hly: HuilianyiSim, code: str) -> bool:
+    """Huilianyi shows the Kingdee number of the report's bill as its journal number."""
+    number = number_of(env, f"HLY-{code}")
+    return number is not None and hly.journal_no(code) == number
 
 
 def bills_once(env: IsolatedEnv, numbers: set[str] | None = None,
@@ -93,7 +106,8 @@ def test_an_approved_report_becomes_a_kingdee_bill_its_number_goes_back_and_the_
     assert bill["lines"] == [(20006, Decimal("12000"), "市场推广费 展会展位费（南京国际博览中心）"),
                              (20005, Decimal("3500.5"), "会议费 客户研讨会茶歇")]
     assert bill["total"] == Decimal("15500.5")
-    wait_for(lambda: hly.journal_no(r1) == b1 and hly.journal_no(r2) == b2, 30, "bill numbers back in Huilianyi")
+    wait_for(lambda: journal_is_bill(env, hly, r1) and journal_is_bill(env, hly, r2), 30,
+             "bill numbers back in Huilianyi")
     wait_for(lambda: actual_cost(env, campaign) == Decimal("16300.50"), 30, "the campaign's actual cost")
 
     # the bearer token expires and Kingdee loses the session in the middle: both are renewed and the flow carries on
@@ -102,7 +116,7 @@ def test_an_approved_report_becomes_a_kingdee_bill_its_number_goes_back_and_the_
     assert hly.expire_tokens() >= 1
     kingdee.http.post("/__sim/expire-sessions").raise_for_status()
     hly.advance(r3, to=1003)
-    wait_for(lambda: b3 in kingdee_bills(env) and hly.journal_no(r3) == b3, 60, "the third bill after token expiry")
+    wait_for(lambda: journal_is_bill(env, hly, r3), 60, "the third bill after token expiry")
     wait_for(lambda: actual_cost(env, campaign) == Decimal("17299.50"), 30, "cost with the third report")
     assert len(hly.requests("/oauth/token")) > tokens, "a new token was fetched"
     assert kingdee.calls("AuthService.LoginBySign") > logins, "a new Kingdee session was opened"
@@ -129,7 +143,7 @@ def test_an_approved_report_becomes_a_kingdee_bill_its_number_goes_back_and_the_
     assert [hly.journal_writes(c) for c in (r1, r2, r3)] == [1, 1, 1]
     # the replayed flows are live: the next approval makes exactly one bill and one cost write
     r4 = hly.create(status=1003, campaignId=campaign, lines=[line("MARKETING", "500.50")])["businessCode"]
-    wait_for(lambda: actual_cost(env, campaign) == Decimal("17000.00") and hly.journal_no(r4) == f"HLY-{r4}", 60,
+    wait_for(lambda: actual_cost(env, campaign) == Decimal("17000.00") and journal_is_bill(env, hly, r4), 60,
              "the next report after the replay")
     assert kingdee.calls("DynamicFormService.Save") == saves + 1 and campaign_writes(env) == writes + 1
 
@@ -159,12 +173,12 @@ def test_an_unmapped_expense_type_and_a_missing_campaign_are_dead_lettered_while
 
     # finance audited the bill in Kingdee, then the report is rejected in Huilianyi: the bill stays, finance is told
     held = f"HLY-{ok['businessCode']}"
-    wait_for(lambda: hly.journal_no(ok["businessCode"]) == held, 30, "the bill number written back")
+    wait_for(lambda: journal_is_bill(env, hly, ok["businessCode"]), 30, "the bill number written back")
     set_document_status(env.kingdee, "T_ER_EXPREIMBURSE", bills[held]["fid"], "C")
     hly.advance(ok["businessCode"], reject="finance")
     locked = wait_for(lambda: [d for d in env.dead_letters("expenses_to_kingdee") if d["source"]["key"]
                                == ok["businessCode"]], 60, "the locked bill reported")
-    assert held in locked[0]["error"] and "status C" in locked[0]["error"]
+    assert bills[held]["number"] in locked[0]["error"] and "status C" in locked[0]["error"]
     assert held in kingdee_bills(env), "an audited bill is never deleted by the flow"
     wait_for(lambda: actual_cost(env, campaign) == Decimal("0.00"), 30, "the rejected report's cost taken back")
     assert len(env.dead_letters("expenses_to_kingdee")) == 2 and len(env.dead_letters("campaign_costs")) == 1
@@ -188,7 +202,7 @@ def test_crashes_in_the_middle_of_both_flows_leave_one_bill_per_report_and_the_r
     restarted.kill()
     hly.clear_faults()
     env.flow("expenses_to_kingdee")
-    wait_for(lambda: hly.journal_no(first) == f"HLY-{first}", 60, "the bill number written back after two crashes")
+    wait_for(lambda: journal_is_bill(env, hly, first), 60, "the bill number written back after two crashes")
     assert list(kingdee_bills(env)) == [f"HLY-{first}"] and hly.journal_writes(first) == 1
 
     # the cost flow is killed while a stream of reports is approved and rejected

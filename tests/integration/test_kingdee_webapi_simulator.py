@@ -138,6 +138,7 @@ def unique(prefix: str) -> str:
 def order_model(target: Target, qtys: list[int], fid: int = 0) -> dict[str, Any]:
     return {
         "FID": fid, "FDate": "2025-07-01", "FCustId": {"FNumber": target.customer},
+        "FBillTypeID": {"FNumber": "XSDD01_SYS"}, "FSaleOrgId": {"FNumber": "100"},
         "FSaleOrderEntry": [{"FMaterialId": {"FNumber": target.material}, "FQty": q, "FTaxPrice": 113} for q in qtys],
     }  # fmt: skip
 
@@ -209,6 +210,31 @@ def test_save_a_material_then_view_and_query_it(target: Target, client: KingdeeW
     rows = client.execute_bill_query("BD_MATERIAL", "FMATERIALID,FNumber,FName,FDocumentStatus",
                                      filter_string=f"FNumber = '{number}'")  # fmt: skip
     assert rows == [[saved.ids[0], number, "合同测试物料", "A"]]
+
+
+def test_the_account_requires_its_fields_says_so_in_the_metadata_and_numbers_bills_itself(
+        sim: Target, sim_client: KingdeeWebApiClient) -> None:
+    bare = {"FCustId": {"FNumber": sim.customer}, "FBillNo": "CRM-WANTED-1",
+            "FSaleOrderEntry": [{"FMaterialId": {"FNumber": sim.material}, "FQty": 1}]}
+    with pytest.raises(KingdeeApiError) as refused:
+        sim_client.save("SAL_SaleOrder", {**bare, "FDate": ""})
+    assert refused.value.msg_code == 11
+    assert set(refused.value.field_names) == {"FBillTypeID", "FDate", "FSaleOrgId"}
+    info = sim_client.business_info("SAL_SaleOrder")
+    head = next(e for e in info["Entrys"] if e["Key"] == "FBillHead")
+    assert {f["Key"] for f in head["Fields"] if f["MustInput"] == 1} == {"FCustId", "FBillTypeID", "FDate",
+                                                                        "FSaleOrgId"}
+    saved = sim_client.save("SAL_SaleOrder", {**bare, "FDate": "2026-12-07", "FBillTypeID": {"FNumber": "XSDD01_SYS"},
+                                              "FSaleOrgId": {"FNumber": "100"}, "F_CDC_CRMOrderId": "4876876000001"})
+    (number,) = saved.numbers
+    assert number != "CRM-WANTED-1" and re.fullmatch(r"XSDD\d{6,}", number), "the coding rule's number"
+    linked = sim_client.execute_bill_query("SAL_SaleOrder", "FBillNo",
+                                           filter_string="F_CDC_CRMOrderId = '4876876000001'")
+    assert linked == [[number]], "found by the link field the integration wrote"
+    with pytest.raises(KingdeeApiError) as bad_type:
+        sim_client.save("SAL_SaleOrder", {**bare, "FDate": "2026-12-07", "FBillTypeID": {"FNumber": "NO_SUCH"},
+                                          "FSaleOrgId": {"FNumber": "100"}})
+    assert "FBillTypeID" in bad_type.value.field_names
 
 
 def test_validation_errors_name_the_field(target: Target, client: KingdeeWebApiClient) -> None:

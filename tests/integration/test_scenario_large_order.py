@@ -30,14 +30,13 @@ def test_a_large_crm_order_through_kingdee_audit_and_delivery_back_to_the_crm(en
         "Ordered_Items": [{"Product_Name": {"id": products["1.01.0001"]}, "Quantity": 500, "List_Price": 18},
                           {"Product_Name": {"id": products["1.01.0002"]}, "Quantity": 200, "List_Price": 95}],
     })
-    bill = f"CRM{oid}"
-    order = wait_for(lambda: kingdee_orders(env).get(bill), 60, "the CRM order in Kingdee")
+    order = wait_for(lambda: kingdee_orders(env).get(oid), 60, "the CRM order in Kingdee")
     assert [(m, q) for m, q, _ in order["lines"]] == [("1.01.0001", Decimal(500)), ("1.01.0002", Decimal(200))]
 
     set_document_status(env.kingdee, "T_SAL_ORDER", int(order["fid"]), "C")  # audited in Kingdee
     wait_for(lambda: crm_get(env, oid).get("Kingdee_Status") == "Audited", 60, "the audit shown in the CRM")
     entries = [int(e) for _, _, e in order["lines"]]
-    ref = SalesOrderRef(int(order["fid"]), bill, tuple(entries))
+    ref = SalesOrderRef(int(order["fid"]), order["number"], tuple(entries))
     first = insert_outstock(env.kingdee, ref, [OutstockLine(entries[0], 300), OutstockLine(entries[1], 200)])
     wait_for(lambda: delivered(env, oid) == [300, 200], 60, "the first outbound per line in the CRM")
     assert crm_get(env, oid)["Delivery_Status"] == "Partially Delivered"

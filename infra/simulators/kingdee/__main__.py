@@ -7,6 +7,7 @@ import os
 from collections.abc import Sequence
 
 from infra.simulators.common.server import common_settings, positive_int, serve_from_args, simulator_parser
+from infra.simulators.kingdee.account_forms import PROFILES
 from infra.simulators.kingdee.config import SECRET_SPECS, KingdeeSimConfig, resolve_credentials
 
 DEFAULT_PORT = 18091
@@ -33,6 +34,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sign-window", type=positive_int, default=900, help="accepted timestamp skew, s (900)")
     parser.add_argument("--api-user-id", type=int, default=100099, help="FCREATORID/FMODIFIERID of API writes (100099)")
     parser.add_argument("--query-limit", type=positive_int, default=2000, help="max ExecuteBillQuery Limit (2000)")
+    parser.add_argument("--forms", choices=sorted(PROFILES), default="strict",
+                        help="the account's form set-up: strict (required fields, coding rules replace bill "
+                             "numbers; default) or lenient")
     return parser.parse_args(argv)
 
 
@@ -60,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sign_window_s=args.sign_window,
         api_user_id=args.api_user_id,
         max_query_limit=args.query_limit,
+        forms=PROFILES[args.forms],
         **common_settings(args),
     )
     serve_from_args(create_app(config), args)

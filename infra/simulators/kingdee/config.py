@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra.simulators.common.secretfiles import SecretSpec, resolve_secrets
+from infra.simulators.kingdee.account_forms import STRICT, AccountForms
 from infra.simulators.kingdee.signing import make_app_id
 
 
@@ -52,6 +53,8 @@ class KingdeeSimConfig:
     max_query_limit: int = 2000
     admin_token: str | None = None
     fault_seed: int | None = None
+    #: The account's form set-up (required fields, coding rules): ``account_forms.STRICT`` unless told otherwise.
+    forms: AccountForms = STRICT
 
     @property
     def db_path(self) -> Path | None:

@@ -5,7 +5,8 @@ case-insensitively, as on the real server. Each field says which table and colum
 
 ``text``, ``amount`` (decimal), ``int``, ``date``, ``status`` (one letter), ``lang`` (zh-CN text in the ``_L``
 table), ``ref`` (basedata: ``{"FNumber": ..}`` resolved in the target's table), ``org`` (an organisation: the one
-demo organisation), ``id`` (a reference to something without a table here: a plain id, kept as given).
+demo organisation), ``id`` (a reference to something without a table here: a plain id, kept as given),
+``billtype`` (单据类型 by number, ``BILL_TYPES``, stored as its id).
 
 Which fields K/3 Cloud really has on each form is [H] for the common ones (number, date, customer, material,
 quantity, status) and [M] for the rest; ``ER_ExpReimbursement`` is [L] throughout (see ``models.py``).
@@ -21,7 +22,9 @@ from connectors.kingdee.demo_data import (
     BILL_TYPE_SALES_ORDER,
 )
 
-KINDS = frozenset({"text", "amount", "int", "date", "status", "lang", "ref", "org", "id"})
+KINDS = frozenset({"text", "amount", "int", "date", "status", "lang", "ref", "org", "id", "billtype"})
+#: 单据类型 by number (what a Save sends, ``{"FNumber": "XSDD01_SYS"}``) → the id Kingdee stores.
+BILL_TYPES = {"XSDD01_SYS": BILL_TYPE_SALES_ORDER, "XSCKD01_SYS": BILL_TYPE_OUTSTOCK, "SKDLX01_SYS": BILL_TYPE_RECEIPT}
 
 
 @dataclass(frozen=True)
@@ -147,7 +150,7 @@ def _bill_header(t: str) -> tuple[FieldDef, ...]:
     return (
         _f("FID", t, "FID", "int", "实体主键"),
         _f("FBillNo", t, "FBILLNO", "text", "单据编号"),
-        _f("FBillTypeID", t, "FBILLTYPEID", "text", "单据类型"),
+        _f("FBillTypeID", t, "FBILLTYPEID", "billtype", "单据类型"),
         _f("FDate", t, "FDATE", "date", "日期"),
         _f("FDocumentStatus", t, "FDOCUMENTSTATUS", "status", "单据状态"),
         _f("FCancelStatus", t, "FCANCELSTATUS", "status", "作废状态"),
@@ -258,6 +261,7 @@ SAL_SALEORDER = FormDef(
         _f("FBusinessType", _SO, "FBUSINESSTYPE", "text", "业务类型"),
         _f("FCloseStatus", _SO, "FCLOSESTATUS", "status", "关闭状态"),
         _f("FNote", _SO, "FNOTE", "text", "备注"),
+        _f("F_CDC_CRMOrderId", _SO, "F_CDC_CRMORDERID", "text", "CRM订单ID"),
         _f("FSettleCurrId", _SOF, "FSETTLECURRID", "id", "结算币别"),
         _f("FExchangeRate", _SOF, "FEXCHANGERATE", "amount", "汇率"),
         _f("FBillAmount", _SOF, "FBILLAMOUNT", "amount", "金额"),

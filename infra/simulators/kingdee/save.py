@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, text, u
 from connectors.kingdee import models as m
 from connectors.kingdee.demo_data import BILL_PREFIX, ORG_ID, _next_bill_no, set_document_status
 from infra.simulators.kingdee import envelope as env
+from infra.simulators.kingdee.account_forms import LENIENT, AccountForms
 from infra.simulators.kingdee.derive import derive
 from infra.simulators.kingdee.forms import FieldDef, FormDef
 from infra.simulators.kingdee.model_input import ModelInput, SaveOptions, read_model
@@ -51,9 +52,10 @@ def lock(conn: Connection, name: str) -> None:
 
 
 class DocumentWriter:
-    def __init__(self, engine: Engine, user_id: int) -> None:
+    def __init__(self, engine: Engine, user_id: int, forms: AccountForms = LENIENT) -> None:
         self.engine = engine
         self.user_id = user_id
+        self.forms = forms
 
     def save_many(
         self,
@@ -160,7 +162,8 @@ class DocumentWriter:
     ) -> None:
         sent = {f: v for f, v in values.items()}
         for f in form.header_fields():
-            if f.required and self._empty(sent.get(f)) and not any(p.field_name == f.key for p in problems):
+            required = f.required or self.forms.requires(form.form_id, f.key)
+            if required and self._empty(sent.get(f)) and not any(p.field_name == f.key for p in problems):
                 problems.append(env.Problem(f"字段“{f.label}”是必填项", f.key, dindex))
         if form.entry_required and not lines:
             problems.append(
@@ -168,7 +171,8 @@ class DocumentWriter:
             )
         for n, (_eid, line) in enumerate(lines, start=1):
             for f in form.entry_fields():
-                if f.required and self._empty(line.get(f)) and not any(p.field_name == f.key for p in problems):
+                required = f.required or self.forms.requires(form.form_id, f.key)
+                if required and self._empty(line.get(f)) and not any(p.field_name == f.key for p in problems):
                     problems.append(env.Problem(f"第{n}行分录，字段“{f.label}”是必填项", f.key, dindex))
 
     def _number(
@@ -183,6 +187,10 @@ class DocumentWriter:
         number_field = next((f for f in values if f.column == form.number_column and f.table == form.header), None)
         number = str(values[number_field]).strip() if number_field else ""
         lock(conn, form.header)
+        if number and not doc_id and not form.basedata and not self.forms.keeps_number(form.form_id):
+            number = ""  # the bill's coding rule gives the number; the one sent is not kept
+            if number_field is not None:
+                values.pop(number_field, None)
         if number:
             if number_taken(conn, form.header, form.number_column, number, doc_id):
                 message = f"{form.caption}编码“{number}”已经被使用，编码必须唯一"

@@ -14,7 +14,9 @@ from sqlalchemy import Connection, select
 
 from connectors.kingdee import models as m
 from infra.simulators.kingdee import envelope as env
+from infra.simulators.kingdee.account_forms import LENIENT, AccountForms
 from infra.simulators.kingdee.auth import Authenticator, Caller, LoginFailed, SignatureRejected
+from infra.simulators.kingdee.business_info import business_info
 from infra.simulators.kingdee.forms import FormDef, form_by_id
 from infra.simulators.kingdee.model_input import SaveOptions
 from infra.simulators.kingdee.push import Pusher
@@ -87,6 +89,7 @@ class KingdeeApi:
         viewer: DocumentViewer,
         query: BillQuery,
         pusher: Pusher,
+        forms: AccountForms = LENIENT,
     ) -> None:
         self.auth = auth
         self.writer = writer
@@ -94,6 +97,7 @@ class KingdeeApi:
         self.viewer = viewer
         self.query = query
         self.pusher = pusher
+        self.forms = forms
 
     def handle(self, req: Request) -> Answer:
         method = req.call.method
@@ -204,6 +208,8 @@ class KingdeeApi:
             outcome = self.operations.run(method, form, data)
             notes.update(records=len(outcome.successes) + len(outcome.problems), msg_code=outcome.msg_code)
             return Answer(env.operation_result(outcome), notes=notes)
+        if method == "querybusinessinfo":
+            return Answer(business_info(form, self.forms), notes=notes)
         if method == "push":
             outcome = self.pusher.push(form.form_id, data)
             notes.update(records=len(outcome.successes), msg_code=outcome.msg_code)

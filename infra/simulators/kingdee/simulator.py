@@ -38,11 +38,12 @@ class KingdeeSimulator:
         )
         api = KingdeeApi(
             auth,
-            DocumentWriter(engine, config.api_user_id),
+            DocumentWriter(engine, config.api_user_id, config.forms),
             StatusOperations(engine, config.api_user_id),
             DocumentViewer(engine),
             BillQuery(engine, config.max_query_limit),
             Pusher(engine, config.api_user_id),
+            config.forms,
         )
         return cls(config, db, engine, auth, api, FaultInjector(config.fault_seed), RequestLog())
 

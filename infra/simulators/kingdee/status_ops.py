@@ -3,7 +3,8 @@
 Submit A/D→B, Audit B→C, UnAudit C→D, Delete only from Z/A/D (shared reference [M]). Anything else is
 ``MsgCode`` 12 (not operable) with a Chinese message naming the document. Each document is its own transaction
 (status, approver, ``FMODIFYDATE``/``FMODIFIERID``). Auditing an outbound writes its delivered quantities back to
-the sales order lines (and un-auditing takes them back), as K/3 Cloud does.
+the sales order lines and takes them out of its warehouses' stock (即时库存); un-auditing puts both back, as K/3
+Cloud does.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from connectors.kingdee import models as m
-from connectors.kingdee.demo_data import _back_write, delete_document, set_document_status
+from connectors.kingdee.demo_data import _back_write, adjust_inventory, delete_document, set_document_status
 from infra.simulators.kingdee import envelope as env
 from infra.simulators.kingdee.forms import FormDef
 from infra.simulators.kingdee.save import STATUS_NAMES, now
@@ -100,9 +101,23 @@ class StatusOperations:
                 else:
                     set_document_status(conn, form.header, doc_id, new_status, user_id=self.user_id, now=now())
                     if form.form_id == "SAL_OUTSTOCK" and operation in ("audit", "unaudit"):
-                        _outstock_back_write(conn, doc_id, 1 if operation == "audit" else -1, self.user_id)
+                        sign = 1 if operation == "audit" else -1
+                        _outstock_back_write(conn, doc_id, sign, self.user_id)
+                        _outstock_stock(conn, doc_id, -sign)
             outcome.successes.append(env.Success(doc_id, number, dindex))
         return outcome
+
+
+def _outstock_stock(conn: Connection, fid: int, sign: int) -> None:
+    """即时库存: an audited outbound takes its quantities out of its warehouses (an un-audit puts them back)."""
+    e = m.T_SAL_OUTSTOCKENTRY
+    rows = conn.execute(select(e.c.FMATERIALID, e.c.FSTOCKID, e.c.FLOT, e.c.FBASEUNITQTY, e.c.FREALQTY,
+                               e.c.FBASEUNITID).where(e.c.FID == fid)).all()
+    for material, stock, lot, base_qty, qty, unit in rows:
+        if material and stock:
+            amount = Decimal(str(base_qty if base_qty else qty or 0)) * sign
+            adjust_inventory(conn, int(material), int(stock), amount, lot_id=int(lot or 0), unit_id=int(unit or 0),
+                             now=now())
 
 
 def _as_id(value: str) -> int:

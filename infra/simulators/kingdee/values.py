@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from connectors.kingdee.models import LOCALE_ZH_CN
-from infra.simulators.kingdee.forms import FieldDef
+from infra.simulators.kingdee.forms import BILL_TYPES, FieldDef
 
 DATE_FORMATS = (
     "%Y-%m-%d %H:%M:%S.%f",
@@ -97,6 +97,16 @@ def parse_plain(f: FieldDef, raw: Any) -> Any:
         return parse_int(raw)
     if f.kind == "date":
         return parse_date(raw)
+    if f.kind == "billtype":
+        ref = ("number", raw.strip()) if isinstance(raw, str) and raw.strip() else ref_number(raw)
+        if ref is None:
+            return " "
+        value = str(ref[1])
+        if value in BILL_TYPES.values():
+            return value
+        if value not in BILL_TYPES:
+            raise BadValue(f"单据类型“{value}”在系统中不存在")
+        return BILL_TYPES[value]
     if f.kind == "status":
         text = "" if raw is None else str(raw).strip()
         if len(text) > 1:
