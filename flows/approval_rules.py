@@ -38,6 +38,12 @@ class CampaignRules:
     request_name: str
     remark: str
     form: Mapping[str, str]  # OA form field -> CRM field path
+    #: Who creates the OA request: the campaign owner's OA account, matched on ``creator_match`` (``email``: the
+    #: same email; ``loginid``: the login id is the email's part before the @) from ``creator_field``.
+    creator_field: str = "Owner.email"
+    creator_match: tuple[str, ...] = ("email", "loginid")
+    #: When no OA person matches, or that person may not start the workflow: created as this OA user.
+    fallback_user: int = 1
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,17 @@ class ApprovalRules:
         return self.kinds[name] if name else None
 
 
+def _creator(raw: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = set(raw) - {"crm_field", "match", "fallback_user"}
+    if unknown:
+        raise ValueError(f"[campaign.creator] has unknown keys {sorted(unknown)}")
+    match = tuple(str(m) for m in raw.get("match", ("email", "loginid")))
+    if set(match) - {"email", "loginid"}:
+        raise ValueError(f"[campaign.creator] match must name email and/or loginid, got {list(match)}")
+    return {"creator_field": str(raw.get("crm_field", "Owner.email")), "creator_match": match,
+            "fallback_user": int(raw.get("fallback_user", 1))}
+
+
 def load_rules(path: Path = RULES_PATH) -> ApprovalRules:
     raw = tomllib.loads(path.read_text(encoding="utf-8"))
     try:
@@ -76,6 +93,7 @@ def load_rules(path: Path = RULES_PATH) -> ApprovalRules:
             workflow_id=int(c["workflow_id"]), start_values=frozenset(str(v) for v in c["start_values"]),
             resubmit_values=frozenset(str(v) for v in c["resubmit_values"]), request_name=str(c["request_name"]),
             remark=str(c.get("remark", "")), form={str(k): str(v) for k, v in c["form"].items()},
+            **_creator(c.get("creator") or {}),
         )
         if str(campaign.workflow_id) not in workflows or workflows[str(campaign.workflow_id)] != "campaign":
             raise ValueError(f"[campaign] workflow_id {campaign.workflow_id} is not a campaign workflow in [workflows]")
@@ -136,7 +154,7 @@ def note_for(rules: ApprovalRules, request_id: str, request_name: str, entry: Ma
 
 
 # --- campaign → OA form -------------------------------------------------------------------------------------------
-def _path_value(record: Mapping[str, Any], path: str) -> Any:
+def path_value(record: Mapping[str, Any], path: str) -> Any:
     value: Any = record
     for part in path.split("."):
         value = value.get(part) if isinstance(value, Mapping) else None
@@ -153,7 +171,7 @@ def campaign_form(rules: CampaignRules, campaign: Mapping[str, Any]) -> dict[str
     """The OA form fields of a campaign; empty CRM values are left out (the OA checks what it requires)."""
     form = {}
     for oa_field, crm_path in rules.form.items():
-        value = _path_value(campaign, crm_path)
+        value = path_value(campaign, crm_path)
         if value not in (None, "", "-None-"):
             form[oa_field] = _text(value)
     return form

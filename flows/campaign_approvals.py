@@ -50,9 +50,11 @@ from flows.approval_rules import (
     campaign_request_name,
     crm_marker,
     load_rules,
+    path_value,
 )
 from flows.kingdee_documents import DocumentEvent, read_documents, write_dead_letters
 from flows.mapping import fingerprint
+from flows.oa_people import OaPeople
 
 log = logging.getLogger(__name__)
 FLOW = "campaign_approvals"
@@ -105,6 +107,7 @@ class CampaignRequestPartition(LedgerSinkPartition):
         kind = rules.kind_of(rules.campaign.workflow_id)
         assert kind is not None  # checked when the rules were loaded
         self._crm_id_field = kind.crm_id_field
+        self.people = OaPeople(weaver.users, rules.campaign.creator_match)
 
     def _campaign(self, campaign_id: str) -> dict[str, Any] | None:
         try:
@@ -114,20 +117,48 @@ class CampaignRequestPartition(LedgerSinkPartition):
                 return None  # deleted meanwhile
             raise
 
-    def find_request(self, campaign_id: str) -> str | None:
-        """The campaign's request in cdchub's own list (newest first), confirmed by the form's CRM id."""
+    def creator_of(self, campaign: dict[str, Any]) -> int | None:
+        """The OA person who owns the campaign (None: nobody matches; the fallback user creates the request)."""
+        return self.people.user_for(path_value(campaign, self.rules.campaign.creator_field))
+
+    def find_request(self, campaign_id: str, creators: list[int]) -> str | None:
+        """The campaign's request in its possible creators' lists (newest first), confirmed by the form's CRM id."""
         workflow = str(self.rules.campaign.workflow_id)
         marker = crm_marker(campaign_id)
-        for row in self.weaver.my_requests(page_size=self.rules.list_page_size):
-            if str(row.get("workflowId")) != workflow or not str(row.get("requestName") or "").endswith(marker):
-                continue
-            rid = int(row["requestId"])
-            form = self.weaver.workflow_request(rid).get("workflowMainTableInfo") or {}
-            records = form.get("requestRecords") or [{}]
-            fields = {f.get("fieldName"): f.get("fieldValue") for f in records[0].get("workflowRequestTableFields", [])}
-            if str(fields.get(self._crm_id_field)) == campaign_id:
-                return str(rid)
+        for user in dict.fromkeys(creators):
+            for row in self.weaver.my_requests(page_size=self.rules.list_page_size, user_id=user):
+                if str(row.get("workflowId")) != workflow or not str(row.get("requestName") or "").endswith(marker):
+                    continue
+                rid = int(row["requestId"])
+                form = self.weaver.workflow_request(rid).get("workflowMainTableInfo") or {}
+                records = form.get("requestRecords") or [{}]
+                fields = {f.get("fieldName"): f.get("fieldValue")
+                          for f in records[0].get("workflowRequestTableFields", [])}
+                if str(fields.get(self._crm_id_field)) == campaign_id:
+                    return str(rid)
         return None
+
+    def _create(self, campaign: dict[str, Any], creator: int | None) -> str:
+        """Create the request as the campaign's owner; as the fallback user when the owner has no OA account or
+        may not start this workflow (NO_PERMISSION), the owner then named in the remark."""
+        rules = self.rules.campaign
+        owner = campaign.get(rules.creator_field.split(".", 1)[0])
+        named = (owner.get("name") if isinstance(owner, dict) else None) or path_value(campaign, rules.creator_field)
+        ask = partial(self.weaver.create_request, rules.workflow_id, campaign_form(rules, campaign),
+                      request_name=campaign_request_name(rules, campaign))
+        if creator is not None and creator != rules.fallback_user:
+            try:
+                return str(ask(remark=rules.remark, user_id=creator))
+            except PermanentError as exc:
+                if exc.code != "NO_PERMISSION":
+                    raise
+                log.info("CRM campaign %s: OA user %s may not start the workflow (%s); created as user %s",
+                         campaign.get("id"), creator, exc, rules.fallback_user)
+        elif creator is None:
+            log.info("CRM campaign %s: its owner %s has no OA account; created as user %s", campaign.get("id"),
+                     named, rules.fallback_user)
+        remark = f"{rules.remark}（CRM负责人：{named}）" if named and creator != rules.fallback_user else rules.remark
+        return str(ask(remark=remark, user_id=rules.fallback_user))
 
     def _apply(self, cmd: SyncCommand, entry: LedgerEntry | None) -> tuple[str | None, str]:
         campaign_id = cmd.key
@@ -137,15 +168,13 @@ class CampaignRequestPartition(LedgerSinkPartition):
         rid = str(campaign.get(self.rules.request_id_field) or "") or (entry.target_id if entry else None)
         action = "linked"
         if not rid:
-            rid = self.find_request(campaign_id)
+            creator = self.creator_of(campaign)
+            rid = self.find_request(campaign_id, [u for u in (creator, self.rules.campaign.fallback_user) if u])
             action = "found"
         if not rid:
             if not wants_request(self.rules, campaign):
                 return None, "nothing_to_start"
-            rules = self.rules.campaign
-            rid = str(self.weaver.create_request(
-                rules.workflow_id, campaign_form(rules, campaign),
-                request_name=campaign_request_name(rules, campaign), remark=rules.remark))
+            rid = self._create(campaign, creator)
             action = "create"
         if str(campaign.get(self.rules.request_id_field) or "") != rid:
             self.crm.update(MODULE, [{"id": campaign_id, self.rules.request_id_field: rid}])
@@ -153,8 +182,11 @@ class CampaignRequestPartition(LedgerSinkPartition):
             status = self.weaver.request_status(int(rid))
             node_type = int(status.get("currentNodeType", status.get("currentnodetype", -1)))
             if node_type == NODE_CREATE and str(status.get("isbereject")) == "1":
+                # back with its creator: only they may submit it again
+                creator_id = status.get("creatorId", status.get("creatorid"))
                 self.weaver.submit_request(int(rid), remark=self.rules.campaign.remark,
-                                           main_data=campaign_form(self.rules.campaign, campaign))
+                                           main_data=campaign_form(self.rules.campaign, campaign),
+                                           user_id=int(creator_id) if creator_id else None)
                 action = "resubmit"
             else:
                 action = "not_rejected"

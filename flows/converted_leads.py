@@ -34,6 +34,7 @@ from connectors.common.retry import GaveUp, RetryPolicy
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import Planned
 from connectors.kingdee.client import KingdeeWebApiClient
+from connectors.kingdee.form_requirements import FormRequirements
 from connectors.kingdee.sink import kingdee_client
 from connectors.zoho.client import ZohoClient
 from connectors.zoho.source import zoho_topic
@@ -43,6 +44,9 @@ from flows.mapping import fingerprint
 log = logging.getLogger(__name__)
 FLOW = "converted_leads"
 CUSTOMER_FORM = "BD_Customer"
+#: The converted account's contact details the new customer starts with (CRM field → Kingdee Save key; both ways
+#: afterwards through the customers mapping).
+CONTACT_FIELDS = {"Phone": "FTEL", "Billing_Street": "FADDRESS"}
 
 
 def customer_number(account_id: str) -> str:
@@ -79,6 +83,7 @@ class LeadConversionSink(LedgerSinkPartition):
         self.crm = crm
         self.kingdee = kingdee
         self.policy = policy
+        self.forms = FormRequirements(kingdee)
 
     def _find_customer(self, number: str) -> str | None:
         rows = self.kingdee.execute_bill_query(CUSTOMER_FORM, "FCUSTID,FNumber", filter_string=f"FNumber = '{number}'")
@@ -96,8 +101,9 @@ class LeadConversionSink(LedgerSinkPartition):
         customer_id = self._find_customer(number)
         action = "found"
         if customer_id is None:
-            result = self.kingdee.save(CUSTOMER_FORM, {"FCUSTID": 0, "FNumber": number,
-                                                       "FName": account["Account_Name"]},
+            model = {"FCUSTID": 0, "FNumber": number, "FName": account["Account_Name"],
+                     **{key: account[field] for field, key in CONTACT_FIELDS.items() if account.get(field)}}
+            result = self.kingdee.save(CUSTOMER_FORM, self.forms.complete(CUSTOMER_FORM, model),
                                        IsAutoSubmitAndAudit=True)
             customer_id = str(result.ids[0])
             action = "insert"

@@ -49,6 +49,7 @@ REGIST_PATH = "/api/ec/dev/auth/regist"
 APPLY_TOKEN_PATH = "/api/ec/dev/auth/applytoken"
 SERVICE_PATH = "/api/workflow/paService"
 UPLOAD_PATH = "/api/doc/upload/uploadFile2Doc"
+HRM_USERS_PATH = "/api/hrm/resful/getHrmUserInfoWithPage"
 TOKEN_ERROR_MARK = "token不存在或者超时"
 TOKEN_EXPIRY_MARGIN_S = 60.0
 CLIENT_KEY_BITS = 2048
@@ -272,8 +273,10 @@ class WeaverClient:
         return {"appid": registration.app_id, "token": token, "userid": _encrypt(registration.spk, user)}
 
     # -- calls -----------------------------------------------------------------------------------------------
-    def call(self, method: str, path: str, *, user_id: int | None = None, **kwargs: Any) -> dict[str, Any]:
-        """One business call; returns the whole answer. A refused token is replaced once."""
+    def call(self, method: str, path: str, *, user_id: int | None = None, checked: bool = True,
+             **kwargs: Any) -> dict[str, Any]:
+        """One business call; returns the whole answer. A refused token is replaced once.  ``checked=False``:
+        the answer's ``code`` is the caller's to read (APIs outside the workflow services use other codes)."""
         for attempt in (1, 2):
             token = self.token()
             try:
@@ -288,6 +291,8 @@ class WeaverClient:
             if _is_token_error(body) and attempt == 1:
                 self.invalidate(token)
                 continue
+            if not checked and body is not None and resp.status_code < 400:
+                return body
             return self._checked(method, path, resp, body)
         raise TransientError(f"Weaver {method} {path}: token refused twice")
 
@@ -317,6 +322,26 @@ class WeaverClient:
     def _service(self, name: str, *, user_id: int | None = None, **kwargs: Any) -> Any:
         method = "GET" if name.startswith("get") and "params" in kwargs else "POST"
         return self.call(method, f"{SERVICE_PATH}/{name}", user_id=user_id, **kwargs).get("data")
+
+    # -- people --------------------------------------------------------------------------------------------
+    def users(self, *, page_size: int = 500) -> list[dict[str, Any]]:
+        """The OA's people (HRM ``getHrmUserInfoWithPage``): ``id``, ``loginid``, ``lastname``, ``email``, …,
+        every page."""
+        out: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            body = self.call("POST", HRM_USERS_PATH, data={"params": json.dumps({"curpage": page,
+                                                                               "pagesize": page_size})},
+                             checked=False)
+            if str(body.get("code")) != "1":
+                raise PermanentError(f"Weaver HRM user list refused: {body.get('errMsg') or body}",
+                                     code=str(body.get("code")))
+            data = body.get("data") or {}
+            rows = list(data.get("dataList") or [])
+            out += rows
+            if not rows or len(out) >= int(data.get("totalSize") or 0):
+                return out
+            page += 1
 
     # -- workflow requests -----------------------------------------------------------------------------------
     def create_request(

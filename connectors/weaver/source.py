@@ -1,9 +1,10 @@
 """WeaverRequestPoller: versions of Weaver OA workflow requests as Avro events on ``weaver.requests``, keyed by
 request id.
 
-What it follows: requests it finds in the "my requests" lists (``getMyWorkflowRequestList``) of the OA users named
-in ``flows/mappings/approvals.toml`` ``[discovery]`` — cdchub's own user (the campaign requests it created) and the
-sales people who start contract workflows in the OA — and, once found, every request until it is archived, whether
+What it follows: the requests cdchub started (the ``campaign_approvals`` ledger names them; they are created as the
+campaign's owner), requests it finds in the "my requests" lists (``getMyWorkflowRequestList``) of the OA users
+named in ``flows/mappings/approvals.toml`` ``[discovery]`` — cdchub's own user and the sales people who start
+contract workflows in the OA — and, once found, every request until it is archived, whether
 or not a list still shows it.  Each poll asks each open request's status and log (``getRequestStatus``,
 ``getRequestLog``); only when they changed (node, status, rejection, log entries) are the form
 (``getWorkflowRequest``) and attachments (``getRequestResources``) read and a new version published.  Unchanged
@@ -28,6 +29,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine, select
+
 from cdchub.settings import PROJECT_ROOT, Settings
 from connectors.common.avro import AvroEncoder, load_schema_text, registry_client
 from connectors.common.errors import PermanentError, TransientError
@@ -39,6 +42,8 @@ log = logging.getLogger(__name__)
 
 TOPIC = "weaver.requests"
 DISCOVERY_FILE = PROJECT_ROOT / "flows" / "mappings" / "approvals.toml"
+#: The flow that starts OA requests (its ledger names them: cdchub follows what it started).
+CREATING_FLOW = "campaign_approvals"
 NODE_ARCHIVE = 3
 
 
@@ -118,6 +123,7 @@ class WeaverRequestPoller(PollLoop):
         self._producer = producer(settings.kafka)
         self._errors: list[str] = []
         self.events = 0
+        self._ledger: Engine | None = None
 
     # --- state ------------------------------------------------------------------------------------------------
     def _load(self) -> dict[str, dict[str, Any]]:
@@ -141,9 +147,26 @@ class WeaverRequestPoller(PollLoop):
                                     load_schema_text(TOPIC))
 
     # --- polling ----------------------------------------------------------------------------------------------
+    def created_by_us(self) -> list[str]:
+        """Requests cdchub started (the ``campaign_approvals`` ledger's targets): created as the campaign's owner,
+        they are in that person's list, which nobody here reads."""
+        from cdchub.ledger import open_engine, sync_ledger
+
+        if self._ledger is None:
+            self._ledger = open_engine(self.settings.ledger_database_url())
+        t = sync_ledger.c
+        with self._ledger.connect() as conn:
+            rows = conn.execute(select(t.target_id).where(
+                t.flow == CREATING_FLOW, t.target_system == "weaver", t.target_id.is_not(None)))
+            return [str(r[0]) for r in rows]
+
     def discover(self) -> int:
-        """Add requests the lists show that are not followed yet; returns how many."""
+        """Add requests the lists show (and the ones cdchub created) that are not followed yet; returns how many."""
         found = 0
+        for rid in self.created_by_us():
+            if rid not in self.tracked:
+                self.tracked[rid] = {"fingerprint": None, "version": 0, "finished": False}
+                found += 1
         for user in self.list_users:
             try:
                 rows = self.client.my_requests(page_size=self.page_size, user_id=user)

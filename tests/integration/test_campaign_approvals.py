@@ -30,11 +30,17 @@ def start(env: IsolatedEnv) -> WeaverSim:
     return oa
 
 
-def new_campaign(env: IsolatedEnv, name: str = NAME, budget: int = 50000) -> str:
+#: CRM users: a marketing specialist with an OA account (李娜, 市场部, may start campaign approvals), a sales rep
+#: whose department may not, and the simulator's default rep, who has no OA account.
+LINA = {"id": "4876876000000099101", "name": "李娜", "email": "lina@cdchub.local"}
+SUNLI = {"id": "4876876000000099108", "name": "孙丽", "email": "SunLi@cdchub.local"}
+
+
+def new_campaign(env: IsolatedEnv, name: str = NAME, budget: int = 50000, owner: dict[str, str] | None = None) -> str:
     return env.zoho.human_create("Campaigns", {
         "Campaign_Name": name, "Type": "Conference", "Budgeted_Cost": budget, "Expected_Revenue": 300000,
         "Start_Date": "2026-12-01", "End_Date": "2026-12-03", "Description": "上海新国际博览中心 E2 馆",
-    })
+    }, user=owner)
 
 
 def request_of(env: IsolatedEnv, campaign_id: str, timeout_s: float = 60) -> str:
@@ -53,6 +59,7 @@ def test_a_new_campaign_is_approved_in_the_oa_and_the_opinions_reach_the_crm(env
     rid = request_of(env, cid)
     (req,) = oa.requests()
     assert req["requestId"] == rid
+    assert req["creatorId"] == "1", "the default rep has no OA account: created as the system user"
     assert {k: req["main"][k] for k in ("hdmc", "crmid", "ysje", "yqsr", "ksrq", "hdlx")} == {
         "hdmc": NAME, "crmid": cid, "ysje": "50000", "yqsr": "300000", "ksrq": "2026-12-01", "hdlx": "Conference"}
     assert req["requestName"].endswith(f"CRM{cid}")
@@ -81,8 +88,9 @@ def test_a_new_campaign_is_approved_in_the_oa_and_the_opinions_reach_the_crm(env
 def test_rejected_then_resubmitted_forwarded_and_approved_and_an_edit_after_approval_starts_nothing(
         env: IsolatedEnv) -> None:
     oa = start(env)
-    cid = new_campaign(env, budget=80000)
+    cid = new_campaign(env, budget=80000, owner=LINA)
     rid = request_of(env, cid)
+    assert oa.request(rid)["creatorId"] == "101", "the campaign's owner is the request's creator in the OA"
     oa.script(rid, ["reject:<p>预算超标，请调整后重新提交。</p>"])
     oa.tick()
     wait_status(env, "Campaigns", cid, "Rejected")
@@ -110,6 +118,17 @@ def test_rejected_then_resubmitted_forwarded_and_approved_and_an_edit_after_appr
     holds_for(lambda: len(oa.requests()) == 1 and len(notes_of(env, cid)) == 6
               and record(env, "Campaigns", cid)["Approval_Status"] == "Approved", QUIET_S,
               "an edit after approval starts no second request")
+
+
+def test_an_owner_who_may_not_start_the_workflow_leaves_it_to_the_system_user_named_in_the_remark(
+        env: IsolatedEnv) -> None:
+    oa = start(env)
+    cid = new_campaign(env, name="华南区经销商大会", owner=SUNLI)  # 销售部: the campaign workflow refuses her
+    rid = request_of(env, cid)
+    assert oa.request(rid)["creatorId"] == "1"
+    wait_status(env, "Campaigns", cid, "In Approval")
+    submitted = wait_for(lambda: [c for c in contents(env, cid) if "提交" in c], 30, "the submission's note")
+    assert "CRM负责人：孙丽" in submitted[0], submitted[0]
 
 
 def test_a_crash_after_the_oa_created_the_request_makes_no_second_request(env: IsolatedEnv) -> None:

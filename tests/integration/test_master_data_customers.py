@@ -17,7 +17,8 @@ QUIET_S = 4.0
 def customers(env: IsolatedEnv) -> dict[str, dict]:
     with env.kingdee.connect() as conn:
         rows = conn.execute(text(
-            'SELECT c."FCUSTID", c."FNUMBER", c."FDOCUMENTSTATUS", l."FNAME" FROM "T_BD_CUSTOMER" c '
+            'SELECT c."FCUSTID", c."FNUMBER", c."FDOCUMENTSTATUS", c."FTEL", c."FADDRESS", l."FNAME" '
+            'FROM "T_BD_CUSTOMER" c '
             'JOIN "T_BD_CUSTOMER_L" l ON l."FCUSTID" = c."FCUSTID"'))
         return {str(r.FCUSTID): dict(r._mapping) for r in rows}
 
@@ -38,6 +39,9 @@ def test_customers_reach_the_crm_with_their_types_and_name_edits_come_back(env: 
     assert set(crm) == audited, "only audited customers are sent"
     assert {r["Customer_Type"] for r in crm.values()} <= {"公立医院", "民营医院", "经销商"}
     assert all(r["Account_Type"] in ("Customer", "Reseller") for r in crm.values())
+    kd = customers(env)
+    assert all(r["Phone"] == kd[k]["FTEL"] and r["Billing_Street"] == kd[k]["FADDRESS"] for k, r in crm.items())
+    assert all(r["Phone"] and "市" in r["Billing_Street"] for r in crm.values()), "the demo's phones and addresses"
 
     some = sorted(audited)[0]
     saves = kingdee.calls("DynamicFormService.Save")
@@ -47,6 +51,12 @@ def test_customers_reach_the_crm_with_their_types_and_name_edits_come_back(env: 
     holds_for(lambda: kingdee.calls("DynamicFormService.Save") == saves + 1
               and sum(1 for r in env.zoho.requests() if r["path"].endswith("/Accounts/upsert")) == upserts,
               QUIET_S, "no echo of the CRM edit")
+
+    # the rep updates the phone and the address: both reach Kingdee
+    address = "北京市东城区帅府园1号"
+    env.zoho.human_edit("Accounts", crm[some]["id"], {"Phone": "010-6915 6114", "Billing_Street": address})
+    wait_for(lambda: (c := customers(env)[some])["FTEL"] == "010-6915 6114" and c["FADDRESS"] == address,
+             60, "the new phone and address in Kingdee")
 
 
 def test_an_unknown_customer_type_code_is_dead_lettered_naming_it(env: IsolatedEnv) -> None:

@@ -193,6 +193,19 @@ def test_userid_must_decrypt_to_an_existing_user(target: Target, oa: WeaverClien
         oa.request_status(1, user_id=987654)
 
 
+def test_the_hrm_directory_lists_every_person_with_login_and_email_page_by_page(target: Target,
+                                                                              oa: WeaverClient) -> None:
+    people = oa.users(page_size=4)  # three pages of the 11 people
+    assert len(people) == len({p["id"] for p in people}) >= 11
+    lina = next(p for p in people if p["loginid"] == "lina")
+    assert lina["lastname"] == "李娜" and lina["email"] == "lina@cdchub.local" and str(lina["id"]) == "101"
+    body = oa.call("POST", "/api/hrm/resful/getHrmUserInfoWithPage", checked=False,
+                   data={"params": '{"curpage": 1, "pagesize": 10, "loginid": "LINA"}'})
+    assert [p["id"] for p in body["data"]["dataList"]] == [101] and body["data"]["totalSize"] == 1
+    refused = oa.call("POST", "/api/hrm/resful/getHrmUserInfoWithPage", checked=False, data={"params": "{bad"})
+    assert refused["code"] != "1"
+
+
 def test_registration_is_persisted_and_redone_when_forgotten(target: Target, oa: WeaverClient, tmp_path: Path) -> None:
     admin = target.require_sim()
     oa.token()

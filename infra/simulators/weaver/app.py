@@ -27,6 +27,7 @@ from infra.simulators.weaver.errors import (
     service_body,
 )
 from infra.simulators.weaver.gate import TokenGate
+from infra.simulators.weaver.hrm import hrm_routes
 from infra.simulators.weaver.simulator import WeaverSimulator
 
 
@@ -48,7 +49,7 @@ def create_app(config: WeaverSimConfig) -> Starlette:
         "weaver",
         sim,
         admin_token=config.admin_token,
-        routes=[*weaver_admin_routes(sim), *api_routes()],
+        routes=[*weaver_admin_routes(sim), *api_routes(), *hrm_routes()],
         gate=Middleware(TokenGate, authority=sim.authority),
         fault_error_body=fault_error_body,
         api_errors=[ServiceError, AuthFailure],

@@ -17,9 +17,13 @@ class OaUser:
     department: str
     title: str
 
+    @property
+    def email(self) -> str:
+        return f"{self.loginid}@cdchub.local"
+
     def to_json(self) -> dict[str, object]:
-        return {"id": self.id, "loginid": self.loginid, "lastname": self.name,
-                "departmentName": self.department, "jobtitle": self.title}  # fmt: skip
+        return {"id": self.id, "loginid": self.loginid, "lastname": self.name, "email": self.email,
+                "departmentName": self.department, "jobtitle": self.title, "status": "1"}  # fmt: skip
 
 
 USERS: Mapping[int, OaUser] = {
