@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install packages run test unit integration lint stack-up stack-down status bench bench-replay bench-runtime chaos clean-state
+.PHONY: install packages run test unit integration lint stack-up stack-down status bench bench-replay bench-crm bench-runtime chaos clean-state
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -47,6 +47,9 @@ bench: install        ## capture throughput, end-to-end latency percentiles, RSS
 
 bench-replay: install ## replay/reconcile: records compared/s, CRM calls and RSS vs a full re-sync in the same run
 	$(BIN)/python -m tests.bench.bench_replay --materials 20000 --drift 0.01
+
+bench-crm: install     ## CRM edit → Kingdee and campaign → OA latency, and idle API credits: polling vs notifications
+	$(BIN)/python -m tests.bench.crm_latency
 
 bench-runtime: install ## the runtime: idle CPU/RSS before vs after, tokens over restarts, scale-out to 2 workers/processes
 	$(BIN)/python -m tests.bench.bench_runtime

@@ -97,14 +97,25 @@ class ZohoSettings(BaseModel):
     max_concurrency: int = 5
     #: The org's API credits per rolling 24 h (Standard: 50,000 + 250 per user); `cdchub status` shows the share used.
     daily_credits: int = 50_000
-    #: Change polling.  Budget: each module costs 2 calls per poll (records, deleted); at 30 s and three modules
-    #: that is ~17,000 of the Standard edition's 50,000 daily credits.  Watch notifications lower the latency.
+    #: Change polling without notifications.  Budget: each module costs 2 calls per poll (records, deleted); at 30 s
+    #: and five modules that is ~28,800 of the Standard edition's 50,000 daily credits.
     poll_interval_s: float = 30.0
     poll_overlap_s: float = 2.0
     poll_modules: list[str] = ["Products", "Accounts", "Leads", "Sales_Orders", "Campaigns"]
-    #: Watch notifications: where ZOHO can reach us (e.g. http://cdchub.example.cn:18099/zoho/notify); empty: off.
-    #: A notification wakes the poller at once, so changes arrive in well under a second between polls.
-    watch_notify_url: str = ""
+    #: Watch notifications (on by default, for the local stack): where ZOHO can reach us, e.g.
+    #: https://cdchub.example.cn/zoho/notify behind the company's reverse proxy; empty: off (polling only).  A
+    #: notification wakes the poller at once for the module it names, so CRM changes arrive in well under a second.
+    watch_notify_url: str = "http://127.0.0.1:18099/zoho/notify"
+    #: Where the notification listener binds (``host:port``); empty: the notify URL's host and port.
+    watch_listen: str = ""
+    #: While notifications are on, the full poll is only a safety net (a notification ZOHO never sent).
+    safety_poll_interval_s: float = 300.0
+    #: At most one notification-driven poll of a module per this many seconds (a burst of writes, ours included,
+    #: becomes one read).
+    watch_min_gap_s: float = 1.0
+    #: Modules read too when one is notified: converting a lead creates an account (notified) while the lead's
+    #: own change may come with no notification of its own.
+    watch_also: dict[str, list[str]] = {"Accounts": ["Leads"]}
     #: Extra list parameters per module: converted leads leave the Leads list unless asked for.
     poll_params: dict[str, dict[str, str]] = {"Leads": {"converted": "both"}}
 
@@ -194,6 +205,8 @@ class Settings(BaseSettings):
     kingdee_webapi_simulator_port: int = 18091
     weaver_simulator_port: int = 18092
     huilianyi_simulator_port: int = 18093
+    #: How long the local ZOHO simulator's ``/search`` trails writes, like the real search index (0: at once).
+    zoho_simulator_search_lag_s: float = Field(default=2.0, ge=0)
     #: Seconds between capture heartbeats (they keep an idle slot from pinning WAL).
     capture_heartbeat_s: float = 5.0
     #: How long a document waits for a record it references (an order's customer, its materials) to reach the

@@ -4,7 +4,8 @@ Delivery guarantee: effectively-once in the target under at-least-once input.  W
 version per key is written; a version at or below the one the ledger holds (applied or dead-lettered) is skipped,
 and so is a newer version whose content equals what was last written (recorded, no call).  Failures that retrying
 cannot fix go to the flow's dead-letter topic with the reason and are recorded in the ledger; the rest proceeds.
-With a two-way guard, each remaining command is narrowed to the fields that must be written (``two_way.py``).
+With a two-way guard, each remaining command is narrowed to the fields that must be written (``two_way.py``); a
+conditional write the target refused because the record changed meanwhile is decided again (:meth:`redecide`).
 
 In replay mode (``replay_mode.py``) the ledger is not trusted: the newest command per key is kept until the end of
 input, then compared with the target record and only the differing fields are written (none in a dry run).
@@ -29,7 +30,7 @@ from cdchub.ledger import LedgerEntry, SyncLedger
 from connectors.common import replay_mode
 from connectors.common.dead_letters import DeadLetter
 from connectors.common.drift import differing_fields
-from connectors.common.errors import PermanentError
+from connectors.common.errors import PermanentError, TransientError
 from connectors.common.retry import GaveUp, RetryPolicy, call_with_retry
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import HumanChange, Planned, TwoWayGuard
@@ -161,19 +162,8 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
         if self.guard is None:
             planned = [Planned(c, dict(c.record), {}) for c in todo]
         else:
-            planned = self.guard.plan(
-                todo, peek=lambda c: self._look_before_writing(c, entries.get(c.key)),
-                exists=lambda c: self.target_exists(c, entries.get(c.key)),
-            )
-            for p in planned:
-                if p.unread is not None:
-                    self._unread(p.command, p.unread)
-            planned = [p for p in planned if p.unread is None]
-            for p in [p for p in planned if not p.write]:
-                log.debug("%s %s: nothing to write (%s)", self.flow, p.command.key, p.dropped)
-                entry = entries.get(p.command.key)
-                unchanged.append(self.ledger_row(p.command, entry.target_id if entry else None, "unchanged", 0))
-            planned = [p for p in planned if p.write]
+            planned, nothing = self._decide(todo, entries)
+            unchanged += nothing
         self.ledger.record_applied_many(unchanged)
         if planned:
             if self.guard is not None:
@@ -181,6 +171,51 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
             self._planned = {p.command.key: p for p in planned}
             self.write(planned, entries)
         self.dlq.flush(30)
+
+    def _decide(self, commands: list[SyncCommand],
+                entries: dict[str, LedgerEntry]) -> tuple[list[Planned], list[dict[str, Any]]]:
+        """The guard's plan: what to write, and ledger rows of the commands that need no write.  Commands whose
+        target could not be read are held back (:meth:`_unread`)."""
+        assert self.guard is not None
+        planned = self.guard.plan(
+            commands, peek=lambda c: self._look_before_writing(c, entries.get(c.key)),
+            exists=lambda c: self.target_exists(c, entries.get(c.key)),
+        )
+        for p in planned:
+            if p.unread is not None:
+                self._unread(p.command, p.unread)
+        planned = [p for p in planned if p.unread is None]
+        unchanged = []
+        for p in [p for p in planned if not p.write]:
+            log.debug("%s %s: nothing to write (%s)", self.flow, p.command.key, p.dropped)
+            entry = entries.get(p.command.key)
+            unchanged.append(self.ledger_row(p.command, entry.target_id if entry else None, "unchanged", 0))
+        return [p for p in planned if p.write], unchanged
+
+    def redecide(self, stale: list[Planned], entries: dict[str, LedgerEntry]) -> list[Planned]:
+        """Conditional writes the target refused because the record changed after the guard's look: their claims
+        are released, the guard looks again and decides again (``two_way.py``).  Returns what to write now (claimed);
+        commands that need no write any more are recorded as unchanged."""
+        assert self.guard is not None
+        for p in stale:
+            self.guard.release(p)
+        planned, unchanged = self._decide([p.command for p in stale], entries)
+        self.ledger.record_applied_many(unchanged)
+        if planned:
+            self.guard.claim(planned)
+            self._planned.update({p.command.key: p for p in planned})
+        return planned
+
+    def still_changing(self, planned: Planned, tries: int) -> None:
+        """A conditional write refused :data:`~connectors.common.two_way.MAX_REDECISIONS` times in a row: the
+        record keeps changing in the target.  Handled like a target that cannot be read: retried later in the
+        runtime, dead-lettered by a plain sink."""
+        exc = TransientError(f"{self.target_name} record of {planned.command.key} changed again between the look "
+                             f"and the write, {tries} times in a row")
+        if self.blocking:
+            self.dead_letter(planned.command, GaveUp(str(exc), tries), tries, stage="conditional-write")
+        else:
+            self.defer(planned.command, exc)
 
     def _unread(self, cmd: SyncCommand, exc: BaseException) -> None:
         """The target record could not be read before writing a shared field: never write blind.  In the runtime

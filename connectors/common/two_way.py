@@ -14,6 +14,12 @@ could put an older value over a person's newer edit. The sink ``claim``s the pla
 writes — the write comes back through the other side's change capture within milliseconds, and must find its own
 values already there — ``confirm``s them after the write, and ``release``s them (restoring what the clock knew) if
 the write fails. A claim not yet confirmed does not count for the side that made it: after a crash it writes again.
+
+The look and the write are two calls: a person may save the record in between. Where the target can refuse a write
+to a record changed since a given time (ZOHO: ``If-Unmodified-Since`` → ``ALREADY_MODIFIED``), the look's stamp of
+the record (:attr:`HumanChange.stamp`, kept in :attr:`Planned.stamp`) makes the write conditional; a refused write
+is decided again from a new look (``LedgerSinkPartition.redecide``) — at most :data:`MAX_REDECISIONS` times in a
+row, then it waits like an unreadable target (retried later in the runtime, dead-lettered by a plain sink).
 """
 
 from __future__ import annotations
@@ -26,19 +32,26 @@ from cdchub.field_clock import ClockEntry, FieldClock, newer
 from connectors.common.drift import same
 from connectors.common.sync import SyncCommand
 
+#: How often in a row a conditional write refused because the target changed since the look is decided again.
+MAX_REDECISIONS = 3
+
 
 @dataclass(frozen=True)
 class HumanChange:
     """A person's last change of the target record: when (epoch ms), and the record's values as read (by the
     command's field names; None when the target cannot say), so only the fields the person actually changed are
-    held back."""
+    held back.  A target that can make writes conditional also gives its ``stamp`` of the record as read (ZOHO:
+    ``Modified_Time``); it then answers for a record whose last change was ours too, with ``by_person`` False."""
 
     at_ms: int
     values: dict[str, Any] | None = None
+    stamp: str | None = None
+    by_person: bool = True
 
 
-#: Given a command, a person's last change of its target record, or None (the last change was ours, or the record
-#: does not exist).  Raises when the target cannot be read.
+#: Given a command, the last change of its target record (a person's, or with ``by_person`` False our own when the
+#: target gives a stamp), or None (the last change was ours, or the record does not exist).  Raises when the target
+#: cannot be read.
 PeekHumanChange = Callable[[SyncCommand], HumanChange | None]
 
 
@@ -52,6 +65,9 @@ class Planned:
     #: Why the target could not be read before writing shared fields (then nothing is written); None if it was read
     #: or did not need to be.
     unread: BaseException | None = None
+    #: The target's stamp of the record as the guard read it: the write is made only if the record is unchanged
+    #: since (None: unconditional).
+    stamp: str | None = None
 
 
 def _changed_there(field_name: str, change: HumanChange, known: dict[str, ClockEntry]) -> bool:
@@ -80,20 +96,22 @@ class TwoWayGuard:
                                          self.shared)
             write, dropped = dict(decision.write), dict(decision.dropped)
             shared_now = [f for f in write if f in self.shared]
+            stamp = None
             if shared_now and exists(cmd):
                 try:
                     change = peek(cmd)
                 except Exception as exc:  # noqa: BLE001 - any failure to look means: do not write yet
                     planned.append(Planned(cmd, {}, dict(decision.dropped), unread=exc))
                     continue
-                if change is not None and newer(change.at_ms, cmd.changed_at_ms):
+                stamp = change.stamp if change is not None else None
+                if change is not None and change.by_person and newer(change.at_ms, cmd.changed_at_ms):
                     for f in shared_now:
                         if not _changed_there(f, change, known[cmd.entity or cmd.key]):
                             continue  # the person changed other fields; this one is as both sides last had it
                         write.pop(f)
                         dropped[f] = "changed later in the target"
             entity_known = known[cmd.entity or cmd.key]
-            planned.append(Planned(cmd, write, dropped, {f: entity_known.get(f) for f in write}))
+            planned.append(Planned(cmd, write, dropped, {f: entity_known.get(f) for f in write}, stamp=stamp))
         return planned
 
     def claim(self, planned: list[Planned]) -> None:

@@ -4,8 +4,9 @@ Auth: an access token minted from the refresh token at ``{accounts_url}/oauth/v2
 it expires and refreshed only then or on a 401 — a refresh token may mint at most 10 tokens per 10 minutes.
 Limits: at most ``MAX_RECORDS_PER_WRITE`` records per write; in-flight calls capped by ``max_concurrency`` across
 every process of the installation (``SharedSlots``: the org's concurrency limit answers 429 beyond it).
-Errors: 429, 5xx, timeouts, transport errors and unparseable bodies are transient; other 4xx are permanent.  Per-record
-errors inside a 200/207 answer are returned to the caller, not raised.
+Errors: 429, 5xx, timeouts, transport errors and unparseable bodies are transient; other 4xx are permanent — a missing
+OAuth scope (401 ``OAUTH_SCOPE_MISMATCH``) as ``MissingScope`` naming the scope and URL (``scopes.py``).  Per-record
+errors inside a 200/207/412 answer are returned to the caller, not raised.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from typing import Any
 import httpx
 
 from cdchub.settings import ZohoSettings
-from connectors.common.errors import PermanentError, RateLimited, TransientError
+from connectors.common.errors import MissingScope, PermanentError, RateLimited, TransientError
 from connectors.common.shared_state import SharedSlots
 from connectors.common.token_cache import CachedToken, Token, TokenUnavailable
 from connectors.zoho.budget import METER
+from connectors.zoho.scopes import scope_for
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +133,8 @@ class ZohoClient:
             if resp.status_code == 401 and code == "INVALID_TOKEN" and attempt == 1:
                 self.tokens.invalidate(token)
                 continue
+            if resp.status_code == 401 and code == "OAUTH_SCOPE_MISMATCH":
+                raise _missing_scope(method, path, resp)
             if resp.status_code == 429:
                 retry_after = resp.headers.get("Retry-After")
                 raise RateLimited(
@@ -175,6 +179,20 @@ class ZohoClient:
             if result.get("status") != "success":
                 raise PermanentError(f"ZOHO update {module}: {result.get('code')} {result.get('message')} "
                                      f"{result.get('details') or ''}", code=result.get("code"))
+        return results
+
+    def update_unless_modified(self, module: str, records: list[dict[str, Any]],
+                               modified_time: str) -> list[dict[str, Any]]:
+        """Update ≤ 100 records by ``id`` unless modified after ``modified_time`` (``If-Unmodified-Since``, the
+        ``Modified_Time`` they were read with): one result per record, in order, not raised — a record changed since
+        comes back with code ``ALREADY_MODIFIED`` (HTTP 412 when none was written)."""
+        if len(records) > MAX_RECORDS_PER_WRITE:
+            raise ValueError(f"at most {MAX_RECORDS_PER_WRITE} records per write, got {len(records)}")
+        _, body = self.request("PUT", module, json={"data": records, "trigger": []},
+                               headers={"If-Unmodified-Since": modified_time})
+        results = (body or {}).get("data")
+        if not isinstance(results, list) or len(results) != len(records):
+            raise TransientError(f"ZOHO update {module}: answer does not hold one result per record")
         return results
 
     def current_user_id(self) -> str | None:
@@ -251,6 +269,15 @@ class ZohoClient:
 
 
 RELATED_PER_PAGE = 200
+
+
+def _missing_scope(method: str, path: str, resp: httpx.Response) -> MissingScope:
+    scope = scope_for(method, path)
+    url = resp.request.url.copy_with(query=None)
+    return MissingScope(
+        f"ZOHO refused {method} {url}: the OAuth grant of cdchub's refresh token lacks scope {scope} (or a broader "
+        f"one) — OAUTH_SCOPE_MISMATCH; make a new grant with the scopes in README (ZOHO OAuth scopes) and set "
+        f"CDCHUB_ZOHO__REFRESH_TOKEN to its refresh token", scope=scope, url=str(url))
 
 
 def _created_id(body: dict[str, Any] | None, what: str) -> str:

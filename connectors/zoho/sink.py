@@ -5,7 +5,10 @@ external key (a unique custom field), so a repeated write updates the same recor
 (ZOHO's limit).  Transient failures (429, 5xx, timeouts) are retried with backoff (``connectors.common.retry``);
 per-record errors and retries exhausted are dead-lettered with ZOHO's code and message.
 For two-way master data a guard narrows each write to the fields that must change (no echoes; conflicts by field
-ownership, else last writer wins), looking at the CRM record when a person may have changed it meanwhile.
+ownership, else last writer wins), looking at the CRM record when a person may have changed it meanwhile.  A write
+that follows such a look is an update by id with ``If-Unmodified-Since`` = the ``Modified_Time`` looked at: a
+person's save in between makes ZOHO refuse it (``ALREADY_MODIFIED``) instead of it being overwritten, and the guard
+looks and decides again (``connectors/common/two_way.py``).
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ from connectors.common.kafka import producer
 from connectors.common.ledger_sink import LedgerSinkPartition
 from connectors.common.retry import GaveUp, RetryPolicy
 from connectors.common.sync import SyncCommand
-from connectors.common.two_way import HumanChange, Planned, TwoWayGuard
+from connectors.common.two_way import MAX_REDECISIONS, HumanChange, Planned, TwoWayGuard
 from connectors.zoho.client import MAX_RECORDS_PER_WRITE, ZohoClient
 from connectors.zoho.listed import ListedRecords, list_for
+from connectors.zoho.lookup import find_by_key
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +64,8 @@ class ZohoUpsertPartition(LedgerSinkPartition):
             record = self._listed.find(target_id, cmd.record.get(self.external_key))
             return (str(record["id"]), record) if record else (None, None)
         record = self.client.get(self.module, target_id) if target_id else None
-        if record is None:
-            found = self.client.search(self.module, self.external_key, str(cmd.record[self.external_key]))
-            record = found[0] if found else None
+        if record is None:  # not by search alone: its index trails our own creates (lookup.py)
+            record = find_by_key(self.client, self.module, self.external_key, cmd.record[self.external_key])
         return (str(record["id"]), record) if record else (None, None)
 
     def human_change(self, cmd: SyncCommand, entry: LedgerEntry | None) -> HumanChange | None:
@@ -72,13 +75,80 @@ class ZohoUpsertPartition(LedgerSinkPartition):
         if not record:
             return None
         by = str((record.get("Modified_By") or {}).get("id"))
-        if by == self.client.current_user_id():
-            return None
-        return HumanChange(int(datetime.fromisoformat(record["Modified_Time"]).timestamp() * 1000), record)
+        stamp = str(record["Modified_Time"])
+        return HumanChange(int(datetime.fromisoformat(stamp).timestamp() * 1000), record, stamp=stamp,
+                           by_person=by != self.client.current_user_id())
 
     def write(self, planned: list[Planned], entries: dict[str, LedgerEntry]) -> None:
-        for i in range(0, len(planned), MAX_RECORDS_PER_WRITE):
-            self._write_chunk(planned[i : i + MAX_RECORDS_PER_WRITE])
+        self._write_planned(planned, entries, 0)
+
+    def _write_planned(self, planned: list[Planned], entries: dict[str, LedgerEntry], refused: int) -> None:
+        """Looked-at records by conditional updates (grouped by the stamp looked at), the others by upsert; what
+        ZOHO refused as modified since the look is decided again, ``refused`` counting the rounds."""
+        guarded: dict[str, list[Planned]] = {}
+        plain = []
+        for p in planned:
+            entry = entries.get(p.command.key)
+            if p.stamp and entry is not None and entry.target_id:
+                guarded.setdefault(p.stamp, []).append(p)
+            else:
+                plain.append(p)
+        for i in range(0, len(plain), MAX_RECORDS_PER_WRITE):
+            self._write_chunk(plain[i : i + MAX_RECORDS_PER_WRITE])
+        stale: list[Planned] = []
+        for stamp, group in guarded.items():
+            for i in range(0, len(group), MAX_RECORDS_PER_WRITE):
+                stale += self._update_unless_modified(group[i : i + MAX_RECORDS_PER_WRITE], stamp, entries)
+        if not stale:
+            return
+        if refused + 1 >= MAX_REDECISIONS:
+            for p in stale:
+                self.still_changing(p, refused + 1)
+            return
+        log.info("%s: %d %s changed in the CRM since they were read; deciding again", self.flow, len(stale),
+                 self.module)
+        again = self.redecide(stale, entries)
+        if again:
+            self._write_planned(again, entries, refused + 1)
+
+    def _update_unless_modified(self, chunk: list[Planned], stamp: str,
+                                entries: dict[str, LedgerEntry]) -> list[Planned]:
+        """One conditional update; returns the records ZOHO refused as modified after ``stamp``."""
+        ids = [str(entries[p.command.key].target_id) for p in chunk]
+        records = [{"id": i, **p.write} for i, p in zip(ids, chunk, strict=True)]
+        try:
+            results, attempts = self.try_call(
+                lambda: self.client.update_unless_modified(self.module, records, stamp),
+                f"ZOHO update of {len(records)} {self.module} unless modified since {stamp}",
+            )
+        except PermanentError as exc:  # GaveUp too
+            if exc.code == "ALREADY_MODIFIED":  # a 412 without per-record answers: all of them
+                return list(chunk)
+            for p in chunk:
+                self.dead_letter(p.command, exc, getattr(exc, "attempts", 1), stage="update")
+            return []
+        except Exception as exc:  # transient, in the runtime: the delivery step retries these later
+            for p in chunk:
+                self.defer(p.command, exc)
+            return []
+        done: list[tuple[Planned, str | None, str, int]] = []
+        stale, gone = [], []
+        for p, record_id, result in zip(chunk, ids, results, strict=True):
+            details = result.get("details") or {}
+            if result.get("status") == "success":
+                done.append((p, record_id, "update", attempts))
+            elif result.get("code") == "ALREADY_MODIFIED":
+                stale.append(p)
+            elif result.get("code") == "INVALID_DATA" and details.get("api_name") == "id":
+                gone.append(p)  # deleted in the CRM since the look: the upsert path creates it again
+            else:
+                err = PermanentError(f"ZOHO {result.get('code')}: {result.get('message')} {details}".strip(),
+                                     code=result.get("code"))
+                self.dead_letter(p.command, err, attempts, stage="update")
+        self.applied(done)
+        if gone:
+            self._write_chunk(gone)
+        return stale
 
     def _write_chunk(self, chunk: list[Planned], *, full_retry: bool = True) -> None:
         records = [{self.external_key: p.command.record[self.external_key], **p.write} for p in chunk]

@@ -80,7 +80,8 @@ class ZohoChangePoller:
         self.cursors = self._load()
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._dirty: set[str] = set()
+        self._dirty: dict[str, set[str]] = {}
+        self._polled_at: dict[str, float] = {}
         self.watch: WatchListener | None = None
         self._fields: dict[str, str] = {}
         self._encoder: AvroEncoder | None = None
@@ -164,12 +165,14 @@ class ZohoChangePoller:
         if err is not None:
             self._errors.append(str(err))
 
-    def poll_module(self, module: str) -> int:
+    def poll_module(self, module: str, *, records: bool = True, deleted: bool = True) -> int:
+        """Read the module's changes (``records``) and deletions (``deleted``) since its cursor and send them."""
+        self._polled_at[module] = time.monotonic()
         cursor = self.cursors[module]
         since = None if cursor.since_ms is None else cursor.since_ms - self.overlap_ms
         sent = 0
         newest = cursor.since_ms
-        for record in self._pages(module, since):
+        for record in self._pages(module, since) if records else []:
             rid = str(record["id"])
             version = parse_time(record["Modified_Time"])
             seen_key = f"{rid}|{version}"
@@ -184,7 +187,8 @@ class ZohoChangePoller:
             sent += 1
         dsince = None if cursor.deleted_since_ms is None else cursor.deleted_since_ms - self.overlap_ms
         headers = {"If-Modified-Since": format_time(dsince)} if dsince is not None else {}
-        status, body = self.client.request("GET", f"{module}/deleted", params={"type": "all"}, headers=headers)
+        status, body = (self.client.request("GET", f"{module}/deleted", params={"type": "all"}, headers=headers)
+                        if deleted else (204, None))
         newest_deleted = cursor.deleted_since_ms
         for item in (body or {}).get("data") or [] if status != 204 else []:
             rid = str(item["id"])
@@ -230,31 +234,73 @@ class ZohoChangePoller:
     def run(self, *, once: bool = False) -> None:
         if not self._prepare_when_possible():
             return
-        if self.settings.zoho.watch_notify_url and not once:
-            self.watch = WatchListener(self.client, self.settings.zoho.watch_notify_url, self.modules, self._wake,
-                                       self._dirty)
-            self.watch.start()
-        modules = self.modules
+        zoho = self.settings.zoho
+        # what the next round reads: module → operations; None: everything (the clock's full poll)
+        todo: dict[str, set[str]] | None = None
+        next_full = 0.0
         try:
             while not self._stop.is_set():
+                if not once:
+                    self._keep_watching()
                 try:
-                    sent = sum(self.poll_module(m) for m in modules)
+                    if todo is None:
+                        sent = sum(self.poll_module(m) for m in self.modules)
+                        next_full = time.monotonic() + (zoho.safety_poll_interval_s if self.watch is not None
+                                                        else zoho.poll_interval_s)
+                    else:
+                        sent = sum(self.poll_module(m, deleted="delete" in ops) for m, ops in todo.items())
                     if sent:
                         log.info("ZOHO poll: %d changes", sent)
-                    if self.watch is not None:
-                        self.watch.renew_if_needed()
                 except Exception as exc:  # transient trouble must not stop polling; the cursor did not move
                     log.warning("ZOHO poll failed (will retry): %s", exc)
+                    for module, ops in (todo or {}).items():  # a notification's read is not lost to an error
+                        self._dirty.setdefault(module, set()).update(ops)
                 if once:
                     return
-                woken = self._wake.wait(self.settings.zoho.poll_interval_s)
-                self._wake.clear()
-                # a notification polls only the modules it named; the clock polls them all
-                modules = [m for m in self.modules if m in self._dirty] if woken and self._dirty else self.modules
-                self._dirty.clear()
+                todo = self._next_round(next_full)
         finally:
             if self.watch is not None:
                 self.watch.stop()
+
+    def _next_round(self, next_full: float) -> dict[str, set[str]] | None:
+        """Wait for the next round: the full poll when its time comes (None), else the modules notifications named,
+        each at most once per ``watch_min_gap_s``."""
+        gap = self.settings.zoho.watch_min_gap_s
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now >= next_full:
+                self._dirty.clear()
+                return None
+            due = {m: ops for m, ops in self._dirty.items() if now - self._polled_at.get(m, 0.0) >= gap}
+            if due:
+                for m in due:
+                    del self._dirty[m]
+                return due
+            waits = [self._polled_at.get(m, 0.0) + gap - now for m in self._dirty]
+            self._wake.wait(min([next_full - now, *waits]))
+            self._wake.clear()
+        return {}
+
+    def _keep_watching(self) -> None:
+        """Notifications on when configured: the channel subscribed (and renewed); when ZOHO cannot be asked (or our
+        listener cannot bind), the poller goes on polling at ``poll_interval_s`` and asks again later."""
+        zoho = self.settings.zoho
+        if not zoho.watch_notify_url:
+            return
+        try:
+            if self.watch is None:
+                watch = WatchListener(self.client, zoho.watch_notify_url, self.modules, self._wake, self._dirty,
+                                      zoho.watch_listen, zoho.watch_also)
+                watch.start()
+                self.watch = watch
+            else:
+                self.watch.renew_if_needed()
+        except Exception as exc:
+            if self.watch is None:
+                log.warning("ZOHO watch notifications are off for now, polling every %.0f s: %s",
+                            zoho.poll_interval_s, exc)
+            else:
+                log.warning("ZOHO watch channel not renewed (will retry): %s", exc)
 
 
 def _display_name(record: dict[str, Any] | None) -> str | None:

@@ -2,8 +2,10 @@
 
 ZOHO calls ``notify_url`` with ids only (``{module, ids, operation, channel_id, token, …}``).  We do not trust or
 fetch by those ids: a notification only wakes the poller, which reads the module from its cursor as usual — one
-code path for what is read, deduplicated and acknowledged, whether the trigger was the clock or ZOHO.  A channel
-expires (we ask for a day) and is renewed before it does; notifications carrying another token are ignored.
+code path for what is read, deduplicated and acknowledged, whether the trigger was the clock or ZOHO.  The
+operation decides what is read: inserts and updates the module's records (one call), deletions its deleted list.
+A channel expires (we ask for a day) and is renewed before it does; notifications carrying another token are
+ignored.
 """
 
 from __future__ import annotations
@@ -29,18 +31,20 @@ class WatchListener:
     """Serves ``notify_url`` and keeps one watch channel for the polled modules alive."""
 
     def __init__(self, client: ZohoClient, notify_url: str, modules: list[str], wake: threading.Event,
-                 dirty: set[str]) -> None:
+                 dirty: dict[str, set[str]], listen: str = "", also: dict[str, list[str]] | None = None) -> None:
         self.client = client
         self.notify_url = notify_url
         self.modules = modules
         self.wake = wake
         self.dirty = dirty
+        self.also = also or {}
         self.token = secrets.token_hex(16)
         self.channel_id = str(int(time.time() * 1000))
         self.expires_at = 0.0
         self.notifications = 0
         url = urlparse(notify_url)
-        self._server = ThreadingHTTPServer((url.hostname or "127.0.0.1", url.port or 80), self._handler())
+        host, _, port = listen.rpartition(":") if listen else (url.hostname or "127.0.0.1", "", str(url.port or 80))
+        self._server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="zoho-watch")
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -69,7 +73,10 @@ class WatchListener:
         module = str(body.get("module") or "")
         self.notifications += 1
         if module in self.modules:
-            self.dirty.add(module)
+            self.dirty.setdefault(module, set()).add(str(body.get("operation") or "update"))
+            for other in self.also.get(module, []):
+                if other in self.modules:
+                    self.dirty.setdefault(other, set()).add("update")
             self.wake.set()
 
     def subscribe(self) -> None:
@@ -84,7 +91,11 @@ class WatchListener:
 
     def start(self) -> None:
         self._thread.start()
-        self.subscribe()
+        try:
+            self.subscribe()
+        except BaseException:
+            self.stop()
+            raise
 
     def renew_if_needed(self) -> None:
         if time.time() > self.expires_at - RENEW_BEFORE_S:

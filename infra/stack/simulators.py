@@ -3,7 +3,9 @@
 State, pid file and log live under the setting ``simulators_dir`` (``.cache/simulators``), so a second set of
 simulators on other ports (the smoke test of ``cdchub run``) never touches the first one's data.
 
-Add a simulator with one line in ``SIMULATORS``; it must answer ``GET /healthz`` with 200 once ready.
+Add a simulator with one line in ``SIMULATORS``; it must answer ``GET /healthz`` with 200 once ready. The ZOHO
+simulator gives cdchub's OAuth client exactly the scopes cdchub needs (``connectors/zoho/scopes.py``) and a search
+index that trails writes by the setting ``zoho_simulator_search_lag_s``, as the real CRM does.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cdchub.settings import Settings
+from connectors.zoho.scopes import REQUIRED_SCOPES
 from infra.stack.component import ComponentStatus
 from infra.stack.local_secrets import ensure_secrets
 from infra.stack.paths import PROJECT_ROOT, ensure_dir
@@ -31,10 +34,16 @@ class SimulatorSpec:
     name: str  # component name and state folder: <settings.simulators_dir>/<name>
     module: str  # run as `python -m <module>`
     port: Callable[[Settings], int]
+    extra_args: Callable[[Settings], list[str]] = lambda s: []
+
+
+def zoho_args(settings: Settings) -> list[str]:
+    """The ZOHO simulator as cdchub meets the real CRM: its grant's scopes only, a search index that lags."""
+    return ["--scopes", ",".join(REQUIRED_SCOPES), "--search-lag", str(settings.zoho_simulator_search_lag_s)]
 
 
 SIMULATORS: tuple[SimulatorSpec, ...] = (
-    SimulatorSpec("zoho", "infra.simulators.zoho", lambda s: s.zoho_simulator_port),
+    SimulatorSpec("zoho", "infra.simulators.zoho", lambda s: s.zoho_simulator_port, zoho_args),
     SimulatorSpec("kingdee", "infra.simulators.kingdee", lambda s: s.kingdee_webapi_simulator_port),
     SimulatorSpec("weaver", "infra.simulators.weaver", lambda s: s.weaver_simulator_port),
     SimulatorSpec("huilianyi", "infra.simulators.huilianyi", lambda s: s.huilianyi_simulator_port),
@@ -67,6 +76,7 @@ class Simulator:
                 str(self.port),
                 "--state-dir",
                 str(state_dir),
+                *self.spec.extra_args(self.settings),
             ],
             is_ready=self.is_ready,
             marker=f"-m {self.spec.module} --port {self.port}",

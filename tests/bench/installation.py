@@ -142,6 +142,7 @@ class Installation:
             "CDCHUB_KINGDEE_API__BASE_URL": f"{url['kingdee']}/K3Cloud",
             "CDCHUB_WEAVER__BASE_URL": url["weaver"], "CDCHUB_HUILIANYI__BASE_URL": url["huilianyi"],
             "CDCHUB_ZOHO__POLL_INTERVAL_S": "10", "PYTHONUNBUFFERED": "1",
+            "CDCHUB_ZOHO__WATCH_NOTIFY_URL": f"http://127.0.0.1:{free_port()}/zoho/notify",
         }
 
     @property

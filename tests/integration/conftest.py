@@ -2,7 +2,9 @@
 
 Each test gets its own slice: a fresh Kingdee database, replication slot, topic prefix and state folder; the session
 runs its own ZOHO simulator on a free port with a temporary state folder, so a developer's ``make run`` data is
-never touched.
+never touched. That simulator is strict like the local stack's: cdchub's client has only the scopes cdchub needs
+(a call outside them fails the test with OAUTH_SCOPE_MISMATCH) and ``/search`` trails writes by
+``zoho_simulator_search_lag_s`` (2 s), so every flow test also proves the search index lag is tolerated.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import pytest
 
 from cdchub.settings import Settings, get_settings
 from infra.simulators.common.process import SimulatorProcess
+from infra.stack.simulators import zoho_args
 from tests.integration.harness import IsolatedEnv, ZohoSim, isolated_env
 
 pytestmark = pytest.mark.integration
@@ -38,7 +41,7 @@ def stack() -> Iterator[Settings]:
 @pytest.fixture(scope="session")
 def zoho_sim(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ZohoSim, str]]:
     state = tmp_path_factory.mktemp("zoho-sim")
-    proc = SimulatorProcess("infra.simulators.zoho", args=["--state-dir", str(state)],
+    proc = SimulatorProcess("infra.simulators.zoho", args=["--state-dir", str(state), *zoho_args(stack)],
                             log_path=state / "sim.log").start()
     yield ZohoSim(proc.base_url), proc.base_url
     proc.stop()

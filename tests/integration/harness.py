@@ -127,9 +127,19 @@ class ZohoSim:
     def expire_tokens(self) -> None:
         self.http.post("/__sim/expire-tokens").raise_for_status()
 
-    def human_create(self, module: str, data: dict[str, Any]) -> str:
-        """Create a record as a human CRM user; returns its id."""
-        resp = self.http.post(f"/__sim/records/{module}", json={"data": data})
+    def search_lag_s(self, seconds: float | None = None) -> float:
+        """How long ``/search`` trails writes; set it when given (``/__sim/reset`` restores the flag's value)."""
+        if seconds is None:
+            resp = self.http.get("/__sim/limits")
+        else:
+            resp = self.http.put("/__sim/limits", json={"search_lag_s": seconds})
+        resp.raise_for_status()
+        return float(resp.json()["search_lag_s"])
+
+    def human_create(self, module: str, data: dict[str, Any], user: dict[str, str] | None = None) -> str:
+        """Create a record as a human CRM user (``user``: ``{"id", "name", "email"}``, else the simulator's sales
+        rep), who becomes its owner; returns its id."""
+        resp = self.http.post(f"/__sim/records/{module}", json={"data": data, **({"user": user} if user else {})})
         resp.raise_for_status()
         return str(resp.json()["data"][0]["details"]["id"])
 
@@ -197,6 +207,8 @@ class IsolatedEnv:
             "CDCHUB_KINGDEE_DB__SLOT": settings.kingdee_db.slot,
             "CDCHUB_STATE_DIR": str(state),
             "CDCHUB_CAPTURE_HEARTBEAT_S": "1.0",
+            # pollers poll (every 0.3 s, see poller()); tests of notifications set a notify URL of their own
+            "CDCHUB_ZOHO__WATCH_NOTIFY_URL": "",
         }
         return cls(settings, env, tmp, kingdee, zoho)
 

@@ -27,8 +27,10 @@ def crm_product(env: IsolatedEnv, material_id: int) -> dict:
     return env.zoho.by_kingdee_id()[str(material_id)]
 
 
-def upserts(env: IsolatedEnv) -> int:
-    return sum(1 for r in env.zoho.requests() if r["path"].endswith("/Products/upsert"))
+def product_writes(env: IsolatedEnv) -> int:
+    """Writes of CRM products: upserts, and the conditional updates that follow the two-way guard's look."""
+    return sum(1 for r in env.zoho.requests() if r["path"].endswith("/Products/upsert")
+               or (r["method"] == "PUT" and r["path"].endswith("/Products")))
 
 
 def start_two_way(env: IsolatedEnv) -> KingdeeSim:
@@ -54,19 +56,19 @@ def test_edits_flow_both_ways_and_nothing_echoes(env: IsolatedEnv) -> None:
     crm_a = crm_product(env, a)
 
     # one edit in the CRM (a CRM-owned field) → Kingdee, then quiet: no write back to the CRM, one save in Kingdee
-    crm_writes, saves = upserts(env), kingdee.calls("DynamicFormService.Save")
+    crm_writes, saves = product_writes(env), kingdee.calls("DynamicFormService.Save")
     env.zoho.human_edit("Products", crm_a["id"], {"Description": "适用于成人全麻手术，一次性使用"})
     # an audited material is un-audited, saved and audited again
     wait_for(lambda: (row := material_row(env, a))["FDESCRIPTION"] == "适用于成人全麻手术，一次性使用"
              and row["FDOCUMENTSTATUS"] == "C", 60, "the CRM's description in Kingdee, audited again")
-    holds_for(lambda: upserts(env) == crm_writes and kingdee.calls("DynamicFormService.Save") == saves + 1,
+    holds_for(lambda: product_writes(env) == crm_writes and kingdee.calls("DynamicFormService.Save") == saves + 1,
               QUIET_S, "no echo after a CRM edit")
 
     # one edit in Kingdee (a shared field) → the CRM, then quiet: no save back to Kingdee, one CRM write
-    crm_writes, saves = upserts(env), kingdee.calls("DynamicFormService.Save")
+    crm_writes, saves = product_writes(env), kingdee.calls("DynamicFormService.Save")
     update_material(env.kingdee, b, name="呼吸过滤器（细菌病毒）")
     wait_for(lambda: crm_product(env, b)["Product_Name"] == "呼吸过滤器（细菌病毒）", 30, "Kingdee's name in the CRM")
-    holds_for(lambda: upserts(env) == crm_writes + 1 and kingdee.calls("DynamicFormService.Save") == saves,
+    holds_for(lambda: product_writes(env) == crm_writes + 1 and kingdee.calls("DynamicFormService.Save") == saves,
               QUIET_S, "no echo after a Kingdee edit")
 
     # a Kingdee-owned field edited in the CRM does not flow to Kingdee; Kingdee's value is put back in the CRM

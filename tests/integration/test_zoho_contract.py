@@ -476,6 +476,92 @@ def test_credits_writes_cost_per_ten_records_everything_else_one(crm: Target, ap
     assert spent(lambda: api.get("/settings/fields", params={"module": "Payments"})) == 1
 
 
+# -- OAuth scopes, conditional updates, the search index ---------------------------------------------------------
+NARROW_CLIENT = ("1000.NARROWSCOPE", "narrow-secret", "1000.narrow.refresh")
+SCOPE_MISMATCH = {"code": "OAUTH_SCOPE_MISMATCH", "details": {}, "message": "invalid oauth scope to access this URL",
+                  "status": "error"}  # fmt: skip
+
+
+def next_second() -> None:
+    """ZOHO keeps Modified_Time to the second: changes meant to be ordered are made in different seconds."""
+    start = int(time.time())
+    while int(time.time()) <= start:
+        time.sleep(0.02)
+
+
+def test_a_call_outside_the_grants_scopes_gets_oauth_scope_mismatch(crm: Target) -> None:
+    admin = crm.need_sim("registers a client whose grant has two scopes")
+    client_id, secret, refresh = NARROW_CLIENT
+    admin.post("/__sim/clients", json={"client_id": client_id, "client_secret": secret, "refresh_token": refresh,
+                                       "scopes": "ZohoCRM.modules.leads.READ,ZohoCRM.users.READ"}).raise_for_status()
+    minted = httpx.post(f"{crm.api_domain}/oauth/v2/token", data={
+        "grant_type": "refresh_token", "client_id": client_id, "client_secret": secret, "refresh_token": refresh,
+    }).json()  # fmt: skip
+    assert minted["scope"].split() == ["ZohoCRM.modules.leads.READ", "ZohoCRM.users.READ"]
+    with Target(minted["access_token"], minted["api_domain"], admin).api() as narrow:
+        assert narrow.get("/Leads", params={"fields": "Last_Name"}).status_code in (200, 204)
+        assert narrow.get("/users", params={"type": "CurrentUser"}).status_code == 200
+        refused = [narrow.post("/Leads", json={"data": [{"Last_Name": crm.key("L")}]}),
+                   narrow.get("/Accounts", params={"fields": "Account_Name"}),
+                   narrow.get("/org"), narrow.get("/settings/fields", params={"module": "Leads"})]
+    assert [(r.status_code, r.json()) for r in refused] == [(401, SCOPE_MISMATCH)] * 4
+
+
+def test_an_update_with_if_unmodified_since_refuses_records_changed_after_it(crm: Target, api: httpx.Client) -> None:
+    a, b = create(crm, api, "Products", *({"Product_Name": crm.key(n), "Kingdee_ID": crm.key("K")} for n in "AB"))
+
+    def modified(record_id: str) -> str:
+        return str(api.get(f"/Products/{record_id}").json()["data"][0]["Modified_Time"])
+
+    seen = max(modified(a), modified(b), key=lambda t: datetime.fromisoformat(t))
+    same = api.put(f"/Products/{a}", headers={"If-Unmodified-Since": modified(a)},
+                   json={"data": [{"Description": "1"}]})
+    assert same.status_code == 200 and same.json()["data"][0]["code"] == "SUCCESS", "unchanged since: written"
+    next_second()
+    api.put("/Products", json={"data": [{"id": b, "Description": "someone else"}]}).raise_for_status()
+    both = api.put("/Products", headers={"If-Unmodified-Since": seen},
+                   json={"data": [{"id": a, "Description": "2"}, {"id": b, "Description": "2"}]})
+    assert [r["code"] for r in both.json()["data"]] == ["SUCCESS", "ALREADY_MODIFIED"]
+    assert both.status_code == 207
+    only_b = api.put(f"/Products/{b}", headers={"If-Unmodified-Since": seen}, json={"data": [{"Description": "3"}]})
+    assert only_b.json()["data"][0]["code"] == "ALREADY_MODIFIED"
+    if crm.is_sim:  # [L] the status of a call that wrote nothing
+        assert only_b.status_code == 412
+        assert only_b.json()["data"][0]["details"] == {"id": b}
+    assert api.get(f"/Products/{b}").json()["data"][0]["Description"] == "someone else", "left as it was"
+    again = api.put(f"/Products/{b}", headers={"If-Unmodified-Since": modified(b)},
+                    json={"data": [{"Description": "3"}]})
+    assert again.status_code == 200, "read again, written"
+
+
+def test_search_trails_writes_by_the_index_lag_and_nothing_else_does(crm: Target, api: httpx.Client) -> None:
+    admin = crm.need_sim("sets the search index lag")
+    admin.put("/__sim/limits", json={"search_lag_s": 1.5}).raise_for_status()
+    try:
+        key, name = crm.key("LAG"), crm.key("喉罩")
+        (record_id,) = create(crm, api, "Products", {"Product_Name": name, "Kingdee_ID": key})
+
+        def found(criteria: str) -> list[tuple[str, str]]:
+            answer = api.get("/Products/search", params={"criteria": criteria})
+            return [(r["id"], r["Product_Name"]) for r in answer.json()["data"]] if answer.status_code == 200 else []
+
+        assert found(f"(Kingdee_ID:equals:{key})") == [], "just created: not in the index yet"
+        assert api.get(f"/Products/{record_id}").status_code == 200, "reading by id does not lag"
+        upserted = api.post("/Products/upsert", json={"data": [{"Kingdee_ID": key, "Description": "x"}],
+                                                      "duplicate_check_fields": ["Kingdee_ID"]})
+        assert upserted.json()["data"][0]["action"] == "update", "upsert matching does not lag: no duplicate"
+        time.sleep(1.6)
+        assert found(f"(Kingdee_ID:equals:{key})") == [(record_id, name)]
+        api.put(f"/Products/{record_id}", json={"data": [{"Product_Name": f"{name}-2"}]}).raise_for_status()
+        assert found(f"(Product_Name:equals:{name})") == [(record_id, name)], "found by its old values"
+        assert found(f"(Product_Name:equals:{name}-2)") == []
+        time.sleep(1.6)
+        assert found(f"(Product_Name:equals:{name}-2)") == [(record_id, f"{name}-2")]
+        assert found(f"(Product_Name:equals:{name})") == []
+    finally:
+        admin.put("/__sim/limits", json={"search_lag_s": 0}).raise_for_status()
+
+
 # -- metadata ------------------------------------------------------------------------------------------------
 def test_metadata_describes_the_modules_and_their_fields(crm: Target, api: httpx.Client) -> None:
     modules = {m["api_name"]: m for m in api.get("/settings/modules").json()["modules"]}

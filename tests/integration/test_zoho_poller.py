@@ -86,3 +86,33 @@ def test_watch_notifications_bring_changes_between_slow_polls(env: IsolatedEnv) 
     assert event["op"] == "c"
     notes = env.zoho.http.get("/__sim/notifications").json()["notifications"]
     assert notes and all(n["status"] == 200 for n in notes)
+
+    # a notification of an edit reads the records only (one call); one of a deletion reads the deleted list
+    def deleted_reads() -> int:
+        return sum(1 for r in env.zoho.requests() if r["path"].endswith("/Products/deleted"))
+
+    before = deleted_reads()
+    env.zoho.human_edit("Products", rid, {"Product_Name": "麻醉机 AX-600 Pro"})
+    wait_for(lambda: [e for e in events(env) if e["id"] == rid and e["op"] == "u"], 10, "the edit, notified")
+    assert deleted_reads() == before
+    env.zoho.human_delete("Products", rid)
+    wait_for(lambda: [e for e in events(env) if e["id"] == rid and e["op"] == "d"], 10, "the deletion, notified")
+    assert deleted_reads() == before + 1
+
+
+def test_a_watch_that_cannot_be_set_up_leaves_the_poller_polling(env: IsolatedEnv) -> None:
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))  # the listener's port is not free: notifications cannot be received
+    taken.listen()
+    try:
+        env.env.update({"CDCHUB_ZOHO__POLL_INTERVAL_S": "0.3", "CDCHUB_ZOHO__POLL_MODULES": '["Products"]',
+                        "CDCHUB_ZOHO__WATCH_NOTIFY_URL": f"http://127.0.0.1:{taken.getsockname()[1]}/zoho/notify"})
+        poller = env.spawn("poller-nowatch", "poll-zoho")
+        rid = env.zoho.human_create("Products", {"Product_Name": "监护仪 M-9"})
+        wait_for(lambda: [e for e in events(env) if e["id"] == rid], 10, "the change, polled")
+        assert "watch notifications are off for now" in poller.log()
+        assert poller.alive()
+    finally:
+        taken.close()

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from infra.simulators.common.server import common_settings, positive_int, serve_from_args, simulator_parser
 from infra.simulators.zoho.app import create_app
 from infra.simulators.zoho.config import SECRET_SPECS, ZohoSimConfig, resolve_credentials
+from infra.simulators.zoho.scopes import FULL_ACCESS, parse_scopes
 from infra.simulators.zoho.timefmt import parse_offset
 
 DEFAULT_PORT = 18090
@@ -19,6 +20,20 @@ def _offset(text: str) -> str:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
     return text
+
+
+def _scopes(text: str) -> tuple[str, ...]:
+    try:
+        return parse_scopes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -49,6 +64,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--integration-user", default="CDC Hub Integration", help="name of the client's CRM user"
     )
+    parser.add_argument(
+        "--scopes", type=_scopes, default=FULL_ACCESS,
+        help="scopes of the client's grant, comma- or space-separated (default: all, e.g. ZohoCRM.modules.ALL)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--search-lag", type=_seconds, default=0.0, help="seconds /search trails writes (0: at once)"
+    )
     return parser.parse_args(argv)
 
 
@@ -70,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         tokens_per_window=args.tokens_per_window,
         token_window_s=args.token_window,
         integration_user=args.integration_user,
+        scopes=args.scopes,
+        search_lag_s=args.search_lag,
         **common_settings(args),
     )
     serve_from_args(create_app(config), args)

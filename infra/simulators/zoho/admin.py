@@ -15,6 +15,7 @@ from infra.simulators.common.admin import AdminError, admin_router, int_param, j
 from infra.simulators.zoho.auth import HUMAN_USER, ApiUser
 from infra.simulators.zoho.config import ZohoCredentials
 from infra.simulators.zoho.modules import ModuleDef
+from infra.simulators.zoho.scopes import FULL_ACCESS, parse_scopes
 from infra.simulators.zoho.simulator import ZohoSimulator
 
 LIMIT_KEYS = ("max_concurrency", "daily_credits", "token_ttl_s", "tokens_per_window", "token_window_s")
@@ -100,6 +101,7 @@ def zoho_admin_routes(sim: ZohoSimulator) -> list[Route]:
             "token_ttl_s": sim.authority.ttl_s,
             "tokens_per_window": sim.authority.tokens_per_window,
             "token_window_s": sim.authority.window_s,
+            "search_lag_s": sim.search_index.lag_ms / 1000,
         }
 
     async def get_limits(request: Request) -> Response:
@@ -109,12 +111,19 @@ def zoho_admin_routes(sim: ZohoSimulator) -> list[Route]:
         body = await json_body(request, default={}) or {}
         if not isinstance(body, dict):
             raise AdminError("body must be a JSON object")
-        unknown = set(body) - set(LIMIT_KEYS) - {"reset_credits"}
+        unknown = set(body) - set(LIMIT_KEYS) - {"reset_credits", "search_lag_s"}
         if unknown:
-            raise AdminError(f"unknown keys {sorted(unknown)}; known: {list(LIMIT_KEYS)} and reset_credits")
+            raise AdminError(
+                f"unknown keys {sorted(unknown)}; known: {list(LIMIT_KEYS)}, search_lag_s and reset_credits"
+            )
         for key in LIMIT_KEYS:
             if key in body and (not isinstance(body[key], int) or body[key] < 1):
                 raise AdminError(f"{key} must be a positive integer")
+        if "search_lag_s" in body:
+            lag = body["search_lag_s"]
+            if isinstance(lag, bool) or not isinstance(lag, int | float) or lag < 0:
+                raise AdminError("search_lag_s must be a number of seconds, 0 or more")
+            sim.search_index.reset(round(lag * 1000))  # the index catches up, then trails by the new lag
         if "max_concurrency" in body:
             sim.concurrency.limit = body["max_concurrency"]
         if "daily_credits" in body:
@@ -133,10 +142,18 @@ def zoho_admin_routes(sim: ZohoSimulator) -> list[Route]:
         body = await json_body(request, default={}) or {}
         keys = ("client_id", "client_secret", "refresh_token")
         if not isinstance(body, dict) or not all(isinstance(body.get(k), str) and body[k] for k in keys):
-            raise AdminError(f"body needs non-empty strings {list(keys)} (user_name optional)")
+            raise AdminError(f"body needs non-empty strings {list(keys)} (user_name, user_id, user_email, scopes "
+                             "optional)")
+        try:
+            scopes = parse_scopes(body.get("scopes")) or FULL_ACCESS
+        except ValueError as exc:
+            raise AdminError(str(exc)) from exc
         credentials = ZohoCredentials(*(body[k] for k in keys))
-        user = sim.authority.register_client(credentials, str(body.get("user_name") or "Integration User"))
-        return JSONResponse({"client_id": credentials.client_id, "user": user.owner()}, status_code=201)
+        user = sim.authority.register_client(credentials, str(body.get("user_name") or "Integration User"), scopes,
+                                             user_id=body.get("user_id"), user_email=body.get("user_email"))
+        return JSONResponse(
+            {"client_id": credentials.client_id, "user": user.owner(), "scopes": list(scopes)}, status_code=201
+        )
 
     async def notifications(request: Request) -> Response:
         if request.method == "DELETE":

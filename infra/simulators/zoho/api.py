@@ -114,8 +114,13 @@ async def module_collection(request: Request) -> Response:
     if request.method == "POST":
         outcome = sim.writer.insert(module, items, user)
     else:
-        outcome = sim.writer.update(module, items, user)
+        outcome = sim.writer.update(module, items, user, _unmodified_since(request))
     return respond(outcome.body(), outcome.http_status())
+
+
+def _unmodified_since(request: Request) -> int | None:
+    """``If-Unmodified-Since`` of an update (epoch ms), None when not sent; a malformed one is a 400."""
+    return _sim(request).reader.parse_since(request.headers.get("if-unmodified-since"), "If-Unmodified-Since")
 
 
 async def upsert(request: Request) -> Response:
@@ -149,7 +154,7 @@ async def record_item(request: Request) -> Response:
     _, items = await _records(request)
     if len(items) != 1 or not isinstance(items[0], dict):
         raise ZohoApiError(400, "INVALID_DATA", "give exactly one record to update by id", {"api_name": "data"})
-    outcome = sim.writer.update(module, [{**items[0], "id": record_id}], user)
+    outcome = sim.writer.update(module, [{**items[0], "id": record_id}], user, _unmodified_since(request))
     return respond(outcome.body(), outcome.http_status())
 
 

@@ -55,7 +55,9 @@ def create_app(config: ZohoSimConfig) -> Starlette:
             *related_routes(),
             *api_routes(),
         ],
-        gate=Middleware(ApiGate, authority=sim.authority, concurrency=sim.concurrency, credits=sim.credits),
+        gate=Middleware(
+            ApiGate, authority=sim.authority, concurrency=sim.concurrency, credits=sim.credits, modules=sim.modules
+        ),
         fault_error_body=fault_error_body,
         api_errors=[ZohoApiError],
         http_error=_http_error,

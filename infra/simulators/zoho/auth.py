@@ -6,6 +6,8 @@
   by default) is an HTTP 400 ``{"error": "Access Denied", ...}``. Expiring a token does not give its mint
   back.
 - ``authenticate`` checks ``Authorization: Zoho-oauthtoken <token>``; anything else is 401 ``INVALID_TOKEN``.
+- Each client's grant has scopes (``scopes.py``; all of them when none are given); a token carries the scopes of
+  the grant it was minted from, shown space-separated in ``scope`` of the token answer.
 - Only SHA-256 hashes of access tokens are stored; tokens survive a simulator restart, as they would a server
   blip.
 """
@@ -15,17 +17,17 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from infra.simulators.common.sqlite import SqliteDb
 from infra.simulators.zoho.config import ZohoCredentials
 from infra.simulators.zoho.errors import invalid_token
+from infra.simulators.zoho.scopes import FULL_ACCESS
 from infra.simulators.zoho.timefmt import now_ms
 
 USER_ID_BASE = 4_876_876_000_000_100_000
-DEFAULT_SCOPE = "ZohoCRM.modules.ALL,ZohoCRM.settings.ALL,ZohoCRM.coql.READ"
 TOO_MANY_REFRESHES = {
     "error": "Access Denied",
     "error_description": "You have made too many requests continuously. Please try again after some time.",
@@ -41,6 +43,8 @@ AUTH_SCHEMA = (
         issued_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS oauth_tokens_by_refresh ON oauth_tokens (refresh_hash, issued_ms)",
 )
+#: Columns added after the first release, for state files made before (table, column, declaration).
+AUTH_COLUMNS = (("oauth_clients", "scopes", "TEXT"), ("oauth_tokens", "scopes", "TEXT"))
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,7 @@ class Principal:
     client_id: str
     user: ApiUser
     token_fingerprint: str
+    scopes: tuple[str, ...] = FULL_ACCESS
 
 
 @dataclass(frozen=True)
@@ -85,23 +90,33 @@ class TokenAuthority:
         self.tokens_per_window = tokens_per_window
         self.window_s = window_s
         db.ensure_schema(AUTH_SCHEMA)
+        for table, column, declaration in AUTH_COLUMNS:
+            if column not in {r["name"] for r in db.query(f"PRAGMA table_info({table})")}:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
-    def register_client(self, credentials: ZohoCredentials, user_name: str) -> ApiUser:
-        """Accept these credentials; the client's CRM user is created once and kept across restarts."""
+    def register_client(
+        self, credentials: ZohoCredentials, user_name: str, scopes: Sequence[str] = FULL_ACCESS,
+        *, user_id: str | None = None, user_email: str | None = None,
+    ) -> ApiUser:
+        """Accept these credentials with the scopes of their grant; the client's CRM user (``user_id``/
+        ``user_email`` when given: a person's own app) is created once and kept across restarts."""
         row = self.db.query_one(
             "SELECT user_id, user_name, user_email FROM oauth_clients WHERE client_id = ?",
             (credentials.client_id,),
         )
-        if row:
+        if user_id and user_email:
+            user = ApiUser(str(user_id), user_name, str(user_email))
+        elif row:
             user = ApiUser(row["user_id"], user_name, row["user_email"])
         else:
             user_id = str(USER_ID_BASE + self.db.next_sequence("user_id"))
             user = ApiUser(user_id, user_name, f"integration+{user_id[-4:]}@cdchub.local")
         self.db.execute(
-            "INSERT OR REPLACE INTO oauth_clients VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO oauth_clients (client_id, client_secret, refresh_token, user_id, user_name,"
+            " user_email, scopes) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 credentials.client_id, credentials.client_secret, credentials.refresh_token,
-                user.id, user.name, user.email,
+                user.id, user.name, user.email, " ".join(scopes or FULL_ACCESS),
             ),
         )  # fmt: skip
         return user
@@ -128,15 +143,17 @@ class TokenAuthority:
             if recent >= self.tokens_per_window:
                 return TokenAnswer(400, dict(TOO_MANY_REFRESHES))
             token = f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
+            scope = client["scopes"] or " ".join(FULL_ACCESS)
             conn.execute(
-                "INSERT INTO oauth_tokens VALUES (?, ?, ?, ?, ?)",
-                (_sha256(token), client["client_id"], refresh_hash, now, now + self.ttl_s * 1000),
+                "INSERT INTO oauth_tokens (token_hash, client_id, refresh_hash, issued_ms, expires_ms, scopes)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (_sha256(token), client["client_id"], refresh_hash, now, now + self.ttl_s * 1000, scope),
             )
         return TokenAnswer(
             200,
             {
                 "access_token": token,
-                "scope": DEFAULT_SCOPE,
+                "scope": scope,
                 "api_domain": api_domain,
                 "token_type": "Bearer",
                 "expires_in": self.ttl_s,
@@ -149,14 +166,16 @@ class TokenAuthority:
             raise invalid_token()
         token_hash = _sha256(match.group(1))
         row = self.db.query_one(
-            "SELECT t.expires_ms, c.client_id, c.user_id, c.user_name, c.user_email FROM oauth_tokens t"
+            "SELECT t.expires_ms, COALESCE(t.scopes, c.scopes) AS scopes, c.client_id, c.user_id, c.user_name,"
+            " c.user_email FROM oauth_tokens t"
             " JOIN oauth_clients c ON c.client_id = t.client_id WHERE t.token_hash = ?",
             (token_hash,),
         )
         if row is None or row["expires_ms"] <= now_ms():
             raise invalid_token()
         user = ApiUser(row["user_id"], row["user_name"], row["user_email"])
-        return Principal(row["client_id"], user, token_hash[:12])
+        scopes = tuple(row["scopes"].split()) if row["scopes"] else FULL_ACCESS
+        return Principal(row["client_id"], user, token_hash[:12], scopes)
 
     def users(self) -> list[ApiUser]:
         """The CRM users behind the registered OAuth clients, oldest first."""

@@ -5,6 +5,10 @@ flag, environment variable (``ZOHO_SIM_CLIENT_ID``, ``ZOHO_SIM_CLIENT_SECRET``, 
 file in the secrets dir (``zoho_client_id``, ``zoho_client_secret``, ``zoho_refresh_token``; default
 ``<repo>/.cache/secrets``, the same files cdchub's settings read). A value found nowhere is generated once and
 written to its file (mode 0600), so the hub and the simulator agree without anyone copying secrets around.
+
+``scopes`` are those of the configured client's grant (``scopes.py``; default: all of them). ``search_lag_s`` is
+how long ``/search`` trails writes (``search_index.py``; 0: at once, the default of the simulator alone; the local
+stack runs it with cdchub's ``zoho_simulator_search_lag_s``, 2 s).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra.simulators.common.secretfiles import SecretSpec, resolve_secrets
+from infra.simulators.zoho.scopes import FULL_ACCESS
 
 SECRET_SPECS = {
     "client_id": SecretSpec(
@@ -49,6 +54,8 @@ class ZohoSimConfig:
     integration_user: str = "CDC Hub Integration"
     admin_token: str | None = None
     fault_seed: int | None = None
+    scopes: tuple[str, ...] = FULL_ACCESS
+    search_lag_s: float = 0.0
 
     @property
     def db_path(self) -> Path | None:

@@ -71,6 +71,12 @@ def too_many_requests(reason: str, limit: int) -> ZohoApiError:
     return ZohoApiError(429, "TOO_MANY_REQUESTS", messages[reason], {"reason": reason, "limit": limit})
 
 
+def already_modified(record_id: str) -> dict[str, Any]:
+    """A record refused by a conditional update: changed after the request's ``If-Unmodified-Since`` [L: the code
+    and HTTP 412 are documented, the message and details are not]."""
+    return error_body("ALREADY_MODIFIED", "the record has been modified since the given time", {"id": record_id})
+
+
 def fault_error_body(status: int) -> dict[str, Any]:
     """The body of an injected fault with this HTTP status, shaped like the real API's answer."""
     known = {

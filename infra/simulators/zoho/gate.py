@@ -1,10 +1,15 @@
-"""The door every ``/crm/`` call passes: token check, concurrency slot, credits, and the credits header.
+"""The door every ``/crm/`` call passes: token check, scope check, credits, concurrency slot, the credits header.
+
+A token without the scope the URL needs (``scopes.py``) gets 401 ``OAUTH_SCOPE_MISMATCH`` and costs no credit;
+the request log notes the scope it lacked (``scope_needed``).
 
 It runs outside fault injection, so an injected latency holds a concurrency slot exactly like a slow real
 call. The authenticated :class:`~infra.simulators.zoho.auth.Principal` is left in ``scope["zoho_principal"]``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
@@ -14,6 +19,8 @@ from infra.simulators.common.requestlog import notes
 from infra.simulators.zoho.auth import Principal, TokenAuthority
 from infra.simulators.zoho.errors import ZohoApiError, too_many_requests
 from infra.simulators.zoho.limits import CREDITS_HEADER, ConcurrencyGate, CreditMeter, write_cost
+from infra.simulators.zoho.modules import ModuleDef
+from infra.simulators.zoho.scopes import grants, required_scope, scope_mismatch
 
 API_PREFIX = "/crm/"
 PRINCIPAL_KEY = "zoho_principal"
@@ -25,12 +32,14 @@ def principal_of(scope: Scope) -> Principal:
 
 class ApiGate:
     def __init__(
-        self, app: ASGIApp, *, authority: TokenAuthority, concurrency: ConcurrencyGate, credits: CreditMeter
+        self, app: ASGIApp, *, authority: TokenAuthority, concurrency: ConcurrencyGate, credits: CreditMeter,
+        modules: Mapping[str, ModuleDef],
     ) -> None:
         self.app = app
         self.authority = authority
         self.concurrency = concurrency
         self.credits = credits
+        self.modules = modules
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(API_PREFIX):
@@ -44,6 +53,12 @@ class ApiGate:
             return
         request_notes.update(token=principal.token_fingerprint, client_id=principal.client_id)
         scope[PRINCIPAL_KEY] = principal
+        need = required_scope(scope["method"], scope["path"], self.modules)
+        if need is not None and not grants(principal.scopes, need):
+            request_notes["scope_needed"] = str(need)
+            refusal = scope_mismatch()
+            await JSONResponse(refusal.body(), status_code=refusal.status)(scope, receive, send)
+            return
         if self.credits.exhausted():
             refusal = too_many_requests("credits", self.credits.budget)
             await JSONResponse(refusal.body(), status_code=429)(scope, receive, send)

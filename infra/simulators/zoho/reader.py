@@ -7,19 +7,22 @@
   it, HTTP 304 Not Modified with an empty body (:class:`NotModified`), on the list and on ``/deleted``, as ZOHO's
   status-code list says.
 - Offset paging over live data: a write between two page calls shifts the pages, as it does for real.
+- Search goes through the search index (``search_index.py``), which may trail the latest writes.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import heapq
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from infra.simulators.zoho.criteria import CriteriaError, compile_criteria, index_lookup, parse_criteria
 from infra.simulators.zoho.errors import ZohoApiError, invalid_param, invalid_query, required_param
 from infra.simulators.zoho.modules import ModuleDef, versioned_view
+from infra.simulators.zoho.search_index import SearchIndex
 from infra.simulators.zoho.store import SORT_COLUMNS, RecordStore, StoredRecord
 from infra.simulators.zoho.timefmt import ZohoClock, now_ms
 
@@ -52,10 +55,12 @@ def _int_param(params: Params, name: str, default: int, low: int, high: int | No
 
 
 class RecordReader:
-    def __init__(self, store: RecordStore, clock: ZohoClock, modules: Mapping[str, ModuleDef] | None = None) -> None:
+    def __init__(self, store: RecordStore, clock: ZohoClock, modules: Mapping[str, ModuleDef] | None = None,
+                 search_index: SearchIndex | None = None) -> None:
         self.store = store
         self.clock = clock
         self.modules = modules or {}
+        self.search_index = search_index or SearchIndex()
 
     # -- shapes ----------------------------------------------------------------------------------------------
     def full_view(self, record: StoredRecord) -> dict[str, Any]:
@@ -279,6 +284,20 @@ class RecordReader:
         }
         return {"data": [self.render(r, fields, version) for r in rows], "info": info}
 
+    def _indexed(self, module: ModuleDef, ids: Iterable[str] | None = None) -> Iterator[StoredRecord]:
+        """Records as the search index shows them, by id: those named (every live one when None) and those whose
+        latest writes it does not see yet (a record just deleted, or whose key just changed, is still found)."""
+        name = module.api_name
+        index = self.search_index
+        pending = set(index.pending_ids(name))
+        current: Iterable[StoredRecord | None] = (
+            self.store.iter_live(name) if ids is None else (self.store.get(name, i) for i in ids)
+        )
+        settled = (r for r in current if r is not None and r.id not in pending)
+        shown = (index.view(name, i, self.store.get(name, i)) for i in pending)
+        unsettled = sorted((r for r in shown if r is not None), key=lambda r: r.id)
+        return heapq.merge(settled, unsettled, key=lambda r: r.id)
+
     def _search_matches(self, module: ModuleDef, params: Params) -> Iterable[StoredRecord]:
         criteria = params.get("criteria")
         if criteria:
@@ -288,29 +307,21 @@ class RecordReader:
             except CriteriaError as exc:
                 raise invalid_query(str(exc)) from exc
             lookup = index_lookup(node, module)
-            if lookup is not None:
-                ids = self.store.ids_by_key(module.api_name, *lookup)
-                candidates = [r for r in (self.store.get(module.api_name, i) for i in ids) if r is not None]
-            else:
-                candidates = list(self.store.iter_live(module.api_name))
-            return (r for r in candidates if predicate(self.flat_row(r)))
+            ids = self.store.ids_by_key(module.api_name, *lookup) if lookup is not None else None
+            return (r for r in self._indexed(module, ids) if predicate(self.flat_row(r)))
         for param, field in (("email", "Email"), ("phone", "Phone")):
             if params.get(param):
                 if module.field(field) is None:
                     raise invalid_query(f"{module.api_name} has no {field} field")
                 wanted = params[param].casefold()
-                return (
-                    r
-                    for r in self.store.iter_live(module.api_name)
-                    if str(r.data.get(field) or "").casefold() == wanted
-                )
+                return (r for r in self._indexed(module) if str(r.data.get(field) or "").casefold() == wanted)
         word = params.get("word")
         if word:
             needle = word.casefold()
             text_fields = [f.api_name for f in module.fields if f.data_type in ("text", "textarea", "picklist")]
             return (
                 r
-                for r in self.store.iter_live(module.api_name)
+                for r in self._indexed(module)
                 if any(needle in str(r.data.get(f) or "").casefold() for f in text_fields)
             )
         raise required_param("criteria")

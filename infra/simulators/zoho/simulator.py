@@ -16,6 +16,7 @@ from infra.simulators.zoho.convert import LeadConverter
 from infra.simulators.zoho.limits import ConcurrencyGate, CreditMeter
 from infra.simulators.zoho.modules import ModuleDef
 from infra.simulators.zoho.reader import RecordReader
+from infra.simulators.zoho.search_index import SearchIndex
 from infra.simulators.zoho.store import RecordStore
 from infra.simulators.zoho.timefmt import ZohoClock
 from infra.simulators.zoho.watch import Notifier, WatchRegistry
@@ -41,19 +42,22 @@ class ZohoSimulator:
     watches: WatchRegistry
     notifier: Notifier
     converter: LeadConverter
+    search_index: SearchIndex
 
     @classmethod
     def build(cls, config: ZohoSimConfig, modules: Mapping[str, ModuleDef] = MODULES) -> ZohoSimulator:
         clock = ZohoClock(config.utc_offset)
         db = SqliteDb(config.db_path)
         store = RecordStore(db)
+        search_index = SearchIndex(round(config.search_lag_s * 1000))
+        store.on_write = search_index.written
         authority = TokenAuthority(
             db,
             ttl_s=config.token_ttl_s,
             tokens_per_window=config.tokens_per_window,
             window_s=config.token_window_s,
         )
-        user = authority.register_client(config.credentials, config.integration_user)
+        user = authority.register_client(config.credentials, config.integration_user, config.scopes)
         writer = RecordWriter(store, modules, clock)
         watches = WatchRegistry(db, modules, clock)
         notifier = Notifier(watches)
@@ -66,7 +70,7 @@ class ZohoSimulator:
             store=store,
             authority=authority,
             writer=writer,
-            reader=RecordReader(store, clock, modules),
+            reader=RecordReader(store, clock, modules, search_index),
             concurrency=ConcurrencyGate(config.max_concurrency),
             credits=CreditMeter(config.daily_credits),
             injector=FaultInjector(config.fault_seed),
@@ -76,14 +80,17 @@ class ZohoSimulator:
             watches=watches,
             notifier=notifier,
             converter=LeadConverter(store, writer, modules, clock),
+            search_index=search_index,
         )
 
     def reset(self) -> None:
-        """Forget records, tokens, mints, extra clients, spent credits; limits back to the configured values.
+        """Forget records, tokens, mints, extra clients, spent credits; limits and the search lag back to the
+        configured values.
 
         Fault rules and the request log are cleared by the caller (the shared ``/__sim/reset`` route).
         """
         self.store.reset()
+        self.search_index.reset(round(self.config.search_lag_s * 1000))
         self.attachments.reset()
         self.watches.reset()
         self.notifier.clear()

@@ -3,14 +3,15 @@
 Records are JSON (field values only); times are epoch milliseconds in columns. ``record_keys`` indexes the
 case-folded values of each module's key fields (unique fields + system duplicate field) of live records, so
 upserts and ``equals`` searches on them do not scan. ``record_writes`` keeps one row per applied write
-(insert, update, delete) with its apply time, for latency measurements.
+(insert, update, delete) with its apply time, for latency measurements. ``on_write`` (the search index) hears of
+each record write before it is made, with a loader of the record as it was.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,10 +76,19 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+#: (module, record id, loader of the record as it is before the write, write time ms)
+WriteHook = Callable[[str, str, Callable[[], "StoredRecord | None"], int], None]
+
+
 class RecordStore:
     def __init__(self, db: SqliteDb) -> None:
         self.db = db
         db.ensure_schema(SCHEMA)
+        self.on_write: WriteHook | None = None
+
+    def _before_write(self, module: str, record_id: str, at_ms: int) -> None:
+        if self.on_write is not None:
+            self.on_write(module, record_id, lambda: self.get(module, record_id), at_ms)
 
     def next_id(self) -> str:
         return str(ID_BASE + self.db.next_sequence("record_id"))
@@ -106,6 +116,7 @@ class RecordStore:
     ) -> None:
         """Write a live record, refresh its key index and append the write history, in one transaction."""
         with self.db.transaction() as conn:
+            self._before_write(record.module, record.id, record.modified_ms)
             conn.execute(
                 "INSERT OR REPLACE INTO records (module, id, data, owner, created_by, modified_by,"
                 " created_ms, modified_ms, deleted_ms, deleted_by, delete_type)"
@@ -125,6 +136,7 @@ class RecordStore:
 
     def mark_deleted(self, record: StoredRecord, *, user: dict[str, Any], at_ms: int) -> None:
         with self.db.transaction() as conn:
+            self._before_write(record.module, record.id, at_ms)
             conn.execute(
                 "UPDATE records SET deleted_ms = ?, deleted_by = ?, delete_type = 'recycle'"
                 " WHERE module = ? AND id = ?",
@@ -138,6 +150,7 @@ class RecordStore:
         record.modified_ms = at_ms
         record.modified_by = dict(user)
         with self.db.transaction() as conn:
+            self._before_write(record.module, record.id, at_ms)
             conn.execute(
                 "UPDATE records SET data = ?, modified_ms = ?, modified_by = ?, deleted_ms = ?, deleted_by = ?,"
                 " delete_type = 'converted' WHERE module = ? AND id = ?",

@@ -2,7 +2,9 @@
 
 - insert: mandatory fields, types, user-defined unique fields (``DUPLICATE_DATA``); the system duplicate field
   (Products: ``Product_Name``) is *not* enforced on insert.
-- update: by ``id``; an unknown or deleted id is ``INVALID_DATA`` on ``api_name: id``.
+- update: by ``id``; an unknown or deleted id is ``INVALID_DATA`` on ``api_name: id``. With ``If-Unmodified-Since``
+  a record modified after that time (compared to the second: times are shown to the second) is not written:
+  ``ALREADY_MODIFIED`` for that record; when no record of the call was written because of it, HTTP 412.
 - upsert: match on ``duplicate_check_fields`` in the given order when given; without them, on the system duplicate
   field first, then the module's user-defined unique fields (ZOHO's documented order). The first field with
   exactly one live match wins and that record is updated (also the fields used for matching). No match: insert.
@@ -17,7 +19,8 @@
 - after each call, ``listener(module, operation, ids)`` is told what changed (watch notifications).
 
 A whole call runs in one SQLite transaction; records are still independent (one record's error does not undo
-another). HTTP status: all inserted 201, all succeeded otherwise 200, mixed 207, none succeeded 400.
+another). HTTP status: all inserted 201, all succeeded otherwise 200, mixed 207, none succeeded 400 (412 when every
+record was refused as ``ALREADY_MODIFIED``).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from decimal import Decimal
 from typing import Any
 
 from infra.simulators.zoho.auth import ApiUser
-from infra.simulators.zoho.errors import ZohoApiError, error_body
+from infra.simulators.zoho.errors import ZohoApiError, already_modified, error_body
 from infra.simulators.zoho.modules import (
     ROW_DELETE_KEY,
     FieldDef,
@@ -53,7 +56,7 @@ class WriteOutcome:
     def http_status(self) -> int:
         succeeded = [a for a in self.actions if a != "error"]
         if not succeeded:
-            return 400
+            return 412 if all(r.get("code") == "ALREADY_MODIFIED" for r in self.results) else 400
         if len(succeeded) < len(self.actions):
             return 207
         return 201 if all(a == "insert" for a in succeeded) else 200
@@ -116,7 +119,9 @@ class RecordWriter:
         self._emit(module, outcome)
         return outcome
 
-    def update(self, module: ModuleDef, items: Sequence[Any], user: ApiUser) -> WriteOutcome:
+    def update(
+        self, module: ModuleDef, items: Sequence[Any], user: ApiUser, unmodified_since_ms: int | None = None
+    ) -> WriteOutcome:
         outcome = WriteOutcome()
         with self.store.db.transaction():
             for index, raw in enumerate(items):
@@ -129,6 +134,9 @@ class RecordWriter:
                 if existing is None:
                     details = {"api_name": "id", "json_path": f"$.data[{index}].id"}
                     outcome.add("error", error_body("INVALID_DATA", "the id given seems to be invalid", details))
+                    continue
+                if unmodified_since_ms is not None and existing.modified_ms // 1000 > unmodified_since_ms // 1000:
+                    outcome.add("error", already_modified(existing.id))
                     continue
                 values, problem = clean_record(module, raw, index, for_insert=False)
                 problem = problem or self._prepare(module, values, index, existing=existing)
