@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, create_engine
 
-from cdchub.settings import Settings
+from cdchub.settings import KingdeeApiSettings, Settings
 from connectors.kingdee.client import KingdeeWebApiClient
 from connectors.kingdee.sink import kingdee_client
 from tests.acceptance.hops import Hops
@@ -88,7 +88,8 @@ def company(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             assert run.proc.poll() is None, run.read() + (tmp / "run.err").read_text()
             crm = ZohoSim(env["CDCHUB_ZOHO__API_DOMAIN"])
             wait_for(lambda: len(crm.by_kingdee_id()) >= 10, 180, "the demo products in the CRM", 0.5)
-            api = settings.kingdee_api.model_copy(update={"base_url": env["CDCHUB_KINGDEE_API__BASE_URL"]})
+            # read now: on a new machine the Kingdee simulator made its credentials when `cdchub run` started it
+            api = KingdeeApiSettings(base_url=env["CDCHUB_KINGDEE_API__BASE_URL"])
             clerk = kingdee_client(settings.model_copy(update={"kingdee_api": api}))
             kingdee = create_engine(settings.kingdee_db.sqlalchemy_url())
             yield Company(settings, run, crm, kingdee, clerk,
