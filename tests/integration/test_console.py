@@ -84,7 +84,8 @@ def test_the_console_traces_a_synced_document_replays_a_dead_letter_and_shows_fl
     page("/trace")
     assert "/login" in browser.current_url
     sign_in("not-the-password")
-    assert "Wrong user or password" in browser.find_element(By.ID, "login-error").text
+    (refused,) = wait_for(lambda: browser.find_elements(By.ID, "login-error"), 10, "the refusal, once its page loads")
+    assert "Wrong user or password" in refused.text
     sources.append(browser.page_source)
     sign_in(password)
     wait_for(lambda: browser.current_url.startswith(f"{url}/trace"), 10, "signed in, back on the trace page")
