@@ -165,14 +165,14 @@ class ZohoChangePoller:
         if err is not None:
             self._errors.append(str(err))
 
-    def poll_module(self, module: str, *, records: bool = True, deleted: bool = True) -> int:
-        """Read the module's changes (``records``) and deletions (``deleted``) since its cursor and send them."""
+    def poll_module(self, module: str, *, deleted: bool = True) -> int:
+        """Read the module's changes, and its deletions unless ``deleted`` is False, since its cursor; send them."""
         self._polled_at[module] = time.monotonic()
         cursor = self.cursors[module]
         since = None if cursor.since_ms is None else cursor.since_ms - self.overlap_ms
         sent = 0
         newest = cursor.since_ms
-        for record in self._pages(module, since) if records else []:
+        for record in self._pages(module, since):
             rid = str(record["id"])
             version = parse_time(record["Modified_Time"])
             seen_key = f"{rid}|{version}"
@@ -243,10 +243,10 @@ class ZohoChangePoller:
                 if not once:
                     self._keep_watching()
                 try:
-                    if todo is None:
-                        sent = sum(self.poll_module(m) for m in self.modules)
+                    if todo is None:  # the next full poll is due an interval from now, even if this one fails
                         next_full = time.monotonic() + (zoho.safety_poll_interval_s if self.watch is not None
                                                         else zoho.poll_interval_s)
+                        sent = sum(self.poll_module(m) for m in self.modules)
                     else:
                         sent = sum(self.poll_module(m, deleted="delete" in ops) for m, ops in todo.items())
                     if sent:
