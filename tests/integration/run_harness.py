@@ -11,7 +11,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
@@ -24,7 +24,10 @@ from tests.integration.harness import IsolatedEnv, ZohoSim, drop_database
 
 
 class Run:
-    """One ``cdchub run`` with its stdout on a pipe the test reads (and can close)."""
+    """One ``cdchub run`` with its stdout on a pipe the test reads (and can close).  Every run started is killed,
+    children included, when its installation is removed (a failed test leaves no process behind)."""
+
+    started: list[Run] = []
 
     def __init__(self, env: dict[str, str], log: Path, *, sigint_ignored: bool = False) -> None:
         self.read_fd, write_fd = os.pipe()
@@ -36,6 +39,19 @@ class Run:
                                          stderr=err, preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
                                          if sigint_ignored else None)
         os.close(write_fd)
+        Run.started.append(self)
+
+    def kill(self) -> None:
+        """Ends the supervisor and every child of it at once (nothing graceful: a test's cleanup)."""
+        children = children_of(self.proc.pid)
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(30)
+        for pid in children:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if self.read_fd >= 0:
+            self.close_output()
 
     def read(self) -> str:
         """What it printed so far (never blocks)."""
@@ -122,6 +138,8 @@ def run_installation(stack: Settings, tmp_path: Path) -> Iterator[tuple[dict[str
     try:
         yield env, settings
     finally:
+        while Run.started:
+            Run.started.pop().kill()
         for spec in SIMULATORS:
             Simulator(settings, spec).down()
         IsolatedEnv(settings, env, tmp_path, create_engine(settings.kingdee_db.sqlalchemy_url()),

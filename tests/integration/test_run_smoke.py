@@ -11,7 +11,8 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,32 @@ def description(kingdee: Engine, material: int) -> str | None:
                                  'AND "FLOCALEID" = 2052'), {"id": material}).scalar()
 
 
+def stock_in_crm(settings: Settings, crm: ZohoSim) -> bool:
+    """Every CRM product shows the stock its Kingdee material has in all warehouses."""
+    kingdee = create_engine(settings.kingdee_db.sqlalchemy_url())
+    try:
+        with kingdee.connect() as conn:
+            totals = {str(material): float(qty) for material, qty in conn.execute(text(
+                'SELECT "FMATERIALID", SUM("FBASEQTY") FROM "T_STK_INVENTORY" GROUP BY "FMATERIALID"'))}
+    finally:
+        kingdee.dispose()
+    products = crm.by_kingdee_id()
+    return all(float(products[m].get("Qty_in_Stock") or 0) == qty for m, qty in totals.items() if m in products)
+
+
+def wait_until_quiet(count: Callable[[], int], quiet_s: float, timeout: float, what: str) -> None:
+    """Waits until ``count`` has not changed for ``quiet_s`` seconds (at most ``timeout``)."""
+    seen = {"count": count(), "since": time.monotonic()}
+
+    def quiet() -> bool:
+        now = count()
+        if now != seen["count"]:
+            seen.update(count=now, since=time.monotonic())
+        return time.monotonic() - seen["since"] >= quiet_s
+
+    wait_for(quiet, timeout, f"{what} to settle")
+
+
 def test_make_run_from_nothing_syncs_refuses_a_second_run_and_leaves_no_process_behind(
         run_env: tuple[dict[str, str], Settings], tmp_path: Path) -> None:
     env, settings = run_env
@@ -48,6 +75,10 @@ def test_make_run_from_nothing_syncs_refuses_a_second_run_and_leaves_no_process_
 
     kingdee = create_engine(settings.kingdee_db.sqlalchemy_url())
     crm = ZohoSim(env["CDCHUB_ZOHO__API_DOMAIN"])
+
+    def record_writes() -> list[dict[str, Any]]:  # (subscribing to notifications again is not a record write)
+        return [r for r in crm.requests() if r["method"] in ("POST", "PUT") and "/crm/" in r["path"]
+                and not r["path"].endswith("/actions/watch")]
     with kingdee.connect() as conn:
         audited = {str(r[0]) for r in conn.execute(text(
             'SELECT "FMATERIALID" FROM "T_BD_MATERIAL" WHERE "FDOCUMENTSTATUS" = \'C\''))}
@@ -75,6 +106,10 @@ def test_make_run_from_nothing_syncs_refuses_a_second_run_and_leaves_no_process_
     assert second.returncode == 2 and "another `cdchub run`" in second.stderr, second.stderr[-2000:]
     assert f"capture (pid {children['capture']})" in second.stderr
 
+    # the demo data's documents all written (stock totals come last: they wait for their products) before it stops,
+    # so that the second start below has nothing left to send
+    wait_for(lambda: stock_in_crm(settings, crm), 120, "the CRM showing Kingdee's stock of every product")
+    wait_until_quiet(lambda: len(record_writes()), 3, 60, "the first run's CRM writes")
     letters = dead_letters(settings)
     print("dead-letter topics", letters)
     assert len(letters) >= 10 and set(letters.values()) == {0}, f"a clean start has no dead letter: {letters}"
@@ -89,10 +124,6 @@ def test_make_run_from_nothing_syncs_refuses_a_second_run_and_leaves_no_process_
 
     # a second start resumes where the first stopped — started from the background of a script (SIGINT ignored),
     # which Ctrl-C must still stop, children included
-    def record_writes() -> list[dict[str, Any]]:  # (subscribing to notifications again is not a record write)
-        return [r for r in crm.requests() if r["method"] in ("POST", "PUT") and "/crm/" in r["path"]
-                and not r["path"].endswith("/actions/watch")]
-
     crm_writes = len(record_writes())
     again = Run(env, tmp_path / "run-2.err", sigint_ignored=True)
     wait_for(lambda: "started capture" in again.read() or again.proc.poll() is not None, 120, "the second start")
