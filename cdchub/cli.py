@@ -121,22 +121,10 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_capture(args: argparse.Namespace) -> int:
-    from cdchub.kingdee_db import capture_config
-    from connectors.kingdee.models import metadata
-    from connectors.kingdee.row_types import RowTypes
-    from connectors.kingdee.source import run_capture
+    from cdchub.capture_modes import capture
 
-    settings = get_settings()
-    config = capture_config(settings, args.documents.split(",") if args.documents else None)
-    config.accept_gap = args.accept_gap
-    if args.resnapshot:
-        from connectors.kingdee.document_store import DocumentStore
-
-        store = DocumentStore(config.state_dir / f"capture-{config.slot}.sqlite")
-        store.clear()
-        store.commit()
-        store.close()
-    stats = run_capture(config, RowTypes(metadata), until_idle=args.until_idle)
+    stats = capture(get_settings(), mode=args.mode, documents=args.documents.split(",") if args.documents else None,
+                    until_idle=args.until_idle, accept_gap=args.accept_gap, resnapshot=args.resnapshot)
     log.info("capture stopped: %s", stats)
     return 0
 
@@ -443,7 +431,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--customers", type=int, default=20)
     s.add_argument("--orders", type=int, default=30)
     s.set_defaults(fn=cmd_prepare)
-    s = sub.add_parser("capture", help="log-based capture of Kingdee documents into Kafka")
+    s = sub.add_parser("capture", help="capture of Kingdee documents into Kafka: from the database's log, by "
+                                       "polling the database, or by polling the WebAPI")
+    s.add_argument("--mode", choices=("log", "query", "webapi"),
+                   help="log: PostgreSQL's write-ahead log; query: any database by FMODIFYDATE (SQLAlchemy); "
+                        "webapi: Kingdee's WebAPI (Kingdee Cloud). Default: CDCHUB_CAPTURE__MODE, else log")
     s.add_argument("--until-idle", action="store_true", help="stop when the stream has no more data")
     s.add_argument("--resnapshot", action="store_true", help="forget the position and take a new snapshot")
     s.add_argument("--accept-gap", action="store_true",

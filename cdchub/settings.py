@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -171,6 +172,35 @@ class ConsoleSettings(BaseModel):
     session_ttl_s: int = 8 * 3600
 
 
+class CaptureSettings(BaseModel):
+    """How Kingdee changes are captured (``docs/capture-modes.md``): ``log`` reads PostgreSQL's write-ahead log
+    (sub-second, every version, before-images); ``query`` polls any database SQLAlchemy reaches (SQL Server, Oracle
+    …) by ``FMODIFYDATE``; ``webapi`` polls Kingdee's WebAPI (Kingdee Cloud, no database access)."""
+
+    mode: Literal["log", "query", "webapi"] = "log"
+    #: Seconds between polls (``query``: 1, ``webapi``: 5 when unset).
+    interval_s: float | None = Field(default=None, gt=0)
+    #: How far behind the newest modified time each poll looks again (commit lag, application servers' clocks).
+    margin_s: float = Field(default=10.0, ge=0)
+    #: The modified time's resolution: a document read at the newest time is read again until the source's clock
+    #: passed it by this much (two saves within one tick show the same time).
+    resolution_s: float = Field(default=1.0, ge=0)
+    #: Seconds between key-set comparisons (how soon a deletion is seen).
+    keyset_interval_s: float = Field(default=30.0, gt=0)
+    #: Seconds between full comparisons (changes that did not move the modified time); 0: never.
+    full_compare_interval_s: float = Field(default=3600.0, ge=0)
+    #: Keys per bucket of the key-set summary.
+    bucket_size: int = Field(default=1024, ge=1)
+    #: ``query`` mode: the Kingdee database as a SQLAlchemy URL (``mssql+pyodbc://…``, ``oracle+oracledb://…``);
+    #: unset: the ``kingdee_db`` settings (PostgreSQL).
+    query_url: SecretStr | None = None
+    #: ``query`` mode: the schema of Kingdee's tables (SQL Server: ``dbo``), unset: the connection's default.
+    query_schema: str | None = None
+
+    def poll_interval_s(self) -> float:
+        return self.interval_s or (5.0 if self.mode == "webapi" else 1.0)
+
+
 class RuntimeSettings(BaseModel):
     """How ``cdchub run`` starts each dataflow (``docs/runtime.md``)."""
 
@@ -195,6 +225,7 @@ class Settings(BaseSettings):
     huilianyi: HuilianyiSettings = Field(default_factory=HuilianyiSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     runtime: RuntimeSettings = RuntimeSettings()
+    capture: CaptureSettings = CaptureSettings()
     state_dir: Path = CACHE_DIR / "state"
     #: Logs of ``cdchub run``'s processes (``<name>.log``).
     run_log_dir: Path = CACHE_DIR / "run"

@@ -76,6 +76,8 @@ class DocumentSpec:
     #: Code column (``FNUMBER``/``FBILLNO``) used in logs and traces.
     number_column: str = "FNUMBER"
     source_order: SourceOrder | None = None
+    #: Header column a Kingdee save moves (the polled capture modes find changed documents by it).
+    modified_column: str = "FMODIFYDATE"
 
     @property
     def topic(self) -> str:
@@ -166,7 +168,7 @@ DOCUMENTS: tuple[DocumentSpec, ...] = (
         "inventory", "STK_Inventory", _header("T_STK_INVENTORY", "FID"), (),
         (Reference("material", "material", "FMATERIALID", resend=False),
          Reference("stock", "stock", "FSTOCKID", resend=False)),
-        number_column="FID",
+        number_column="FID", modified_column="FUPDATETIME",
     ),
     DocumentSpec(
         "expense_reimbursement", "ER_ExpReimbursement", _header("T_ER_EXPREIMBURSE", "FID"),

@@ -66,6 +66,8 @@ SNAPSHOT_FETCH = 5000
 
 
 GAPS_FILE = "capture-gaps.json"
+#: Store meta key naming the capture mode that wrote the store (``log``, or a polled mode: ``polled_capture.py``).
+MODE_KEY = "capture_mode"
 #: Store meta key: the slot has been confirmed by :func:`confirm` (never past the store's position) since it was set.
 CONFIRM_RULE = "confirm_rule"
 
@@ -125,6 +127,11 @@ class CaptureStats:
     gaps_accepted: int = 0
     acked_lsn: int = 0
     last_commit_ms: int = 0
+    #: The polled modes' load on the source: statements or API calls made, rows read, documents read, polls.
+    source_calls: int = 0
+    source_rows: int = 0
+    documents_read: int = 0
+    polls: int = 0
     started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
 
     def write(self, path: Path) -> None:
@@ -207,6 +214,15 @@ class KingdeeCdcSource:
     # --- main loop --------------------------------------------------------------------------------------------
     def run(self, *, until_idle: bool = False) -> None:
         """Capture until stopped (SIGINT/SIGTERM), or — with ``until_idle`` — until the stream has no more data."""
+        written_by = self.store.get_meta(MODE_KEY)
+        if written_by not in (None, "log") and self.store.lsn is not None:
+            self.store.close()
+            raise SlotInvalid(
+                f"the capture's document store was written by the {written_by} capture mode, whose versions are "
+                "read times, later than any log position: the flows would take the log's events for old ones. Go "
+                "back to the log capture on new topics (CDCHUB_KAFKA__TOPIC_PREFIX) with `cdchub capture "
+                "--resnapshot`, see docs/capture-modes.md."
+            )
         self._prepare_kafka()
         admin = psycopg2.connect(self.config.dsn)
         admin.autocommit = True
@@ -247,7 +263,7 @@ class KingdeeCdcSource:
                              format_lsn(self.store.lsn))
                 else:
                     self._slot_ahead(parse_lsn(slot[1]))
-            self.store.commit(None, **{CONFIRM_RULE: "below"})
+            self.store.commit(None, **{CONFIRM_RULE: "below", MODE_KEY: "log"})
             cur.start_replication(slot_name=self.config.slot, decode=False, start_lsn=0,
                                   options=options(self.config.publication))
             log.info("streaming from slot %s after %s", self.config.slot, format_lsn(self.store.lsn))
@@ -563,7 +579,7 @@ class KingdeeCdcSource:
             self._reported = self._wal_seen
         cur.send_feedback(flush_lsn=max(0, lsn - 1), reply=reply)
 
-    def _acknowledge(self, cur: Any, lsn: int, *, batch: bool = False) -> None:
+    def _acknowledge(self, cur: Any, lsn: int, *, batch: bool = False, meta: dict[str, str] | None = None) -> None:
         """Kafka first, then the store, then the slot: the order that makes a crash safe."""
         assert self._producer is not None
         remaining = self._producer.flush(30)
@@ -578,7 +594,7 @@ class KingdeeCdcSource:
             raise DeliveryFailed(f"Kafka did not acknowledge {remaining} events: {self._delivery_errors[:3]}")
         if batch:
             failpoints.reach("capture.batch_acked_by_kafka")  # a crash here re-sends the batch, nothing more
-        self.store.commit(lsn)
+        self.store.commit(lsn, **(meta or {}))
         if cur is not None:
             self._confirm(cur, lsn)
         self.stats.acked_lsn = lsn

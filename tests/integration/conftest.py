@@ -48,8 +48,11 @@ def zoho_sim(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 
 @pytest.fixture()
-def env(stack: Settings, zoho_sim: tuple[ZohoSim, str], tmp_path: Path) -> Iterator[IsolatedEnv]:
+def env(stack: Settings, zoho_sim: tuple[ZohoSim, str], tmp_path: Path,
+        request: pytest.FixtureRequest) -> Iterator[IsolatedEnv]:
+    """A test's slice of the stack; its capture reads the log, unless the test is parametrized with a capture mode
+    (``@pytest.mark.parametrize("env", CAPTURE_MODES, indirect=True)``)."""
     sim, base = zoho_sim
     sim.reset()
-    with isolated_env(stack, sim, base, tmp_path) as test_env:
+    with isolated_env(stack, sim, base, tmp_path, getattr(request, "param", "log")) as test_env:
         yield test_env

@@ -180,6 +180,11 @@ def holds_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
         time.sleep(0.1)
 
 
+#: The capture modes a test runs in when parametrized with them (``@pytest.mark.parametrize("env", CAPTURE_MODES,
+#: indirect=True)``): the write-ahead log, the database polled by query, the WebAPI polled (docs/capture-modes.md).
+CAPTURE_MODES = ["log", "query"]
+
+
 @dataclass
 class IsolatedEnv:
     """One test's isolated slice of the shared stack: own topics (prefix), slot, state dir, empty Kingdee DB."""
@@ -191,6 +196,10 @@ class IsolatedEnv:
     zoho: ZohoSim
     children: list[ChildProcess] = field(default_factory=list)
     simulators: list[Any] = field(default_factory=list)
+    #: How the capture reads Kingdee: ``log`` (the write-ahead log), ``query`` (the database by FMODIFYDATE) or
+    #: ``webapi`` (the WebAPI of a Kingdee simulator on this test's database); polled fast in tests.
+    capture_mode: str = "log"
+    kingdee_api: KingdeeSim | None = None
 
     @classmethod
     def create(cls, base: Settings, tmp: Path, kingdee: Engine, zoho: ZohoSim) -> IsolatedEnv:
@@ -218,6 +227,11 @@ class IsolatedEnv:
         return child
 
     def capture(self) -> ChildProcess:
+        if self.capture_mode != "log":
+            self.env.update({"CDCHUB_CAPTURE__MODE": self.capture_mode, "CDCHUB_CAPTURE__INTERVAL_S": "0.2",
+                             "CDCHUB_CAPTURE__KEYSET_INTERVAL_S": "1", "CDCHUB_CAPTURE__MARGIN_S": "2"})
+        if self.capture_mode == "webapi" and self.kingdee_api is None:
+            self.start_kingdee_api()
         return self.spawn(f"capture-{len(self.children)}", "capture")
 
     def flow(self, name: str = "materials") -> ChildProcess:
@@ -263,7 +277,10 @@ class IsolatedEnv:
             consumer.close()
 
     def start_kingdee_api(self) -> KingdeeSim:
-        """A Kingdee WebAPI simulator writing into this test's Kingdee database; children are configured for it."""
+        """A Kingdee WebAPI simulator writing into this test's Kingdee database; children are configured for it
+        (one per test: a second call returns the first)."""
+        if self.kingdee_api is not None:
+            return self.kingdee_api
         from infra.simulators.common.process import SimulatorProcess
         from infra.simulators.kingdee.signing import make_app_id
 
@@ -275,13 +292,14 @@ class IsolatedEnv:
             args += [f"--{flag}", value]
         proc = SimulatorProcess("infra.simulators.kingdee", args=args, log_path=self.tmp / "kingdee-sim.log").start()
         self.simulators.append(proc)
+        self.kingdee_api = KingdeeSim(proc.base_url, KingdeeApiCredentials(
+            f"{proc.base_url}/K3Cloud", creds["acct-id"], creds["user"], creds["app-id"], creds["app-secret"]))
         self.env.update({
             "CDCHUB_KINGDEE_API__BASE_URL": f"{proc.base_url}/K3Cloud", "CDCHUB_KINGDEE_API__ACCT_ID": creds["acct-id"],
             "CDCHUB_KINGDEE_API__USER": creds["user"], "CDCHUB_KINGDEE_API__APP_ID": creds["app-id"],
             "CDCHUB_KINGDEE_API__APP_SECRET": creds["app-secret"],
         })
-        return KingdeeSim(proc.base_url, KingdeeApiCredentials(
-            f"{proc.base_url}/K3Cloud", creds["acct-id"], creds["user"], creds["app-id"], creds["app-secret"]))
+        return self.kingdee_api
 
     def poller(self, modules: str = '["Products"]') -> ChildProcess:
         self.env.update({"CDCHUB_ZOHO__POLL_INTERVAL_S": "0.3", "CDCHUB_ZOHO__POLL_MODULES": modules})
@@ -317,7 +335,8 @@ def _end_offsets(consumer: Consumer, parts: list[TopicPartition]) -> dict[int, i
 
 
 @contextmanager
-def isolated_env(stack: Settings, sim: ZohoSim, sim_base: str, tmp: Path) -> Iterator[IsolatedEnv]:
+def isolated_env(stack: Settings, sim: ZohoSim, sim_base: str, tmp: Path,
+                 capture_mode: str = "log") -> Iterator[IsolatedEnv]:
     """A fresh Kingdee database (with the schema), slot, topic prefix and state dir on the shared stack; all of it
     is removed afterwards."""
     database = f"kingdee_t{uuid.uuid4().hex[:8]}"
@@ -332,6 +351,7 @@ def isolated_env(stack: Settings, sim: ZohoSim, sim_base: str, tmp: Path) -> Ite
     kingdee = create_engine(base.kingdee_db.sqlalchemy_url(), future=True)
     create_schema(kingdee)
     env = IsolatedEnv.create(base, tmp, kingdee, sim)
+    env.capture_mode = capture_mode
     env.env.update({
         "CDCHUB_KINGDEE_DB__DATABASE": database,
         "CDCHUB_ZOHO__ACCOUNTS_URL": sim_base,

@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from connectors.kingdee.demo_data import delete_document, insert_customer, seed
+from connectors.kingdee.models import china_now
 from connectors.zoho.client import ZohoClient
-from tests.integration.harness import IsolatedEnv, holds_for, wait_for
+from tests.integration.harness import CAPTURE_MODES, IsolatedEnv, holds_for, wait_for
 
 QUIET_S = 4.0
 
@@ -27,6 +29,7 @@ def accounts(env: IsolatedEnv) -> dict[str, dict]:
     return {r["Kingdee_Customer_ID"]: r for r in env.zoho.records("Accounts") if r.get("Kingdee_Customer_ID")}
 
 
+@pytest.mark.parametrize("env", CAPTURE_MODES, indirect=True)
 def test_customers_reach_the_crm_with_their_types_and_name_edits_come_back(env: IsolatedEnv) -> None:
     seed(env.kingdee, materials=1, customers=6, orders=0)
     audited = {k for k, c in customers(env).items() if c["FDOCUMENTSTATUS"] == "C"}
@@ -77,6 +80,7 @@ def test_an_unknown_customer_type_code_is_dead_lettered_naming_it(env: IsolatedE
     assert str(odd) not in accounts(env)
 
 
+@pytest.mark.parametrize("env", CAPTURE_MODES, indirect=True)
 def test_a_customer_disabled_or_deleted_in_kingdee_is_marked_in_the_crm_never_removed(env: IsolatedEnv) -> None:
     kept = insert_customer(env.kingdee, "CUST9101", "浙江大学医学院附属第一医院", "浙大一院")
     gone = insert_customer(env.kingdee, "CUST9102", "浙江大学医学院附属第二医院", "浙大二院")
@@ -84,8 +88,8 @@ def test_a_customer_disabled_or_deleted_in_kingdee_is_marked_in_the_crm_never_re
     env.flow("customers")
     wait_for(lambda: {str(kept), str(gone)} <= set(accounts(env)), 90, "both customers in the CRM")
     with env.kingdee.begin() as conn:  # 禁用 and 删除, as Kingdee writes them
-        conn.execute(text('UPDATE "T_BD_CUSTOMER" SET "FFORBIDSTATUS" = \'B\', "FMODIFYDATE" = now() '
-                          'WHERE "FCUSTID" = :c'), {"c": kept})
+        conn.execute(text('UPDATE "T_BD_CUSTOMER" SET "FFORBIDSTATUS" = \'B\', "FMODIFYDATE" = :modified '
+                          'WHERE "FCUSTID" = :c'), {"c": kept, "modified": china_now()})  # Kingdee's clock
     delete_document(env.kingdee, "T_BD_CUSTOMER", gone)
     wait_for(lambda: accounts(env)[str(kept)]["Kingdee_Active"] is False, 60, "the disabled customer marked")
     marked = wait_for(lambda: (a := accounts(env)[str(gone)]).get("Kingdee_Deleted") is True and a, 60,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from confluent_kafka import Consumer, TopicPartition
 from sqlalchemy import text
 
@@ -15,7 +16,7 @@ from connectors.kingdee.demo_data import (
     insert_material,
     update_material,
 )
-from tests.integration.harness import IsolatedEnv, at_least, wait_for
+from tests.integration.harness import CAPTURE_MODES, IsolatedEnv, at_least, wait_for
 
 
 def crm_has(env: IsolatedEnv, n: int):  # type: ignore[no-untyped-def]
@@ -25,6 +26,7 @@ def crm_has(env: IsolatedEnv, n: int):  # type: ignore[no-untyped-def]
     return check
 
 
+@pytest.mark.parametrize("env", CAPTURE_MODES, indirect=True)
 def test_insert_edit_disable_delete_reach_the_crm(env: IsolatedEnv) -> None:
     ids = [insert_material(env.kingdee, f"1.01.{i:04d}", f"一次性使用喉罩 {i}#", "成人 4#") for i in range(1, 4)]
     draft = insert_material(env.kingdee, "1.01.0999", "草稿物料", status="A")
@@ -59,6 +61,7 @@ def test_insert_edit_disable_delete_reach_the_crm(env: IsolatedEnv) -> None:
     assert decoder.decode(messages[-2][1])["op"] == "d"  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("env", CAPTURE_MODES, indirect=True)
 def test_capture_restarts_mid_stream_lose_and_duplicate_nothing(env: IsolatedEnv) -> None:
     capture = env.capture()
     env.flow()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from connectors.kingdee.demo_data import (
@@ -18,7 +19,8 @@ from connectors.kingdee.demo_data import (
     set_document_status,
     update_order_line,
 )
-from tests.integration.harness import IsolatedEnv, holds_for, wait_for
+from connectors.kingdee.models import china_now
+from tests.integration.harness import CAPTURE_MODES, IsolatedEnv, holds_for, wait_for
 
 
 def orders(env: IsolatedEnv) -> dict[str, dict[str, Any]]:
@@ -30,10 +32,11 @@ def order_where(env: IsolatedEnv, fid: int, what: str, check: Any, timeout_s: fl
 
 
 def set_header(env: IsolatedEnv, fid: int, **values: str) -> None:
+    """A Kingdee save of header fields: the modified time moves, on Kingdee's clock (China time)."""
     sets = ", ".join(f'"{k}" = :{k}' for k in values)
     with env.kingdee.begin() as conn:
-        conn.execute(text(f'UPDATE "T_SAL_ORDER" SET {sets}, "FMODIFYDATE" = now() WHERE "FID" = :fid'),
-                     {**values, "fid": fid})
+        conn.execute(text(f'UPDATE "T_SAL_ORDER" SET {sets}, "FMODIFYDATE" = :modified WHERE "FID" = :fid'),
+                     {**values, "fid": fid, "modified": china_now()})
 
 
 def kingdee_approved_at(env: IsolatedEnv, fid: int) -> str:
@@ -47,6 +50,7 @@ def upserts(env: IsolatedEnv) -> int:
     return sum(1 for r in env.zoho.requests() if r["path"].endswith("/Sales_Orders/upsert"))
 
 
+@pytest.mark.parametrize("env", CAPTURE_MODES, indirect=True)
 def test_orders_reach_the_crm_linked_with_status_changes_and_a_replay_writes_nothing(env: IsolatedEnv) -> None:
     ensure_users(env.kingdee)
     customer = insert_customer(env.kingdee, "CUST0001", "北京协和医院")
