@@ -79,6 +79,7 @@ class PolledCapture(KingdeeCdcSource):
         self._seen: dict[str, dict[str, str]] = {}
         #: When a document was first read at a modified time (in memory: after a restart, read once more).
         self._first_read: dict[tuple[str, str, datetime], float] = {}
+        self._clock = time.monotonic
         for spec in self.catalog.specs:
             if (mark := self.store.get_meta(f"watermark:{spec.name}")) is not None:
                 self._watermarks[spec.name] = datetime.fromisoformat(mark)
@@ -175,7 +176,7 @@ class PolledCapture(KingdeeCdcSource):
             for chunk in _chunks(wanted, self.poll.batch_documents):
                 for doc_id, modified in chunk:
                     self._seen[spec.name][doc_id] = modified.isoformat()
-                    self._first_read.setdefault((spec.name, doc_id, modified), time.monotonic())
+                    self._first_read.setdefault((spec.name, doc_id, modified), self._clock())
                 # the watermark moves with what was read: a crash between chunks re-reads the rest
                 self._watermarks[spec.name] = max([m for _, m in chunk] + ([mark] if mark else []))
                 self._publish_documents(spec, [d for d, _ in chunk])
@@ -187,7 +188,8 @@ class PolledCapture(KingdeeCdcSource):
                 floor = newest - timedelta(seconds=self.poll.margin_s)
                 self._seen[spec.name] = {d: m for d, m in self._seen[spec.name].items()
                                          if datetime.fromisoformat(m) >= floor}
-                self._first_read = {k: v for k, v in self._first_read.items() if k[2] >= floor}
+                self._first_read = {k: v for k, v in self._first_read.items()
+                                    if k[0] != spec.name or k[2] >= floor}
         self.poll_stats.polls += 1
         return read
 
@@ -198,7 +200,7 @@ class PolledCapture(KingdeeCdcSource):
             return True
         settled = newest is not None and modified <= newest - timedelta(seconds=self.poll.resolution_s)
         first = self._first_read.get((spec.name, doc_id, modified))  # None after a restart: read once more
-        waited = first is not None and time.monotonic() - first >= self.poll.resolution_s + self.poll.margin_s
+        waited = first is not None and self._clock() - first >= self.poll.resolution_s + self.poll.margin_s
         return not (settled or waited)
 
     def _publish_documents(self, spec: DocumentSpec, doc_ids: Sequence[str]) -> None:

@@ -181,3 +181,24 @@ def test_the_log_capture_refuses_a_store_a_polled_mode_wrote(kingdee: Engine, tm
     log_capture._prepare_kafka = lambda: None  # type: ignore[method-assign]
     with pytest.raises(SlotInvalid, match="written by the query capture mode"):
         log_capture.run()
+
+
+def test_at_idle_documents_at_the_newest_times_are_read_again_only_for_a_while(kingdee: Engine,
+                                                                              tmp_path: Path) -> None:
+    insert_material(kingdee, "7.01.0001", "喉镜片", now=T0)
+    insert_customer(kingdee, "CUST0701", "浙江省人民医院", now=T0 - timedelta(hours=1))  # another kind, older
+    source = started(kingdee, tmp_path, margin_s=10.0, resolution_s=1.0)
+    source.take()
+    clock = [1000.0]
+    source._clock = lambda: clock[0]
+    read = source.poll_stats.documents_read
+    source.poll_changes()
+    assert source.poll_stats.documents_read > read, "the newest documents are read again at first"
+    clock[0] += 5.0
+    source.poll_changes()  # within resolution + margin: a save in the same tick could still follow
+    clock[0] += 6.5
+    read = source.poll_stats.documents_read
+    source.poll_changes()
+    source.poll_changes()
+    assert source.poll_stats.documents_read == read, "idle: every kind settled, nothing is read"
+    assert source.take() == []
