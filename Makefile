@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install packages run test unit integration lint stack-up stack-down status bench bench-replay bench-crm bench-runtime chaos clean-state
+.PHONY: install packages run test unit integration lint stack-up stack-down status bench bench-replay bench-crm bench-runtime bench-capture chaos clean-state
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -53,6 +53,9 @@ bench-crm: install     ## CRM edit → Kingdee and campaign → OA latency, and 
 
 bench-runtime: install ## the runtime: idle CPU/RSS before vs after, tokens over restarts, scale-out to 2 workers/processes
 	$(BIN)/python -m tests.bench.bench_runtime
+
+bench-capture: install ## the capture modes side by side (log, query, webapi): latency, deletions, source load, agreement
+	$(BIN)/python -m tests.bench.capture_modes
 
 clean-state:          ## forget capture position, flow recovery and ledger (the stack keeps running)
 	rm -rf .cache/state

@@ -182,7 +182,7 @@ def holds_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
 
 #: The capture modes a test runs in when parametrized with them (``@pytest.mark.parametrize("env", CAPTURE_MODES,
 #: indirect=True)``): the write-ahead log, the database polled by query, the WebAPI polled (docs/capture-modes.md).
-CAPTURE_MODES = ["log", "query"]
+CAPTURE_MODES = ["log", "query", "webapi"]
 
 
 @dataclass

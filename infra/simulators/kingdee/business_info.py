@@ -2,8 +2,10 @@
 
 ``Result.NeedReturnData``: ``Id`` (form id), ``Name`` (``[{"Key": 2052, "Value": caption}]``), ``PkFieldName``,
 ``Entrys``: the header entity (``Key`` ``FBillHead``) and the entry entity, each with ``Fields``: ``Key``, ``Name``,
-``FieldName`` (the column), ``MustInput`` (1: required on create — the form's own rule or this account's).  The real
-metadata carries far more (element types, lookups, lock rules); these keys follow its naming [M].
+``FieldName`` (the column), ``TableName`` (the table holding it: the entity's, or a split such as ``_L`` texts and
+``_F`` amounts), ``MustInput`` (1: required on create — the form's own rule or this account's); each entity names its
+own ``TableName`` too.  The real metadata carries far more (element types, lookups, lock rules); these keys follow its
+naming [M].
 """
 
 from __future__ import annotations
@@ -20,14 +22,14 @@ AUTO = frozenset({"FDocumentStatus", "FCancelStatus", "FCreatorId", "FCreateDate
 def _field(form: FormDef, f: FieldDef, forms: AccountForms) -> dict[str, Any]:
     required = f.required or forms.requires(form.form_id, f.key)
     return {"Key": f.key, "Name": [{"Key": 2052, "Value": f.label}], "FieldName": f.column,
-            "MustInput": 1 if required and f.key not in AUTO else 0}
+            "TableName": f.table, "MustInput": 1 if required and f.key not in AUTO else 0}
 
 
 def business_info(form: FormDef, forms: AccountForms) -> dict[str, Any]:
-    entities = [{"Key": "FBillHead", "Name": [{"Key": 2052, "Value": "单据头"}],
+    entities = [{"Key": "FBillHead", "Name": [{"Key": 2052, "Value": "单据头"}], "TableName": form.header,
                  "Fields": [_field(form, f, forms) for f in form.header_fields()]}]
     if form.entry is not None:
-        entities.append({"Key": form.entry.key, "Name": [{"Key": 2052, "Value": "明细"}],
+        entities.append({"Key": form.entry.key, "Name": [{"Key": 2052, "Value": "明细"}], "TableName": form.entry.table,
                          "Fields": [_field(form, f, forms) for f in form.entry_fields()]})
     status = {"ErrorCode": 0, "IsSuccess": True, "Errors": [], "SuccessEntitys": [], "SuccessMessages": [],
               "MsgCode": 0}

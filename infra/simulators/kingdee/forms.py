@@ -160,6 +160,8 @@ def _bill_header(t: str) -> tuple[FieldDef, ...]:
         _f("FModifyDate", t, "FMODIFYDATE", "date", "修改日期"),
         _f("FApproverId", t, "FAPPROVERID", "id", "审核人"),
         _f("FApproveDate", t, "FAPPROVEDATE", "date", "审核日期"),
+        _f("FCancellerId", t, "FCANCELLERID", "id", "作废人"),
+        _f("FCancelDate", t, "FCANCELDATE", "date", "作废日期"),
     )
 
 
@@ -178,6 +180,8 @@ def _basedata_header(t: str, key: str, key_field: str) -> tuple[FieldDef, ...]:
         _f("FModifyDate", t, "FMODIFYDATE", "date", "修改日期"),
         _f("FApproverId", t, "FAPPROVERID", "id", "审核人"),
         _f("FApproveDate", t, "FAPPROVEDATE", "date", "审核日期"),
+        _f("FForbidderId", t, "FFORBIDDERID", "id", "禁用人"),
+        _f("FForbidDate", t, "FFORBIDDATE", "date", "禁用日期"),
     )
 
 
@@ -260,19 +264,24 @@ SAL_SALEORDER = FormDef(
         _f("FChargeId", _SO, "FCHARGEID", "ref", "付款方", ref="BD_Customer"),
         _f("FBusinessType", _SO, "FBUSINESSTYPE", "text", "业务类型"),
         _f("FCloseStatus", _SO, "FCLOSESTATUS", "status", "关闭状态"),
+        _f("FCloserId", _SO, "FCLOSERID", "id", "关闭人"),
+        _f("FCloseDate", _SO, "FCLOSEDATE", "date", "关闭日期"),
         _f("FNote", _SO, "FNOTE", "text", "备注"),
         _f("F_CDC_CRMOrderId", _SO, "F_CDC_CRMORDERID", "text", "CRM订单ID"),
         _f("FSettleCurrId", _SOF, "FSETTLECURRID", "id", "结算币别"),
         _f("FExchangeRate", _SOF, "FEXCHANGERATE", "amount", "汇率"),
+        _f("FIsIncludedTax", _SOF, "FISINCLUDEDTAX", "status", "是否含税"),
         _f("FBillAmount", _SOF, "FBILLAMOUNT", "amount", "金额"),
         _f("FBillTaxAmount", _SOF, "FBILLTAXAMOUNT", "amount", "税额"),
         _f("FBillAllAmount", _SOF, "FBILLALLAMOUNT", "amount", "价税合计"),
         _f("FMaterialId", _SOE, "FMATERIALID", "ref", "物料编码", ref="BD_MATERIAL", required=True),
         _f("FUnitID", _SOE, "FUNITID", "ref", "销售单位", ref="BD_UNIT"),
         _f("FQty", _SOE, "FQTY", "amount", "销售数量", required=True),
+        _f("FBaseUnitId", _SOE, "FBASEUNITID", "ref", "基本单位", ref="BD_UNIT"),
         _f("FBaseUnitQty", _SOE, "FBASEUNITQTY", "amount", "基本单位数量"),
         _f("FDeliveryDate", _SOE, "FDELIVERYDATE", "date", "要货日期"),
         _f("FMrpCloseStatus", _SOE, "FMRPCLOSESTATUS", "status", "业务关闭"),
+        _f("FMrpTerminateStatus", _SOE, "FMRPTERMINATESTATUS", "status", "业务终止"),
         _f("FEntryNote", _SOE, "FNOTE", "text", "备注"),
         _f("FPrice", _SOEF, "FPRICE", "amount", "单价"),
         _f("FTaxPrice", _SOEF, "FTAXPRICE", "amount", "含税单价"),
@@ -283,6 +292,8 @@ SAL_SALEORDER = FormDef(
         _f("FAllAmount", _SOEF, "FALLAMOUNT", "amount", "价税合计"),
         _f("FStockOutQty", _SOER, "FSTOCKOUTQTY", "amount", "累计出库数量"),
         _f("FRemainOutQty", _SOER, "FREMAINOUTQTY", "amount", "剩余未出数量"),
+        _f("FBaseStockOutQty", _SOER, "FBASESTOCKOUTQTY", "amount", "累计出库数量(基本单位)"),
+        _f("FReturnQty", _SOER, "FRETURNQTY", "amount", "累计退货数量"),
     ),
     parts=(Part(_SOF, "FENTRYID", (("FSETTLECURRID", 1), ("FEXCHANGERATE", 1))),),
     entry=EntryDef("FSaleOrderEntry", _SOE, (_SOEF, _SOER)),
@@ -308,10 +319,16 @@ SAL_OUTSTOCK = FormDef(
         _f("FDeliveryDeptID", _OS, "FDELIVERYDEPTID", "id", "发货部门"),
         _f("FCarriageNO", _OS, "FCARRIAGENO", "text", "运输单号"),
         _f("FNote", _OS, "FNOTE", "text", "备注"),
+        _f("FSettleCurrID", _OSF, "FSETTLECURRID", "id", "结算币别"),
+        _f("FExchangeRate", _OSF, "FEXCHANGERATE", "amount", "汇率"),
+        _f("FIsIncludedTax", _OSF, "FISINCLUDEDTAX", "status", "是否含税"),
+        _f("FBillAmount", _OSF, "FBILLAMOUNT", "amount", "金额"),
+        _f("FBillTaxAmount", _OSF, "FBILLTAXAMOUNT", "amount", "税额"),
         _f("FBillAllAmount", _OSF, "FBILLALLAMOUNT", "amount", "价税合计"),
         _f("FMaterialID", _OSE, "FMATERIALID", "ref", "物料编码", ref="BD_MATERIAL", required=True),
         _f("FUnitID", _OSE, "FUNITID", "ref", "库存单位", ref="BD_UNIT"),
         _f("FRealQty", _OSE, "FREALQTY", "amount", "实发数量", required=True),
+        _f("FBaseUnitID", _OSE, "FBASEUNITID", "ref", "基本单位", ref="BD_UNIT"),
         _f("FBaseUnitQty", _OSE, "FBASEUNITQTY", "amount", "基本单位数量"),
         _f("FStockID", _OSE, "FSTOCKID", "ref", "仓库", ref="BD_STOCK"),
         _f("FStockStatusID", _OSE, "FSTOCKSTATUSID", "id", "库存状态"),
@@ -476,11 +493,85 @@ STK_INVENTORY = FormDef(
     query_only=True,
 )
 
+# --- basedata the documents reference (read through ExecuteBillQuery only) -----------------------------------
+# Kingdee serves these forms too; the simulator lets them be queried (a polled capture reads them) but not saved:
+# the demo data fills them.
+
+_U, _UL = "T_BD_UNIT", "T_BD_UNIT_L"
+BD_UNIT = FormDef(
+    "BD_UNIT", "计量单位", _U, "FUNITID", "FNUMBER",
+    fields=(
+        *_basedata_header(_U, "FUNITID", "FUNITID"),
+        _f("FName", _UL, "FNAME", "lang", "名称"),
+        _f("FUnitGroupId", _U, "FUNITGROUPID", "id", "单位分组"),
+        _f("FPrecision", _U, "FPRECISION", "int", "精度"),
+    ),
+    parts=(_lang_part(_U),), basedata=True, query_only=True,
+)  # fmt: skip
+
+_MG, _MGL = "T_BD_MATERIALGROUP", "T_BD_MATERIALGROUP_L"
+BD_MATERIALGROUP = FormDef(
+    "BD_MATERIALGROUP", "物料分组", _MG, "FID", "FNUMBER",
+    fields=(
+        _f("FID", _MG, "FID", "int", "实体主键"),
+        _f("FNumber", _MG, "FNUMBER", "text", "编码"),
+        _f("FParentId", _MG, "FPARENTID", "int", "上级分组"),
+        _f("FCreateDate", _MG, "FCREATEDATE", "date", "创建日期"),
+        _f("FModifyDate", _MG, "FMODIFYDATE", "date", "修改日期"),
+        _f("FName", _MGL, "FNAME", "lang", "名称"),
+        _f("FDescription", _MGL, "FDESCRIPTION", "lang", "描述"),
+    ),
+    parts=(_lang_part(_MG),), basedata=True, query_only=True,
+)  # fmt: skip
+
+_ST, _STL = "T_BD_STOCK", "T_BD_STOCK_L"
+BD_STOCK = FormDef(
+    "BD_STOCK", "仓库", _ST, "FSTOCKID", "FNUMBER",
+    fields=(
+        *_basedata_header(_ST, "FSTOCKID", "FStockId"),
+        _f("FName", _STL, "FNAME", "lang", "名称"),
+        _f("FDescription", _STL, "FDESCRIPTION", "lang", "描述"),
+        _f("FStockProperty", _ST, "FSTOCKPROPERTY", "status", "仓库属性"),
+    ),
+    parts=(_lang_part(_ST),), basedata=True, query_only=True,
+)  # fmt: skip
+
+_AD, _ADL = "T_BAS_ASSISTANTDATAENTRY", "T_BAS_ASSISTANTDATAENTRY_L"
+BOS_ASSISTANTDATA_DETAIL = FormDef(
+    "BOS_ASSISTANTDATA_DETAIL", "辅助资料", _AD, "FENTRYID", "FNUMBER",
+    fields=(
+        _f("FEntryID", _AD, "FENTRYID", "text", "实体主键"),
+        _f("FId", _AD, "FID", "text", "辅助资料类别"),
+        _f("FNumber", _AD, "FNUMBER", "text", "编码"),
+        _f("FSeq", _AD, "FSEQ", "int", "顺序号"),
+        _f("FDocumentStatus", _AD, "FDOCUMENTSTATUS", "status", "数据状态"),
+        _f("FForbidStatus", _AD, "FFORBIDSTATUS", "status", "禁用状态"),
+        _f("FCreateDate", _AD, "FCREATEDATE", "date", "创建日期"),
+        _f("FModifyDate", _AD, "FMODIFYDATE", "date", "修改日期"),
+        _f("FDataValue", _ADL, "FDATAVALUE", "lang", "名称"),
+        _f("FDescription", _ADL, "FDESCRIPTION", "lang", "描述"),
+    ),
+    parts=(_lang_part(_AD),), basedata=True, query_only=True,
+)  # fmt: skip
+
+_USR = "T_SEC_USER"
+SEC_USER = FormDef(
+    "SEC_User", "用户", _USR, "FUSERID", "FUSERACCOUNT",
+    fields=(
+        _f("FUserID", _USR, "FUSERID", "int", "用户内码"),
+        _f("FName", _USR, "FNAME", "text", "用户名称"),
+        _f("FUserAccount", _USR, "FUSERACCOUNT", "text", "用户账号"),
+        _f("FForbidStatus", _USR, "FFORBIDSTATUS", "status", "禁用状态"),
+        _f("FModifyDate", _USR, "FMODIFYDATE", "date", "修改日期"),
+    ),
+    basedata=True, query_only=True,
+)  # fmt: skip
+
 FORMS: dict[str, FormDef] = {
     f.form_id.lower(): f
     for f in (
         BD_MATERIAL, BD_CUSTOMER, SAL_SALEORDER, SAL_OUTSTOCK, AR_RECEIVEBILL, IV_SALESIC, IV_SALESOC,
-        ER_EXPREIMBURSEMENT, STK_INVENTORY,
+        ER_EXPREIMBURSEMENT, STK_INVENTORY, BD_UNIT, BD_MATERIALGROUP, BD_STOCK, BOS_ASSISTANTDATA_DETAIL, SEC_USER,
     )
 }  # fmt: skip
 

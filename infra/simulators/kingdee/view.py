@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, String, select
 
 from connectors.kingdee import models as m
 from infra.simulators.kingdee import envelope as env
@@ -40,7 +40,7 @@ class DocumentViewer:
         key = header.c[form.key]
         if number:
             where = header.c[form.number_column] == number
-        elif form.key == "FID" and form.query_only:
+        elif isinstance(key.type, String):  # inventory and assistant data: GUID keys
             where = key == doc_id
         else:
             where = key == (int(doc_id) if doc_id.isdigit() else -1)
