@@ -41,8 +41,8 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def _flow_report(settings: Settings) -> list[str]:
-    from cdchub.dashboard import line, take
-    from cdchub.flow_status import flow_statuses, runtime_lines, token_line
+    from cdchub.dashboard import capture_stats, line, take
+    from cdchub.flow_status import capture_mode_line, flow_statuses, runtime_lines, token_line
     from cdchub.ledger import open_engine
     from connectors.kingdee.source import accepted_gaps
     from connectors.zoho.budget import usage
@@ -54,7 +54,9 @@ def _flow_report(settings: Settings) -> list[str]:
         gap_lines = [f"capture: {len(gaps)} slot gap(s) accepted, the last {gaps[-1]['from_lsn']} → "
                      f"{gaps[-1]['to_lsn']} (changes skipped; `cdchub capture --resnapshot` re-sends everything)"
                      ] if gaps else []
-        return ["capture: " + line(take(settings, [])).split("  synced")[0], *gap_lines,
+        polled = capture_mode_line(capture_stats(settings.state_dir))
+        return ["capture: " + line(take(settings, [])).split("  synced")[0], *([polled] if polled else []),
+                *gap_lines,
                 *runtime_lines(settings, ledger),
                 "flows (from the ledger):", *[s.line() for s in ledger.values()],
                 usage(settings.state_dir).line(settings.zoho.daily_credits, settings.zoho.max_concurrency),

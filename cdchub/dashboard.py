@@ -7,6 +7,7 @@ import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
@@ -36,7 +37,7 @@ def percentile(values: list[float], q: float) -> float | None:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
-def _capture_stats(state_dir: Path) -> dict[str, int]:
+def capture_stats(state_dir: Path) -> dict[str, Any]:
     try:
         return json.loads((state_dir / "capture-stats.json").read_text())
     except (OSError, ValueError):
@@ -57,7 +58,7 @@ def _engine(settings: Settings) -> Engine:
 def take(settings: Settings, flow: str | list[str], window: int = 500) -> Snapshot:
     """Figures of one flow, or of several added up."""
     flows = [flow] if isinstance(flow, str) else list(flow)
-    stats = _capture_stats(settings.state_dir)
+    stats = capture_stats(settings.state_dir)
     t = sync_ledger.c
     # latency of what was applied in the last two minutes (commit in Kingdee → applied in the target)
     since = int(time.time() * 1000) - 120_000

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 from sqlalchemy import func, select
@@ -37,6 +38,18 @@ class FlowStatus:
         lag = "-" if self.lag is None else str(self.lag)
         return (f"{self.flow:<24} synced {self.synced:>6}  failed {self.failed:>4}  last {last}  "
                 f"{self.per_minute:>5}/min  lag {lag:>6}  dead letters {self.dead_letters}")
+
+
+def capture_mode_line(stats: dict[str, Any]) -> str | None:
+    """What a polled capture costs its source (``cdchub status``); nothing for the log capture."""
+    mode = stats.get("mode") or "log"
+    if mode == "log":
+        return None
+    unit = "statements" if mode == "query" else "API calls"
+    up_s = max(1.0, time.time() - int(stats.get("started_ms") or 0) / 1000)
+    return (f"capture mode {mode}: {stats.get('polls', 0)} polls, {stats.get('source_calls', 0)} {unit} "
+            f"({stats.get('source_calls', 0) / up_s * 60:.0f}/min since the start), {stats.get('source_rows', 0)} "
+            f"rows and {stats.get('documents_read', 0)} documents read")
 
 
 def _clock(ms: int | None) -> str:

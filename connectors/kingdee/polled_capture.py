@@ -73,6 +73,7 @@ class PolledCapture(KingdeeCdcSource):
         self.poll = poll
         self.mode = mode
         self.poll_stats = PollStats()
+        self.stats.mode = mode
         self._version = self.store.lsn or 0
         #: Per document kind: the newest modified time seen, and the documents read at their modified time.
         self._watermarks: dict[str, datetime] = {}

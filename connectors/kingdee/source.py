@@ -127,7 +127,9 @@ class CaptureStats:
     gaps_accepted: int = 0
     acked_lsn: int = 0
     last_commit_ms: int = 0
-    #: The polled modes' load on the source: statements or API calls made, rows read, documents read, polls.
+    #: How the capture reads Kingdee (``log``, ``query``, ``webapi``), and the polled modes' load on the source:
+    #: statements or API calls made, rows read, documents read, polls.
+    mode: str = "log"
     source_calls: int = 0
     source_rows: int = 0
     documents_read: int = 0

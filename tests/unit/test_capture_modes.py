@@ -3,6 +3,7 @@ a polled one with the reader of that mode and its poll settings."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +54,15 @@ def test_the_webapi_polls_every_five_seconds_unless_told(tmp_path: Path) -> None
     assert CaptureSettings(mode="webapi", interval_s=2).poll_interval_s() == 2.0
     with pytest.raises(ValueError):
         CaptureSettings(mode="binlog")  # type: ignore[arg-type]
+
+
+def test_status_shows_what_a_polled_capture_costs_its_source_and_nothing_for_the_log() -> None:
+    from cdchub.flow_status import capture_mode_line
+
+    assert capture_mode_line({"events": 5}) is None
+    started = int((time.time() - 120) * 1000)
+    text = capture_mode_line({"mode": "query", "polls": 118, "source_calls": 1680, "source_rows": 2400,
+                              "documents_read": 60, "started_ms": started})
+    assert text == ("capture mode query: 118 polls, 1680 statements (840/min since the start), 2400 rows and 60 "
+                    "documents read")
+    assert "API calls" in (capture_mode_line({"mode": "webapi", "started_ms": started}) or "")
