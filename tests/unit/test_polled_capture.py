@@ -202,3 +202,19 @@ def test_at_idle_documents_at_the_newest_times_are_read_again_only_for_a_while(k
     source.poll_changes()
     assert source.poll_stats.documents_read == read, "idle: every kind settled, nothing is read"
     assert source.take() == []
+
+
+def test_switching_from_the_log_capture_compares_everything_once_and_sends_only_what_differs(
+        kingdee: Engine, tmp_path: Path) -> None:
+    a = insert_material(kingdee, "8.01.0001", "呼吸回路", now=T0)
+    b = insert_material(kingdee, "8.01.0002", "呼吸过滤器", now=T0)
+    log_store = started(kingdee, tmp_path)  # stands in for the log capture's store: the same images
+    log_store.store.commit(None, **{MODE_KEY: "log"})
+    log_store.store.close()
+    with kingdee.begin() as conn:  # changed while no capture ran, without a Kingdee save
+        conn.execute(text('UPDATE "T_BD_MATERIAL_L" SET "FNAME" = \'呼吸回路（成人）\' WHERE "FMATERIALID" = :m'),
+                     {"m": a})
+    source = capture(kingdee, tmp_path, interval_s=0.01, margin_s=0.0, resolution_s=0.0)
+    source.run(until_idle=True)
+    assert source.events == [("material", "u", str(a), False)], f"only the changed one, not {b}"
+    assert source.poll_stats.full_compares == 1
