@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.kingdee.assembly import RowChange, Transaction, row_pk, wire_row
+from connectors.kingdee.assembly import RowChange, Transaction, row_pk
 from connectors.kingdee.document_reader import DocumentReader, TableRows
 from connectors.kingdee.documents import DocumentSpec
 from connectors.kingdee.row_types import RowTypes
@@ -219,8 +219,7 @@ class PolledCapture(KingdeeCdcSource):
         wanted = set(doc_ids)
         for part in (spec.header, *spec.parts):
             current = {}
-            for row in now.get(part.table, []):
-                row = wire_row(row)
+            for row in now.get(part.table, []):  # wire values already (DocumentReader.read)
                 if str(row.get(part.doc_key)) in wanted:
                     current[row_pk(part, row)] = row
             stored = {row_pk(part, r): r for d in sorted(wanted) for r in self.store.rows(part.table, d)}

@@ -23,7 +23,9 @@ from sqlalchemy import Engine, create_engine
 
 from cdchub.settings import PROJECT_ROOT, KafkaSettings, KingdeeDbSettings, Settings, ZohoSettings
 from connectors.kingdee.client import KingdeeApiCredentials, KingdeeWebApiClient
+from connectors.kingdee.demo_data import seed
 from connectors.kingdee.models import create_schema
+from infra.simulators.common.process import SimulatorProcess
 
 T = TypeVar("T")
 
@@ -281,7 +283,6 @@ class IsolatedEnv:
         (one per test: a second call returns the first)."""
         if self.kingdee_api is not None:
             return self.kingdee_api
-        from infra.simulators.common.process import SimulatorProcess
         from infra.simulators.kingdee.signing import make_app_id
 
         creds = {"acct-id": uuid.uuid4().hex[:14], "user": "cdchub_api", "password": uuid.uuid4().hex,
@@ -364,6 +365,41 @@ def isolated_env(stack: Settings, sim: ZohoSim, sim_base: str, tmp: Path,
         kingdee.dispose()
         admin.dispose()
         drop_database(stack, database, env.settings.kingdee_db.slot)
+
+
+@contextmanager
+def kingdee_with_webapi(stack: Settings, state: Path, prefix: str, *sim_args: str,
+                        **seed_args: Any) -> Iterator[tuple[Engine, KingdeeApiCredentials, SimulatorProcess]]:
+    """A throwaway Kingdee database (schema and seeded demo data) and a Kingdee WebAPI simulator on it, on a free
+    port; both removed after."""
+    from infra.simulators.kingdee.signing import make_app_id
+
+    database = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    server = stack.kingdee_db.sqlalchemy_url().rsplit("/", 1)[0]
+    admin = create_engine(server + "/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE \"{database}\" ENCODING 'UTF8' TEMPLATE template0")
+    engine = create_engine(f"{server}/{database}", future=True)
+    create_schema(engine)
+    seed(engine, **seed_args)
+    creds = KingdeeApiCredentials("", "6650a1b2c3d4e5", "cdchub_api", make_app_id("224055", os.urandom(24)),
+                                  uuid.uuid4().hex)  # fmt: skip
+    sim = SimulatorProcess(
+        "infra.simulators.kingdee",
+        args=["--state-dir", str(state), "--database-url", f"{server}/{database}", "--acct-id", creds.acct_id,
+              "--user", creds.user, "--password", "pw", "--app-id", creds.app_id, "--app-secret", creds.app_secret,
+              *sim_args],
+        log_path=state / "sim.log",
+    ).start()  # fmt: skip
+    try:
+        yield engine, KingdeeApiCredentials(sim.base_url + "/K3Cloud", creds.acct_id, creds.user, creds.app_id,
+                                            creds.app_secret), sim
+    finally:
+        sim.stop()
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        admin.dispose()
 
 
 def drop_database(stack: Settings, database: str, slot: str) -> None:

@@ -20,15 +20,15 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy import Engine, select, text
 
 from cdchub.settings import Settings
 from connectors.common.errors import PermanentError, TransientError
 from connectors.kingdee import models as m
 from connectors.kingdee.client import KingdeeApiCredentials, KingdeeApiError, KingdeeWebApiClient
-from connectors.kingdee.demo_data import bulk_insert_materials, seed
+from connectors.kingdee.demo_data import bulk_insert_materials
 from infra.simulators.common.process import SimulatorProcess
-from infra.simulators.kingdee.signing import make_app_id
+from tests.integration.harness import kingdee_with_webapi
 
 pytestmark = pytest.mark.integration
 
@@ -62,34 +62,12 @@ class Target:
 @pytest.fixture(scope="module")
 def simulator(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     stack: Settings = request.getfixturevalue("stack")
-    database = f"kingdee_wapi_{uuid.uuid4().hex[:8]}"
-    server = stack.kingdee_db.sqlalchemy_url().rsplit("/", 1)[0]
-    admin = create_engine(server + "/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE \"{database}\" ENCODING 'UTF8' TEMPLATE template0")
-    engine = create_engine(f"{server}/{database}", future=True)
-    m.create_schema(engine)
-    seed(engine, materials=6, customers=3, orders=3)
-    with engine.connect() as conn:
-        material = conn.execute(text('SELECT "FNUMBER" FROM "T_BD_MATERIAL" ORDER BY 1 LIMIT 1')).scalar_one()
-        customer = conn.execute(text('SELECT "FNUMBER" FROM "T_BD_CUSTOMER" ORDER BY 1 LIMIT 1')).scalar_one()
-    state = tmp_path_factory.mktemp("kingdee-sim")
-    creds = KingdeeApiCredentials("", "6650a1b2c3d4e5", "cdchub_api", make_app_id("224055", os.urandom(24)),
-                                  uuid.uuid4().hex)  # fmt: skip
-    sim = SimulatorProcess(
-        "infra.simulators.kingdee",
-        args=["--state-dir", str(state), "--database-url", f"{server}/{database}", "--acct-id", creds.acct_id,
-              "--user", creds.user, "--password", "pw", "--app-id", creds.app_id, "--app-secret", creds.app_secret,
-              "--api-user-id", str(API_USER_ID)],
-        log_path=state / "sim.log",
-    ).start()  # fmt: skip
-    creds = KingdeeApiCredentials(sim.base_url + "/K3Cloud", creds.acct_id, creds.user, creds.app_id, creds.app_secret)
-    yield Target("simulator", creds, material, customer, sim, engine)
-    sim.stop()
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    admin.dispose()
+    with kingdee_with_webapi(stack, tmp_path_factory.mktemp("kingdee-sim"), "kingdee_wapi", "--api-user-id",
+                             str(API_USER_ID), materials=6, customers=3, orders=3) as (engine, creds, sim):
+        with engine.connect() as conn:
+            material = conn.execute(text('SELECT "FNUMBER" FROM "T_BD_MATERIAL" ORDER BY 1 LIMIT 1')).scalar_one()
+            customer = conn.execute(text('SELECT "FNUMBER" FROM "T_BD_CUSTOMER" ORDER BY 1 LIMIT 1')).scalar_one()
+        yield Target("simulator", creds, material, customer, sim, engine)
 
 
 @pytest.fixture(scope="module", params=["simulator", "sandbox"])

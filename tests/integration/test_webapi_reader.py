@@ -8,18 +8,16 @@ the simulator's HTTP WebAPI by this test's own simulator process on a throwaway 
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import BigInteger, Engine, create_engine, select
+from sqlalchemy import Engine
 
 from cdchub.settings import Settings
 from connectors.kingdee import models as m
-from connectors.kingdee.assembly import wire_row
 from connectors.kingdee.client import KingdeeApiCredentials, KingdeeWebApiClient
 from connectors.kingdee.demo_data import (
     OrderLine,
@@ -28,14 +26,13 @@ from connectors.kingdee.demo_data import (
     insert_customer,
     insert_material,
     insert_sales_order,
-    seed,
     update_material,
 )
 from connectors.kingdee.document_reader import TableRows
 from connectors.kingdee.documents import DocumentCatalog, DocumentSpec
+from connectors.kingdee.query_reader import QueryReader
 from connectors.kingdee.webapi_reader import WebApiReader
-from infra.simulators.common.process import SimulatorProcess
-from infra.simulators.kingdee.signing import make_app_id
+from tests.integration.harness import kingdee_with_webapi
 from tests.unit.test_webapi_reader import _ms
 
 pytestmark = pytest.mark.integration
@@ -47,31 +44,12 @@ MATERIAL, CUSTOMER, ORDER = (CATALOG.by_name[n] for n in ("material", "customer"
 @pytest.fixture(scope="module")
 def kingdee(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[tuple[Engine, KingdeeApiCredentials]]:
-    """A throwaway Kingdee database and a simulator of its WebAPI on a free port."""
+    """A throwaway Kingdee database (basedata, outbounds, invoices, receipts, inventory) and a simulator of its
+    WebAPI on a free port."""
     stack: Settings = request.getfixturevalue("stack")
-    database = f"kingdee_wreader_{uuid.uuid4().hex[:8]}"
-    server = stack.kingdee_db.sqlalchemy_url().rsplit("/", 1)[0]
-    admin = create_engine(server + "/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE \"{database}\" ENCODING 'UTF8' TEMPLATE template0")
-    engine = create_engine(f"{server}/{database}", future=True)
-    seed(engine, materials=4, customers=3, orders=12)  # basedata, outbounds, invoices, receipts, inventory
-    state = tmp_path_factory.mktemp("kingdee-sim")
-    creds = KingdeeApiCredentials("", "6650a1b2c3d4e5", "cdchub_api", make_app_id("224055", os.urandom(24)),
-                                  uuid.uuid4().hex)  # fmt: skip
-    sim = SimulatorProcess(
-        "infra.simulators.kingdee",
-        args=["--state-dir", str(state), "--database-url", f"{server}/{database}", "--acct-id", creds.acct_id,
-              "--user", creds.user, "--password", "pw", "--app-id", creds.app_id, "--app-secret", creds.app_secret],
-        log_path=state / "sim.log",
-    ).start()  # fmt: skip
-    yield engine, KingdeeApiCredentials(sim.base_url + "/K3Cloud", creds.acct_id, creds.user, creds.app_id,
-                                        creds.app_secret)
-    sim.stop()
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    admin.dispose()
+    with kingdee_with_webapi(stack, tmp_path_factory.mktemp("kingdee-sim"), "kingdee_wreader",
+                             materials=4, customers=3, orders=12) as (engine, creds, _):
+        yield engine, creds
 
 
 @pytest.fixture()
@@ -82,15 +60,8 @@ def reader(kingdee: tuple[Engine, KingdeeApiCredentials]) -> Iterator[WebApiRead
 
 
 def table_rows(engine: Engine, spec: DocumentSpec, ids: list[str]) -> TableRows:
-    """What the log capture stores of the documents: ``SELECT * … WHERE doc_key IN``, through ``wire_row``."""
-    out: TableRows = {}
-    with engine.connect() as conn:
-        for part in (spec.header, *spec.parts):
-            t = m.metadata.tables[part.table]
-            key = t.c[part.doc_key]
-            wanted: list[Any] = [int(i) for i in ids] if isinstance(key.type, BigInteger) else list(ids)
-            out[part.table] = [wire_row(dict(r)) for r in conn.execute(select(t).where(key.in_(wanted))).mappings()]
-    return out
+    """What the log capture stores of the documents: their tables' rows as the database has them."""
+    return QueryReader(engine).read(spec, ids)
 
 
 def comparable(rows: TableRows, unreadable: dict[str, list[str]]) -> dict[str, list[Any]]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, select
+from sqlalchemy import Engine, create_engine
 
 from connectors.kingdee import models as m
 from connectors.kingdee.assembly import DocumentAssembler, RowChange, Transaction, row_pk, wire_row
@@ -25,6 +25,7 @@ from connectors.kingdee.demo_data import (
 from connectors.kingdee.document_reader import TableRows
 from connectors.kingdee.document_store import DocumentStore
 from connectors.kingdee.documents import DOCUMENTS, DocumentCatalog, DocumentSpec
+from connectors.kingdee.query_reader import QueryReader
 from connectors.kingdee.row_types import RowTypes
 from connectors.kingdee.webapi_reader import (
     ID_BATCH,
@@ -176,15 +177,8 @@ def kingdee(tmp_path: Path) -> Engine:
 
 
 def table_rows(engine: Engine, spec: DocumentSpec, ids: list[str]) -> TableRows:
-    """What the log capture stores: every row of the documents' tables, as ``wire_row`` gives it."""
-    out: TableRows = {}
-    with engine.connect() as conn:
-        for part in (spec.header, *spec.parts):
-            t = m.metadata.tables[part.table]
-            key = t.c[part.doc_key]
-            wanted = [int(i) for i in ids] if isinstance(key.type, m.BigInteger) else ids
-            out[part.table] = [wire_row(dict(r)) for r in conn.execute(select(t).where(key.in_(wanted))).mappings()]
-    return out
+    """What the log capture stores: every row of the documents' tables, as the database has them."""
+    return QueryReader(engine).read(spec, ids)
 
 
 def comparable(spec: DocumentSpec, rows: TableRows, unreadable: dict[str, list[str]]) -> dict[str, list[Any]]:
