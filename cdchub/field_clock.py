@@ -46,10 +46,14 @@ def newer(a_ms: int, b_ms: int) -> bool:
     return a_ms // 1000 > b_ms // 1000
 
 
+#: ``json.dumps(v, ensure_ascii=False, sort_keys=True, default=str)`` without building an encoder per call.
+_FINGERPRINT_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str).encode
+_VALUE_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
 def value_fingerprint(value: Any) -> str:
     normalised = "" if value is None else value
-    blob = json.dumps(normalised, ensure_ascii=False, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:32]
+    return hashlib.sha256(_FINGERPRINT_JSON(normalised).encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ class FieldClock:
         if "pending" not in {c["name"] for c in inspect(engine).get_columns("field_clock")}:
             with engine.begin() as conn:  # a ledger made before the column existed
                 conn.execute(text("ALTER TABLE field_clock ADD COLUMN pending INTEGER NOT NULL DEFAULT 0"))
+        self._confirm = self._confirm_sql()
 
     def known(self, entities: Iterable[str]) -> dict[str, dict[str, ClockEntry]]:
         wanted = list(dict.fromkeys(entities))
@@ -116,15 +121,20 @@ class FieldClock:
 
     def confirm(self, items: Iterable[tuple[str, dict[str, Any]]]) -> None:
         """The writes that claimed these (entity, values) succeeded."""
+        rows = [{"e": entity, "f": name, "fp": value_fingerprint(value), "pending": 0}
+                for entity, values in items for name, value in values.items()]
+        if rows:
+            sql, order = self._confirm
+            with self.engine.begin() as conn:  # the driver's executemany: one confirmation per field written
+                conn.exec_driver_sql(sql, [tuple(r[k] for k in order) for r in rows] if order else rows)
+
+    def _confirm_sql(self) -> tuple[str, tuple[str, ...] | None]:
         t = field_clock.c
         stmt = field_clock.update().where(
             t.entity == bindparam("e"), t.field == bindparam("f"), t.fingerprint == bindparam("fp")
         ).values(pending=0)
-        rows = [{"e": entity, "f": name, "fp": value_fingerprint(value)}
-                for entity, values in items for name, value in values.items()]
-        if rows:
-            with self.engine.begin() as conn:
-                conn.execute(stmt, rows)
+        compiled = stmt.compile(dialect=self.engine.dialect)
+        return compiled.string, tuple(compiled.positiontup or ()) if compiled.positional else None
 
     def record(self, entity: str, side: str, time_ms: int, values: dict[str, Any]) -> None:
         self.record_many([(entity, side, time_ms, values)])
@@ -132,7 +142,7 @@ class FieldClock:
     def record_many(self, items: Iterable[tuple[str, str, int, dict[str, Any]]], *, pending: bool = False) -> None:
         rows = [
             {"entity": entity, "field": name, "side": side, "source_time_ms": time_ms,
-             "fingerprint": value_fingerprint(value), "value": json.dumps(value, ensure_ascii=False, default=str),
+             "fingerprint": value_fingerprint(value), "value": _VALUE_JSON(value),
              "pending": int(pending), "updated_at_ms": int(time.time() * 1000)}
             for entity, side, time_ms, values in items for name, value in values.items()
         ]
