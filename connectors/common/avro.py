@@ -14,12 +14,15 @@ from __future__ import annotations
 import io
 import json
 import struct
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import fastavro
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+from connectors.common.avro_writer import NotCompilable, compile_writer
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 MAGIC = 0
@@ -44,11 +47,20 @@ def registry_client(url: str) -> SchemaRegistryClient:
 
 
 class AvroEncoder:
-    """Encodes dicts for one subject; the schema is registered (or found) once, at construction."""
+    """Encodes dicts for one subject; the schema is registered (or found) once, at construction.
+
+    Records are written by code generated for the schema (``avro_writer.py``, ~4x faster than fastavro's generic
+    writer); a record that code refuses is handed to fastavro, so what is accepted, and the error of what is not,
+    stay fastavro's."""
 
     def __init__(self, registry: SchemaRegistryClient, subject: str, schema_text: str) -> None:
         self.subject = subject
-        self.parsed = fastavro.parse_schema(json.loads(schema_text))
+        schema = json.loads(schema_text)
+        self.parsed = fastavro.parse_schema(schema)
+        try:
+            self._write: Callable[[Any], bytes] | None = compile_writer(schema)
+        except NotCompilable:
+            self._write = None
         try:
             self.schema_id = registry.register_schema(subject, Schema(schema_text, "AVRO"))
         except SchemaRegistryError as exc:
@@ -56,6 +68,11 @@ class AvroEncoder:
         self._prefix = _HEADER.pack(MAGIC, self.schema_id)
 
     def encode(self, record: dict[str, Any]) -> bytes:
+        if self._write is not None:
+            try:
+                return self._prefix + self._write(record)
+            except (TypeError, ValueError, AttributeError, OverflowError, KeyError):
+                pass  # fastavro decides: it accepts a few more shapes, and its error names the value
         buf = io.BytesIO()
         buf.write(self._prefix)
         fastavro.schemaless_writer(buf, self.parsed, record)

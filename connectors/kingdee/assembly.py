@@ -87,11 +87,20 @@ def wire_value(value: Any) -> Any:
 
 
 def wire_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: wire_value(v) for k, v in row.items()}
+    """``row`` with its values as kept in the store; the same dict when they already are (most rows)."""
+    for v in row.values():
+        if v.__class__ in _NOT_WIRE:
+            return {k: wire_value(v) for k, v in row.items()}
+    return row
+
+
+_NOT_WIRE = {Decimal, datetime, date}
 
 
 def row_pk(part: Part, row: dict[str, Any]) -> str:
-    return "|".join(str(row[c]) for c in part.pk)
+    if len(part.pk) == 1:
+        return str(row[part.pk[0]])
+    return "|".join([str(row[c]) for c in part.pk])
 
 
 class DocumentAssembler:
@@ -104,6 +113,9 @@ class DocumentAssembler:
         self._ref_cache: dict[tuple[str, str], dict[str, Any] | None] = {}
         store.index_references({(self._holder_table(spec, ref), ref.via) for spec in catalog.specs
                                 for ref in spec.references if ref.resend})
+        outbound = catalog.by_name.get("outbound")
+        if outbound is not None and any(spec.source_order is not None for spec in catalog.specs):
+            store.index_references([(outbound.header.table, "FBILLNO")])  # source orders found by bill number
 
     @staticmethod
     def _holder_table(spec: DocumentSpec, ref: Reference) -> str:
@@ -117,29 +129,29 @@ class DocumentAssembler:
         headers = self.store.rows(spec.header.table, doc_id)
         if not headers:
             return None
-        doc = self.types.typed(spec.header.table, headers[0])
+        doc = dict(self.store.typed_rows(spec.header.table, doc_id, self.types.typed)[0])
         lists: dict[str, list[dict[str, Any]]] = {}
         for part in spec.parts:
             if part.list_field is None:
                 continue
-            rows = [self.types.typed(part.table, r) for r in self.store.rows(part.table, doc_id)]
-            if part.order_by:
+            rows = [dict(r) for r in self.store.typed_rows(part.table, doc_id, self.types.typed)]
+            if part.order_by and len(rows) > 1:
                 order_by = part.order_by
                 rows.sort(key=lambda r: (r.get(order_by) is None, r.get(order_by), row_pk(part, r)))
             lists[part.list_field] = rows
         for part in spec.parts:
             if part.merge_into == HEADER:
-                for split in self.store.rows(part.table, doc_id)[:1]:
-                    for k, v in self.types.typed(part.table, split).items():
+                for split in self.store.typed_rows(part.table, doc_id, self.types.typed)[:1]:
+                    for k, v in split.items():
                         doc.setdefault(k, v)
             if part.merge_into is None or part.merge_on is None:
                 continue
             target = {str(r.get(part.merge_on)): r for r in lists.get(part.merge_into, [])}
-            for split in self.store.rows(part.table, doc_id):
+            for split in self.store.typed_rows(part.table, doc_id, self.types.typed):
                 row = target.get(str(split.get(part.merge_on)))
                 if row is None:
                     continue
-                for k, v in self.types.typed(part.table, split).items():
+                for k, v in split.items():
                     row.setdefault(k, v)
         doc.update(lists)
         if spec.source_order is not None:
@@ -219,6 +231,7 @@ class DocumentAssembler:
         touched = self._touched(tx)
         self.failures = []
         self._ref_cache.clear()
+        self._load(touched)
         before: dict[tuple[str, str], dict[str, Any] | None] = {}
         for key in touched:
             try:
@@ -246,6 +259,15 @@ class DocumentAssembler:
                 continue
             changes.append(DocumentChange(spec, doc_id, op, old, after, tuple(sorted(tables))))
         return changes + self._dependents_of(changes, set(touched))
+
+    def _load(self, touched: dict[tuple[str, str], set[str]]) -> None:
+        """The stored rows of every touched document, in a few queries rather than a few per document."""
+        docs: dict[str, list[str]] = {}
+        for name, doc_id in touched:
+            docs.setdefault(name, []).append(doc_id)
+        for name, ids in docs.items():
+            for table in self.catalog.by_name[name].tables:
+                self.store.load(table, ids)
 
     def _dependents_of(self, changes: list[DocumentChange], touched: set[tuple[str, str]]) -> list[DocumentChange]:
         """Documents this transaction did not touch that show a referenced document whose number or name it

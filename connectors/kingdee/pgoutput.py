@@ -84,16 +84,13 @@ _CONVERTERS: dict[int, Callable[[str], Any]] = {
 }
 
 
-def _text(value: str) -> str:
-    return value
-
-
 @dataclass(frozen=True)
 class Relation:
     oid: int
     table: str
     columns: tuple[str, ...]
-    converters: tuple[Callable[[str], Any], ...]
+    #: (column, converter) pairs; ``None`` for a text column (kept as the server's text).
+    readers: tuple[tuple[str, Callable[[str], Any] | None], ...]
 
 
 class TransactionReader:
@@ -112,14 +109,14 @@ class TransactionReader:
         if not payload:
             raise ProtocolError(f"empty message at LSN {format_lsn(data_start)}")
         try:
-            return self._feed(memoryview(payload), data_start)
+            return self._feed(payload if isinstance(payload, bytes) else bytes(payload), data_start)
         except (struct.error, IndexError, ValueError, UnicodeDecodeError) as exc:
             if isinstance(exc, ProtocolError):
                 raise
             raise ProtocolError(f"malformed pgoutput message {bytes(payload[:1])!r} at LSN "
                                 f"{format_lsn(data_start)}: {exc}") from exc
 
-    def _feed(self, buf: memoryview, data_start: int) -> Transaction | Heartbeat | Truncated | None:
+    def _feed(self, buf: bytes, data_start: int) -> Transaction | Heartbeat | Truncated | None:
         kind = buf[0]
         if kind in (0x49, 0x55, 0x44):  # I, U, D
             self._row(kind, buf, data_start)
@@ -153,7 +150,7 @@ class TransactionReader:
             return None
         raise ProtocolError(f"unknown pgoutput message {chr(kind)!r} at LSN {format_lsn(data_start)}")
 
-    def _relation(self, buf: memoryview) -> None:
+    def _relation(self, buf: bytes) -> None:
         (oid,) = _U32.unpack_from(buf, 1)
         _, pos = _cstring(buf, 5)          # namespace
         table, pos = _cstring(buf, pos)
@@ -161,15 +158,15 @@ class TransactionReader:
         (ncols,) = _I16.unpack_from(buf, pos)
         pos += 2
         names: list[str] = []
-        converters: list[Callable[[str], Any]] = []
+        converters: list[Callable[[str], Any] | None] = []
         for _ in range(ncols):
             pos += 1                       # flags (part of the key)
             name, pos = _cstring(buf, pos)
             (type_oid,) = _U32.unpack_from(buf, pos)
             pos += 8                       # type OID, type modifier
             names.append(name)
-            converters.append(_CONVERTERS.get(type_oid, _text))
-        self._relations[oid] = Relation(oid, table, tuple(names), tuple(converters))
+            converters.append(_CONVERTERS.get(type_oid))
+        self._relations[oid] = Relation(oid, table, tuple(names), tuple(zip(names, converters, strict=True)))
 
     def _rel(self, oid: int, data_start: int) -> Relation:
         rel = self._relations.get(oid)
@@ -177,7 +174,7 @@ class TransactionReader:
             raise ProtocolError(f"row of relation {oid} before its Relation message at LSN {format_lsn(data_start)}")
         return rel
 
-    def _row(self, kind: int, buf: memoryview, data_start: int) -> None:
+    def _row(self, kind: int, buf: bytes, data_start: int) -> None:
         if self._tx is None:
             raise ProtocolError(f"row change outside a transaction at LSN {format_lsn(data_start)}")
         (oid,) = _U32.unpack_from(buf, 1)
@@ -201,32 +198,35 @@ class TransactionReader:
         self._tx.changes.append(RowChange(table=rel.table, op=op, before=before, after=after))
 
 
-def _cstring(buf: memoryview, pos: int) -> tuple[str, int]:
-    end = pos
-    while buf[end] != 0:
-        end += 1
-    return bytes(buf[pos:end]).decode("utf-8"), end + 1
+def _cstring(buf: bytes, pos: int) -> tuple[str, int]:
+    end = buf.index(0, pos)
+    return buf[pos:end].decode("utf-8"), end + 1
 
 
-def _tuple(rel: Relation, buf: memoryview, pos: int) -> tuple[dict[str, Any], int]:
+def _tuple(rel: Relation, buf: bytes, pos: int) -> tuple[dict[str, Any], int]:
+    """One tuple's columns: the hot loop of the capture (one pass, texts decoded once, no call for a text column)."""
     (count,) = _I16.unpack_from(buf, pos)
     pos += 2
     if count != len(rel.columns):
         raise ProtocolError(f"{rel.table}: a tuple of {count} columns, the relation has {len(rel.columns)}")
     row: dict[str, Any] = {}
-    names, converters = rel.columns, rel.converters
-    for i in range(count):
+    size_at = _I32.unpack_from
+    for name, convert in rel.readers:
         kind = buf[pos]
-        pos += 1
         if kind == 0x74:  # t: text
-            (size,) = _I32.unpack_from(buf, pos)
-            pos += 4
-            row[names[i]] = converters[i](str(buf[pos:pos + size], "utf-8"))
-            pos += size
+            (size,) = size_at(buf, pos + 1)
+            start = pos + 5
+            pos = start + size
+            if convert is None:
+                row[name] = buf[start:pos].decode()
+            else:
+                row[name] = convert(buf[start:pos].decode())
         elif kind == 0x6E:  # n: null
-            row[names[i]] = None
+            row[name] = None
+            pos += 1
         elif kind == 0x75:  # u: unchanged TOASTed value, not sent
-            row[names[i]] = UNCHANGED
+            row[name] = UNCHANGED
+            pos += 1
         else:
-            raise ProtocolError(f"{rel.table}.{names[i]}: unknown tuple value kind {kind!r}")
+            raise ProtocolError(f"{rel.table}.{name}: unknown tuple value kind {kind!r}")
     return row, pos

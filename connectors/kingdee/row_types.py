@@ -34,11 +34,17 @@ def _kind(coltype: types.TypeEngine[Any]) -> tuple[str, int, int]:
     return "string", 0, 0
 
 
+#: The Python type a value of each kind ends as, where a value of that type needs no conversion (a decimal does:
+#: its scale; a datetime from the wire is text).
+_FINAL: dict[str, type] = {"long": int, "string": str, "double": float, "boolean": bool}
+
+
 class RowTypes:
     def __init__(self, metadata: MetaData) -> None:
         self.columns: dict[str, dict[str, tuple[str, int, int]]] = {
             table.name: {c.name: _kind(c.type) for c in table.columns} for table in metadata.sorted_tables
         }
+        self._kinds: dict[str, dict[str, tuple[type | None, tuple[str, int, int]]]] = {}
 
     def add_column(self, table: str, column: str, data_type: str, precision: int | None, scale: int | None) -> None:
         """A column learnt from the database catalog while streaming (schema evolution)."""
@@ -60,11 +66,18 @@ class RowTypes:
         self.columns.setdefault(table, {})[column] = kind
 
     def typed(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
-        cols = self.columns[table]
+        kinds = self._kinds.get(table)
+        if kinds is None or len(kinds) != len(self.columns[table]):
+            kinds = self._kinds[table] = {name: (_FINAL.get(kind[0]), kind) for name, kind in
+                                          self.columns[table].items()}
         out: dict[str, Any] = {}
         for name, value in row.items():
-            kind = cols.get(name)
-            out[name] = value if kind is None else _typed(table, name, kind, value)
+            found = kinds.get(name)
+            # None, and values already of their column's final type (ints, texts), are kept as they are
+            if found is None or value is None or value.__class__ is found[0]:
+                out[name] = value
+            else:
+                out[name] = _typed(table, name, found[1], value)
         return out
 
     def avro_type(self, table: str, column: str) -> Any:
@@ -76,6 +89,19 @@ class RowTypes:
         if kind == "date":
             return {"type": "int", "logicalType": "date"}
         return kind
+
+
+_DATETIMES: dict[str, datetime] = {}
+
+
+def _datetime(text: str) -> datetime:
+    """A wall-clock time from its text; the rows of one save share theirs, so recent ones are remembered."""
+    found = _DATETIMES.get(text)
+    if found is None:
+        if len(_DATETIMES) >= 4096:
+            _DATETIMES.clear()
+        found = _DATETIMES[text] = datetime.fromisoformat(text)
+    return found
 
 
 def _typed(table: str, column: str, kind: tuple[str, int, int], value: Any) -> Any:
@@ -95,7 +121,7 @@ def _typed(table: str, column: str, kind: tuple[str, int, int], value: Any) -> A
         if name == "boolean":
             return value if isinstance(value, bool) else str(value).lower() in ("t", "true", "1")
         if name == "datetime":
-            return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+            return value if isinstance(value, datetime) else _datetime(str(value))
         if name == "date":
             return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
         return value if isinstance(value, str) else str(value)

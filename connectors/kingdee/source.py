@@ -197,6 +197,7 @@ class KingdeeCdcSource:
         new = {t: c for t, c in new.items() if c}
         if new:
             self.evolver.evolve(new, self._encoders)
+            self.store.forget_typed()
 
     def _topic(self, name: str) -> str:
         return self.config.kafka.topic(name)
