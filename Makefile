@@ -57,6 +57,9 @@ bench-runtime: install ## the runtime: idle CPU/RSS before vs after, tokens over
 bench-capture: install ## the capture modes side by side (log, query, webapi): latency, deletions, source load, agreement
 	$(BIN)/python -m tests.bench.capture_modes
 
+bench-debezium: install ## cdchub's capture vs Debezium tuned (Connect 4.1.1, from Maven Central): rows/s, latency, CPU, RSS
+	$(BIN)/python -m tests.bench.bench_debezium
+
 clean-state:          ## forget capture position, flow recovery and ledger (the stack keeps running)
 	rm -rf .cache/state
 
