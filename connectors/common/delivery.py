@@ -16,6 +16,15 @@ the idempotent writers (the sync ledger) a command is applied effectively once.
 Commands are spread over ``shards`` keys (a stable hash of the command key), so workers share the load while one
 key's versions stay in order on one worker; each shard writes its due commands together (batches of up to 100).
 
+Pipelined writers (the ZOHO upsert, ``docs/sink-pace.md``): the step does not wait for the target's answer.  It
+sends what ``batching.batch_take`` allows given the writer's free calls (calls of 100, as many in flight as the
+org's concurrency allows), marks those commands in flight, and is woken every few milliseconds while any are, to
+collect the answers (``LedgerSinkPartition.settle``: ledger rows, dead letters, retries — on the worker thread).
+A key is never in flight twice: a newer version arriving meanwhile waits as the key's ``queued`` command and goes
+once the older write came back.  Versions replaced while pending (coalesced: only the newest is written) are
+kept as ``superseded`` and get their own history rows once the newest version is settled.  A snapshot holds
+commands in flight as pending (the newest of each key): after a crash they are written again, idempotently.
+
 ``cdchub replay`` and tests that read a bounded input use the writer as a plain Bytewax sink instead (blocking
 retries, and the replay's compare-at-the-end), see :func:`deliver`.
 """
@@ -28,6 +37,8 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED
+from concurrent.futures import wait as wait_for_any
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -38,8 +49,10 @@ from bytewax.operators import StatefulLogic
 from bytewax.outputs import DynamicSink
 
 from connectors.common import replay_mode
+from connectors.common.batching import PER_CALL, batch_take
 from connectors.common.errors import TransientError
 from connectors.common.health import HEALTH
+from connectors.common.kafka_input import wake_by
 from connectors.common.retry import RetryPolicy
 from connectors.common.sync import SyncCommand
 from connectors.common.token_cache import TokenUnavailable
@@ -48,6 +61,8 @@ log = logging.getLogger(__name__)
 
 SHARDS = 4
 Clock = Callable[[], float]
+#: While commands are in flight the step looks for answers this often (s); the call itself takes longer.
+COLLECT_EVERY_S = 0.002
 
 
 class Writer(Protocol):
@@ -73,6 +88,11 @@ class Pending:
     failing_since: float | None = None
     due_at: float = 0.0
     last_error: str | None = None
+    #: Pipelined: the command's write is in flight; a newer version that arrived meanwhile waits here.
+    flying: bool = False
+    queued: SyncCommand | None = None
+    #: Older versions this command replaced before any of them was written (coalesced).
+    superseded: list[SyncCommand] = field(default_factory=list)
 
 
 @dataclass
@@ -90,50 +110,142 @@ class Delivery(StatefulLogic[SyncCommand, SyncCommand, DeliveryState]):
         self.policy = policy
         self.clock = clock
         self.flow = flow
+        #: Keys of this shard whose write is in flight (pipelined writers; none after a resume).
+        self._flying: set[str] = set()
 
     def on_item(self, value: SyncCommand) -> tuple[Iterable[SyncCommand], bool]:
         now = self.clock()
         held = self.state.pending.get(value.key)
         if held is None:
             self.state.pending[value.key] = Pending(value, due_at=now)
+        elif held.flying:  # never two writes of one key at once: the newest waits for the one in flight
+            if held.queued is None or value.version >= held.queued.version:
+                if held.queued is not None:
+                    held.superseded.append(held.queued)
+                held.queued = value
         elif value.version >= held.command.version:
-            held.command = value  # the newer version takes the older one's place (and its retry schedule)
+            # the newer version takes the older one's place (and its retry schedule); the older is never written
+            held.superseded.append(held.command)
+            held.command = value
         return [], False
 
     def on_notify(self) -> tuple[Iterable[SyncCommand], bool]:
         now = self.clock()
-        # (a millisecond of slack: the wake-up time went through a datetime and may be a hair early)
-        self._attempt([p for p in self.state.pending.values() if p.due_at <= now + 0.001], now)
+        pipelined = self._pipelined()
+        if pipelined:
+            self._collect(now)
+        limit = self.writer().free_calls() * PER_CALL if pipelined else None  # type: ignore[attr-defined]
+        self._attempt(self._due(now, limit), now)
         return [], not self.state.pending
 
     def on_eof(self) -> tuple[Iterable[SyncCommand], bool]:
-        # A bounded input ended (tests): one more try of everything still pending.
-        self._attempt(list(self.state.pending.values()), self.clock())
+        # A bounded input ended (tests): one more try of everything still pending — a pipelined writer's calls
+        # are waited for here, the only place the step waits (there is no more input to serve).
+        if not self._pipelined():
+            self._attempt(self._due(None, None), self.clock())
+            return [], not self.state.pending
+        flights = self.writer().flights  # type: ignore[attr-defined]
+        while True:
+            self._collect(self.clock())
+            self._attempt(self._due(None, self.writer().free_calls() * PER_CALL), self.clock())  # type: ignore
+            if not self._flying:
+                break
+            wait_for_any([f.future for f in flights.flying], return_when=FIRST_COMPLETED)
         return [], not self.state.pending
 
     def notify_at(self) -> datetime | None:
         if not self.state.pending:
             return None
-        return datetime.fromtimestamp(min(p.due_at for p in self.state.pending.values()), UTC)
+        now = self.clock()
+        if self._flying:
+            at = now + COLLECT_EVERY_S
+        elif self._due(now, 1):
+            at = now
+        else:
+            at = min(p.due_at for p in self.state.pending.values())
+        wake_by(at)  # the worker's input does not hold the worker past it (kafka_input.py)
+        return datetime.fromtimestamp(at, UTC)
 
     def snapshot(self) -> DeliveryState:
-        return DeliveryState({k: Pending(p.command, p.attempts, p.failing_since, p.due_at, p.last_error)
+        # In flight: the write may or may not have happened; the newest version is pending again (idempotent).
+        return DeliveryState({k: Pending(p.queued or p.command, p.attempts, p.failing_since, p.due_at, p.last_error,
+                                         superseded=list(p.superseded) + ([p.command] if p.queued else []))
                               for k, p in self.state.pending.items()})
+
+    def _due(self, now: float | None, limit: int | None) -> list[Pending]:
+        """Pending commands not in flight and due by ``now`` (None: all), oldest first, at most ``limit``.  The
+        backlog may hold thousands: the scan stops at the limit."""
+        due: list[Pending] = []
+        if limit is not None and limit <= 0:
+            return due
+        for p in self.state.pending.values():
+            # (a millisecond of slack: the wake-up time went through a datetime and may be a hair early)
+            if p.flying or (now is not None and p.due_at > now + 0.001):
+                continue
+            due.append(p)
+            if limit is not None and len(due) >= limit:
+                break
+        return due
+
+    def _pipelined(self) -> bool:
+        writer = self.writer()
+        return getattr(writer, "flights", None) is not None
+
+    def _collect(self, now: float) -> None:
+        """The answers of this shard's commands in flight (``LedgerSinkPartition.settle``)."""
+        if not self._flying:
+            return
+        writer = self.writer()
+        writer.settle()  # type: ignore[attr-defined]
+        settled: dict[str, BaseException | None] = writer.settled  # type: ignore[attr-defined]
+        keys = [k for k in self._flying if k in settled]
+        if keys:
+            self._flying.difference_update(keys)
+            self._outcomes([self.state.pending[k] for k in keys], {k: settled.pop(k) for k in keys}, now)
 
     def _attempt(self, due: list[Pending], now: float) -> None:
         if not due:
             return
         writer = self.writer()
+        if self._pipelined():
+            due = due[:batch_take(len(due), writer.free_calls())]  # type: ignore[attr-defined]
+            if not due:
+                return
         failed = writer.deliver([p.command for p in due])
+        flying = writer.in_flight() if self._pipelined() else set()  # type: ignore[attr-defined]
+        for p in due:
+            if p.command.key in flying:
+                p.flying = True
+                self._flying.add(p.command.key)
+        self._outcomes([p for p in due if not p.flying], failed, now)
+
+    def _outcomes(self, due: list[Pending], failed: dict[str, BaseException | None], now: float) -> None:
+        """Settle what came back: written (or skipped, or dead-lettered) leaves the state, a key's queued newer
+        version becomes its pending command; a transient failure is scheduled again or given up."""
+        writer = self.writer()
         applied = getattr(writer, "last_applied", None)
+        if applied:  # counted once, whichever shard's settling applied them
+            writer.last_applied = []  # type: ignore[attr-defined]
         latencies = [int(now * 1000) - c.captured_at_ms for c in applied or [] if c.captured_at_ms]
         written: list[str] = []
         given_up: list[str] = []
+        coalesced: list[tuple[SyncCommand, list[SyncCommand]]] = []
         for p in due:
+            p.flying = False
             error = failed.get(p.command.key)
+            if p.queued is not None:  # a newer version waited for this write: it is the key's command now
+                if error is None:
+                    coalesced.append((p.command, p.superseded))
+                    p.superseded = []
+                else:
+                    p.superseded.append(p.command)
+                self.state.pending[p.command.key] = Pending(p.queued, due_at=now, superseded=p.superseded)
+                continue
             if error is None:
                 del self.state.pending[p.command.key]
                 written.append(p.command.key)
+                if p.superseded:
+                    coalesced.append((p.command, p.superseded))
                 continue
             p.attempts += 1
             p.last_error = f"{type(error).__name__}: {error}"
@@ -149,6 +261,8 @@ class Delivery(StatefulLogic[SyncCommand, SyncCommand, DeliveryState]):
                 self.writer().give_up(p.command, error, p.attempts, now - p.failing_since)
                 del self.state.pending[p.command.key]
                 given_up.append(p.command.key)
+                if p.superseded:
+                    coalesced.append((p.command, p.superseded))
                 continue
             delay = min(self.policy.max_delay_s, self.policy.first_delay_s * 2 ** (p.attempts - 1))
             delay = random.uniform(delay / 2, delay)
@@ -157,6 +271,8 @@ class Delivery(StatefulLogic[SyncCommand, SyncCommand, DeliveryState]):
             p.due_at = now + delay
             if p.attempts == 1:
                 log.warning("%s: %s failed, retrying from state: %s", p.command.flow, p.command.key, p.last_error)
+        if coalesced and hasattr(writer, "record_superseded"):
+            writer.record_superseded(coalesced)
         failing = {k: (p.failing_since if p.failing_since is not None else now, p.last_error or "")
                    for k, p in self.state.pending.items() if p.attempts}
         HEALTH.delivered(self.flow, written, failing, given_up, latencies)
@@ -181,6 +297,8 @@ class _Writers:
                 writer = self.sink.build(self.step_id, index, index + 1)  # type: ignore[assignment]
                 assert writer is not None
                 writer.blocking = False
+                if getattr(writer, "pipelined", False):  # calls in flight, as many as the target allows
+                    writer.pipeline(writer.concurrency)  # type: ignore[attr-defined]
                 self._by_thread[ident] = writer
         return writer
 

@@ -12,7 +12,11 @@ input, then compared with the target record and only the differing fields are wr
 
 Retries: in the runtime the partition is the writer of a delivery step (``delivery.py``): ``blocking`` is off, each
 call is tried once (:meth:`LedgerSinkPartition.try_call`) and what fails transiently is handed back
-(:meth:`LedgerSinkPartition.defer`) to be retried from the step's state — nothing sleeps.  Used directly as a Bytewax
+(:meth:`LedgerSinkPartition.defer`) to be retried from the step's state — nothing sleeps.  A sink that can keep
+several calls in flight (``pipelined``; the ZOHO upsert) is given a thread pool by the delivery step
+(:meth:`LedgerSinkPartition.pipeline`): its calls go through :meth:`LedgerSinkPartition.dispatch`, return at once,
+and their answers are handled on the worker thread when the step asks (:meth:`LedgerSinkPartition.settle`,
+``flights.py``).  Used directly as a Bytewax
 sink (a replay; tests), it retries in place with :func:`~connectors.common.retry.call_with_retry`.
 """
 
@@ -31,6 +35,7 @@ from connectors.common import replay_mode
 from connectors.common.dead_letters import DeadLetter
 from connectors.common.drift import differing_fields
 from connectors.common.errors import PermanentError, TransientError
+from connectors.common.flights import Flights
 from connectors.common.retry import GaveUp, RetryPolicy, call_with_retry
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import HumanChange, Planned, TwoWayGuard
@@ -52,6 +57,8 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
     #: Retry transient failures in place (a plain sink), or hand them back to the delivery step (the runtime).
     blocking = True
     policy = RetryPolicy()
+    #: Whether the sink's calls can be kept in flight (``dispatch``) when the delivery step gives it a pool.
+    pipelined = False
 
     def __init__(self, ledger: SyncLedger, dlq: Producer, flow: str, dlq_topic: str,
                  guard: TwoWayGuard | None = None) -> None:
@@ -65,6 +72,9 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
         self._deferred: dict[str, BaseException] = {}
         #: The commands the last :meth:`deliver` applied in the target (not those the ledger skipped).
         self.last_applied: list[SyncCommand] = []
+        #: Pipelined: the calls in flight, and the keys whose call came back (None: done; else why to retry).
+        self.flights: Flights | None = None
+        self.settled: dict[str, BaseException | None] = {}
 
     # --- what a target implements ---------------------------------------------------------------------------
     def write(self, planned: list[Planned], entries: dict[str, LedgerEntry]) -> None:
@@ -110,6 +120,74 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
         if self.blocking:
             return call_with_retry(fn, what, self.policy)
         return fn(), 1
+
+    def pipeline(self, concurrency: int) -> None:
+        """Keep up to ``concurrency`` calls in flight from now on (the delivery step's choice)."""
+        if self.flights is None:
+            self.flights = Flights(concurrency)
+
+    def dispatch(self, fn: Callable[[], T], what: str, keys: Sequence[str], done: Callable[[T, int], None],
+                 failed: Callable[[BaseException], None]) -> None:
+        """Call ``fn`` and hand its answer (and attempts) to ``done``, or its exception to ``failed``: at once, or —
+        pipelined — on the worker thread once it came back (:meth:`settle`), the keys being in flight meanwhile."""
+        if self.flights is None:
+            try:
+                result, attempts = self.try_call(fn, what)
+            except Exception as exc:  # noqa: BLE001 - the handler tells transient from permanent
+                failed(exc)
+                return
+            done(result, attempts)
+            return
+        self.flights.start(fn, frozenset(keys), done, failed)
+
+    def in_flight(self) -> set[str]:
+        return self.flights.keys() if self.flights is not None else set()
+
+    def free_calls(self) -> int:
+        """How many more calls could be in flight now (pipelined), 1 otherwise."""
+        return self.flights.free() if self.flights is not None else 1
+
+    def settle(self) -> None:
+        """Handle the answers that came back: their commands' outcomes go to :attr:`settled` (None applied, skipped
+        or dead-lettered; else the transient error to retry), unless a handler sent them again."""
+        if self.flights is None:
+            return
+        landed = self.flights.landed()
+        if not landed:
+            return
+        self._deferred = {}
+        for flight in landed:
+            try:
+                result = flight.future.result()
+            except Exception as exc:  # noqa: BLE001 - the handler tells transient from permanent
+                flight.failed(exc)
+            else:
+                flight.done(result, 1)
+        again = self.flights.keys()
+        for flight in landed:
+            for key in flight.keys - again:
+                self.settled[key] = self._deferred.get(key)
+                self._planned.pop(key, None)
+        self._deferred = {}
+        self.dlq.flush(30)
+
+    def record_superseded(self, coalesced: Sequence[tuple[SyncCommand, Sequence[SyncCommand]]]) -> None:
+        """History rows for versions never written because a newer one took their place while pending: each pair is
+        (the newer command, now settled; the versions it replaced).  They show the newer version's outcome."""
+        if not coalesced:
+            return
+        entries = self.ledger.entries(newer.key for newer, _ in coalesced)
+        rows = []
+        for newer, older in coalesced:
+            entry = entries.get(newer.key)
+            for cmd in older:
+                rows.append(dict(
+                    source_key=cmd.key, source_version=cmd.version, source_number=cmd.number,
+                    target_id=entry.target_id if entry else None, status=entry.status if entry else "failed",
+                    error=f"superseded by version {newer.version}", kafka_topic=cmd.position.topic,
+                    kafka_partition=cmd.position.partition, kafka_offset=cmd.position.offset,
+                    captured_at_ms=cmd.captured_at_ms))
+        self.ledger.record_superseded(rows)
 
     def defer(self, cmd: SyncCommand, exc: BaseException) -> None:
         """A transient failure of ``cmd`` in the runtime: its claim on the field clock is released, and the delivery
@@ -168,7 +246,9 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
         if planned:
             if self.guard is not None:
                 self.guard.claim(planned)
-            self._planned = {p.command.key: p for p in planned}
+            if self.flights is None:  # (pipelined, earlier batches may still be in flight)
+                self._planned = {}
+            self._planned.update({p.command.key: p for p in planned})
             self.write(planned, entries)
         self.dlq.flush(30)
 
@@ -287,7 +367,7 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
         if planned and not session.dry_run:
             if self.guard is not None:
                 self.guard.claim(planned)
-            self._planned = {p.command.key: p for p in planned}
+            self._planned.update({p.command.key: p for p in planned})
             self.write(planned, entries)
 
     def dead_letter(self, cmd: SyncCommand, exc: BaseException, attempts: int, stage: str) -> None:
@@ -312,4 +392,6 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
         session = replay_mode.active()
         if session is not None and self._replayed:
             self._replay(session)
+        if self.flights is not None:
+            self.flights.close()
         self.dlq.flush(30)

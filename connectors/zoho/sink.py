@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 class ZohoUpsertPartition(LedgerSinkPartition):
     target_system = "zoho"
+    pipelined = True
 
     def __init__(
         self, client: ZohoClient, ledger: SyncLedger, dlq: object, flow: str, module: str, external_key: str,
@@ -53,6 +54,11 @@ class ZohoUpsertPartition(LedgerSinkPartition):
         self.target_name = module
         self.identity_fields = frozenset({external_key})
         self._listed: ListedRecords | None = None
+
+    @property
+    def concurrency(self) -> int:
+        """Calls in flight this partition may have (the org's limit; ``SharedSlots`` holds it across processes)."""
+        return self.client.settings.max_concurrency
 
     def prefetch(self, commands: list[SyncCommand]) -> None:
         self._listed = list_for(self.client, self.module, commands, self.external_key)
@@ -151,21 +157,25 @@ class ZohoUpsertPartition(LedgerSinkPartition):
         return stale
 
     def _write_chunk(self, chunk: list[Planned], *, full_retry: bool = True) -> None:
+        """One upsert of ≤ 100 records — in flight while the flow goes on when pipelined (``flights.py``)."""
         records = [{self.external_key: p.command.record[self.external_key], **p.write} for p in chunk]
-        try:
-            results, attempts = self.try_call(
-                lambda: self.client.upsert(self.module, records, self.duplicate_check_fields),
-                f"ZOHO upsert of {len(records)} {self.module}",
-            )
-        except (GaveUp, PermanentError) as exc:
+        self.dispatch(
+            lambda: self.client.upsert(self.module, records, self.duplicate_check_fields),
+            f"ZOHO upsert of {len(records)} {self.module}", [p.command.key for p in chunk],
+            lambda results, attempts: self._upserted(chunk, results, attempts, full_retry),
+            lambda exc: self._upsert_failed(chunk, exc),
+        )
+
+    def _upsert_failed(self, chunk: list[Planned], exc: BaseException) -> None:
+        if isinstance(exc, (GaveUp, PermanentError)):
             attempts = getattr(exc, "attempts", 1)
             for p in chunk:
                 self.dead_letter(p.command, exc, attempts, stage="upsert")
             return
-        except Exception as exc:  # transient, in the runtime: the delivery step retries these later
-            for p in chunk:
-                self.defer(p.command, exc)
-            return
+        for p in chunk:  # transient, in the runtime: the delivery step retries these later
+            self.defer(p.command, exc)
+
+    def _upserted(self, chunk: list[Planned], results: list[dict[str, Any]], attempts: int, full_retry: bool) -> None:
         done: list[tuple[Planned, str | None, str, int]] = []
         resend: list[Planned] = []
         for p, result in zip(chunk, results, strict=True):
