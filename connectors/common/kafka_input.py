@@ -10,7 +10,9 @@ recovery store (the same partition names and state as ``KafkaSource``, so either
 - when nothing at all has arrived, the worker's first partition (its *leader*) waits inside the consumer for up to
   ``IDLE_WAIT`` — librdkafka wakes it the moment a message arrives for any partition of the worker — while the other
   partitions only look at their buffers.  So an idle worker makes a handful of loops a second instead of thousands,
-  and a message is handed on as soon as it arrives (timers of the worker's steps run at most ``IDLE_WAIT`` late);
+  and a message is handed on as soon as it arrives.  A step that must run sooner (a delivery step with calls in
+  flight or commands due, ``delivery.py``) says when through :func:`wake_by`, and the wait ends then — otherwise
+  the worker's timers would run up to ``IDLE_WAIT`` late (a pipelined sink's answers collected 250 ms late);
 - the broker holds idle fetches (``fetch.wait.max.ms`` 500 ms) instead of answering empty ones 50 times a second;
 - each flow's positions (the recovery snapshot's offsets) are **committed** every ``COMMIT_EVERY_S`` to the consumer
   group ``cdchub.<flow>``, so standard tools (``kafka-consumer-groups.sh --describe``) show its lag.  Recovery stays
@@ -44,6 +46,26 @@ log = logging.getLogger(__name__)
 
 #: How long an idle worker's leader waits in the consumer for new data.
 IDLE_WAIT_S = 0.25
+_wake_at = 0.0
+
+
+def wake_by(at: float) -> None:
+    """A step of this process wants to run by ``at`` (epoch s): an idle leader waits in the consumer no longer."""
+    global _wake_at
+    now = time.time()
+    if _wake_at < now or at < _wake_at:
+        _wake_at = at
+
+
+def idle_wait_s() -> float:
+    """How long an idle leader may wait in the consumer now: ``IDLE_WAIT_S``, or less if a step asked to run
+    sooner (a request older than ``IDLE_WAIT_S`` is stale: whoever made it ran meanwhile)."""
+    now = time.time()
+    if _wake_at > now - IDLE_WAIT_S:
+        return min(IDLE_WAIT_S, max(0.0, _wake_at - now))
+    return IDLE_WAIT_S
+
+
 #: Backoff of the partitions of a second consumer (see the module doc).
 BACKOFF_FIRST = timedelta(milliseconds=5)
 BACKOFF_MAX = timedelta(milliseconds=100)
@@ -182,7 +204,7 @@ class _Partition(StatefulSourcePartition[Message, int]):
         self.leads = shared.assign(topic, partition, offset)
 
     def next_batch(self) -> list[Message]:
-        wait = IDLE_WAIT_S if self.leads and self.idle else 0.0
+        wait = idle_wait_s() if self.leads and self.idle else 0.0
         batch = self.shared.take(self.topic, self.partition, self.batch_size, wait)
         if batch:
             HEALTH.read(self.flow, len(batch))
