@@ -11,6 +11,7 @@ document are ignored.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -22,6 +23,8 @@ from connectors.kingdee.row_types import BadValue, RowTypes
 
 log = logging.getLogger(__name__)
 ZH_CN = 2052
+#: Documents of a large transaction applied, built and emitted together (bounds the capture's memory).
+CHUNK_DOCUMENTS = 2000
 
 
 class _Unchanged:
@@ -228,7 +231,52 @@ class DocumentAssembler:
 
     def apply(self, tx: Transaction) -> list[DocumentChange]:
         """Apply the transaction to the store (uncommitted) and return the document changes it makes."""
+        return list(self.changes_of(tx))
+
+    def changes_of(self, tx: Transaction) -> Iterator[DocumentChange]:
+        """:meth:`apply`, giving the changes as they are made: a large transaction whose documents do not show
+        one another is applied :data:`CHUNK_DOCUMENTS` documents at a time, so its images are not all in memory at
+        once.  :attr:`failures` is complete once the iterator is."""
         touched = self._touched(tx)
+        self.failures = []
+        if len(touched) <= CHUNK_DOCUMENTS or not self._independent(tx, touched):
+            yield from self._apply(tx, touched)
+            return
+        failures: list[FailedDocument] = []
+        rows_of: dict[tuple[str, str], list[RowChange]] = {}
+        for ch in tx.changes:
+            found = self.catalog.by_table.get(ch.table)
+            if found is not None:
+                spec, part = found
+                row = ch.after if ch.after is not None else ch.before
+                rows_of.setdefault((spec.name, str(row[part.doc_key])), []).append(ch)  # type: ignore[index]
+        keys = list(touched)
+        for start in range(0, len(keys), CHUNK_DOCUMENTS):
+            chunk = keys[start:start + CHUNK_DOCUMENTS]
+            part_tx = Transaction(tx.xid, tx.commit_lsn, tx.commit_time_ms,
+                                  [ch for key in chunk for ch in rows_of.get(key, [])])
+            yield from self._apply(part_tx, {key: touched[key] for key in chunk})
+            failures += self.failures
+        self.failures = failures
+
+    def _independent(self, tx: Transaction, touched: dict[tuple[str, str], set[str]]) -> bool:
+        """No touched document shows another kind of touched document (a reference, a source order), and no row
+        moved to another document or key: the documents can be applied apart."""
+        kinds = {name for name, _ in touched}
+        for name in kinds:
+            spec = self.catalog.by_name[name]
+            shown = {ref.document for ref in spec.references} | ({"outbound"} if spec.source_order else set())
+            if shown & kinds:
+                return False
+        for ch in tx.changes:
+            if ch.before is not None and ch.after is not None:
+                found = self.catalog.by_table.get(ch.table)
+                if found is not None and (row_pk(found[1], ch.before) != row_pk(found[1], ch.after) or
+                                          ch.before.get(found[1].doc_key) != ch.after.get(found[1].doc_key)):
+                    return False
+        return True
+
+    def _apply(self, tx: Transaction, touched: dict[tuple[str, str], set[str]]) -> list[DocumentChange]:
         self.failures = []
         self._ref_cache.clear()
         self._load(touched)
@@ -266,8 +314,7 @@ class DocumentAssembler:
         for name, doc_id in touched:
             docs.setdefault(name, []).append(doc_id)
         for name, ids in docs.items():
-            for table in self.catalog.by_name[name].tables:
-                self.store.load(table, ids)
+            self.store.load(self.catalog.by_name[name].tables, ids)
 
     def _dependents_of(self, changes: list[DocumentChange], touched: set[tuple[str, str]]) -> list[DocumentChange]:
         """Documents this transaction did not touch that show a referenced document whose number or name it

@@ -37,13 +37,14 @@ def _ref_index(table: str, column: str) -> str:
 
 
 #: Rows kept in memory between transactions (~60 MB of rows of 30 columns).  Within a transaction the cache may hold
-#: up to :data:`CACHE_HARD_FACTOR` times as many — a transaction's own rows are in memory anyway — so a bulk change
-#: of tens of thousands of documents does not evict what it is about to read.
+#: up to :data:`CACHE_HARD_FACTOR` times as many — a transaction's own rows are in memory anyway, and a large one is
+#: applied a few thousand documents at a time (``assembly.CHUNK_DOCUMENTS``).
 CACHE_ROWS = 25_000
-CACHE_HARD_FACTOR = 8
+CACHE_HARD_FACTOR = 2
 _IN_LIST = 500
 
 _Rows = dict[str, dict[str, Any]]  # row key → row
+_UNKNOWN = object()
 
 
 def _dumps(row: dict[str, Any]) -> str:
@@ -59,11 +60,17 @@ class DocumentStore:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), isolation_level="DEFERRED")
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        # commits are not synced one by one (each fsync stalled the stream for a batch's worth of time): what must
+        # survive a power loss is made so by make_durable(), and the slot is confirmed only up to there
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._db.commit()
         self.cache_rows = cache_rows
         self._indexes: set[str] = set()
+        self._lsn: int | None | object = _UNKNOWN
+        #: The committed position that is on disk for sure (``make_durable``).
+        self.durable_lsn: int | None = None
+        self.make_durable()
         #: (table, document) → its rows, complete (an empty dict: known to have none); insertion order = age.
         self._cache: OrderedDict[tuple[str, str], _Rows] = OrderedDict()
         self._cached_rows = 0
@@ -80,23 +87,30 @@ class DocumentStore:
             entry = self._cache[(table, doc)]
         return entry
 
-    def load(self, table: str, docs: Iterable[str]) -> None:
-        """Bring the rows of ``docs`` of ``table`` into memory in a few queries (documents a batch will read)."""
-        missing = [d for d in dict.fromkeys(docs) if (table, d) not in self._cache]
+    def load(self, table: str | Iterable[str], docs: Iterable[str]) -> None:
+        """Bring the rows of ``docs`` in ``table`` (or in each of several tables) into memory in a few queries: the
+        documents a batch will read.  What is not in memory has no pending change, so SQLite has it as it is."""
+        tables = [table] if isinstance(table, str) else list(table)
+        missing = [(t, d) for d in dict.fromkeys(docs) for t in tables if (t, d) not in self._cache]
         if not missing:
             return
-        self._write_pending()
-        for start in range(0, len(missing), _IN_LIST):
-            chunk = missing[start:start + _IN_LIST]
-            found: dict[str, _Rows] = {d: {} for d in chunk}
+        self._evict(self.cache_rows * CACHE_HARD_FACTOR)  # before, so what is loaded now stays for its reader
+        wanted = list(dict.fromkeys(d for _, d in missing))
+        table_marks = ", ".join("?" for _ in tables)
+        for start in range(0, len(wanted), _IN_LIST):
+            chunk = wanted[start:start + _IN_LIST]
+            in_chunk = set(chunk)
+            found: dict[tuple[str, str], _Rows] = {key: {} for key in missing if key[1] in in_chunk}
             marks = ", ".join("?" for _ in chunk)
-            for doc, pk, data in self._db.execute(
-                    f"SELECT doc, pk, data FROM row_image WHERE tbl = ? AND doc IN ({marks})", (table, *chunk)):
-                found[doc][pk] = json.loads(data)
-            for doc, rows in found.items():
-                self._cache[(table, doc)] = rows
+            for tbl, doc, pk, data in self._db.execute(
+                    f"SELECT tbl, doc, pk, data FROM row_image WHERE tbl IN ({table_marks}) AND doc IN ({marks})",
+                    (*tables, *chunk)):
+                rows = found.get((tbl, doc))
+                if rows is not None:
+                    rows[pk] = json.loads(data)
+            for key, rows in found.items():
+                self._cache[key] = rows
                 self._cached_rows += len(rows) + 1
-        self._evict(self.cache_rows * CACHE_HARD_FACTOR)
 
     def _evict(self, limit: int) -> None:
         """Forget the oldest documents' rows until at most ``limit`` rows are held (3/4 of it, to evict seldom)."""
@@ -232,8 +246,11 @@ class DocumentStore:
 
     @property
     def lsn(self) -> int | None:
-        value = self.get_meta("lsn")
-        return int(value) if value is not None else None
+        """The committed position (asked for every transaction the stream delivers: kept in memory)."""
+        if self._lsn is _UNKNOWN:
+            value = self.get_meta("lsn")
+            self._lsn = int(value) if value is not None else None
+        return self._lsn  # type: ignore[return-value]
 
     def commit(self, lsn: int | None = None, **meta: str) -> None:
         if lsn is not None:
@@ -242,9 +259,23 @@ class DocumentStore:
         for key, value in meta.items():
             self._db.execute("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", (key, value))
         self._db.commit()
+        self._lsn = _UNKNOWN
         self._evict(self.cache_rows)
 
+    def make_durable(self) -> int | None:
+        """Sync the committed state to disk (the WAL, then a checkpoint into the database file; with
+        ``synchronous=NORMAL`` a commit survives a crash of the process, a power loss only once checkpointed) and
+        return the position that now survives anything.  Skipped while a transaction is open."""
+        if self._db.in_transaction:
+            return self.durable_lsn
+        lsn = self.lsn
+        busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if busy == 0:
+            self.durable_lsn = lsn
+        return self.durable_lsn
+
     def _forget(self) -> None:
+        self._lsn = _UNKNOWN
         self._typed.clear()
         self._pending.clear()
         self._cache.clear()

@@ -107,8 +107,11 @@ class CaptureConfig:
     registry_url: str
     state_dir: Path
     heartbeat_s: float = 5.0
-    max_batch_tx: int = 500
-    max_batch_s: float = 0.05
+    #: A batch — the transactions whose events Kafka acknowledges together before the store and the slot move on —
+    #: ends at this many transactions or this age.  Events are produced as their transaction is read, so these bound
+    #: what a crash re-sends and how often the capture waits for Kafka and fsyncs its store, not the latency.
+    max_batch_tx: int = 5000
+    max_batch_s: float = 0.25
     documents: list[str] | None = None
     publication: str = "cdchub_kingdee"
     #: Create the publication (or add missing tables to it) when the role may; else stop naming the DBA's SQL.
@@ -440,7 +443,11 @@ class KingdeeCdcSource:
                     c.execute("SELECT pg_logical_emit_message(false, %s, now()::text)", (HEARTBEAT_PREFIX,))
                 last_heartbeat = now
             got_any = False
-            for msg in self._messages(cur, timeout=0.0 if pending_lsn else 0.2):
+            # with a batch open between transactions, wait for messages only until it is due (a wait ends as soon as
+            # a message comes: it never delays one)
+            wait = 0.2 if pending_lsn is None or reader.in_transaction else max(
+                0.0, batch_started + self.config.max_batch_s - now)
+            for msg in self._messages(cur, timeout=wait):
                 got_any = True
                 item = reader.feed(msg.payload, msg.data_start)
                 if isinstance(item, Transaction):
@@ -469,15 +476,19 @@ class KingdeeCdcSource:
                     pending_lsn and time.monotonic() - batch_started >= self.config.max_batch_s
                 ):
                     break
-            if pending_lsn is not None and not reader.in_transaction:
+            due = batch_tx >= self.config.max_batch_tx or (
+                time.monotonic() - batch_started >= self.config.max_batch_s) or (until_idle and not got_any)
+            if pending_lsn is not None and not reader.in_transaction and due:
                 self._acknowledge(cur, pending_lsn, batch=True)
                 pending_lsn, batch_tx, batch_started = None, 0, 0.0
             if time.monotonic() - last_feedback >= 1.0:
-                self._confirm(cur, self.store.lsn or 0, reply=True)
+                self._confirm(cur, self.store.make_durable() or 0, reply=True)
                 self.stats.write(self.stats_path)
                 last_feedback = time.monotonic()
             if until_idle and not got_any and pending_lsn is None and not reader.in_transaction:
                 return
+        if pending_lsn is not None and not reader.in_transaction:  # stopped: what was sent is acknowledged
+            self._acknowledge(cur, pending_lsn)
 
     # --- producing ----------------------------------------------------------------------------------------------
     def _on_delivery(self, err: KafkaError | None, msg: Any) -> None:
@@ -500,7 +511,7 @@ class KingdeeCdcSource:
 
     def _publish(self, tx: Transaction) -> None:
         self._learn_columns([(ch.table, row) for ch in tx.changes for row in (ch.before, ch.after) if row])
-        for change in self.assembler.apply(tx):
+        for change in self.assembler.changes_of(tx):
             self._emit(change, tx, snapshot=False)
         for failed in self.assembler.failures:
             self._dead_letter(failed.spec.name, failed.doc_id, failed.error, tx)
@@ -565,7 +576,8 @@ class KingdeeCdcSource:
         self.stats.dead_letters += 1
 
     def _confirm(self, cur: Any, lsn: int, *, reply: bool = False) -> None:
-        """Tell the server the slot may move to just before ``lsn`` — the store's position, always committed first.
+        """Tell the server the slot may move to just before ``lsn`` — the store's position, always committed and
+        synced to disk first (``DocumentStore.make_durable``: a power loss cannot take the store behind the slot).
 
         One below, on purpose: psycopg2 moves the reported position on by itself to the WAL end of a server
         keepalive whenever the position it was last given is at or past the last message received (and at the start
@@ -598,8 +610,8 @@ class KingdeeCdcSource:
         if batch:
             failpoints.reach("capture.batch_acked_by_kafka")  # a crash here re-sends the batch, nothing more
         self.store.commit(lsn, **(meta or {}))
-        if cur is not None:
-            self._confirm(cur, lsn)
+        if cur is not None and not batch:  # batches are confirmed by the stream's feedback, once durable (1 s)
+            self._confirm(cur, self.store.make_durable() or 0)
         self.stats.acked_lsn = lsn
 
 

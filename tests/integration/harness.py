@@ -236,6 +236,13 @@ class IsolatedEnv:
             self.start_kingdee_api()
         return self.spawn(f"capture-{len(self.children)}", "capture")
 
+    def capture_acknowledged(self, lsn: int, timeout_s: float = 30.0) -> None:
+        """Wait until the capture has acknowledged the transaction at ``lsn`` (its event's ``source.lsn``): Kafka
+        has it and the capture's position is past it, so a crash now re-sends nothing up to it."""
+        stats = self.settings.state_dir / "capture-stats.json"
+        wait_for(lambda: stats.exists() and json.loads(stats.read_text()).get("acked_lsn", 0) >= lsn, timeout_s,
+                 f"the capture to acknowledge LSN {lsn}", 0.1)
+
     def flow(self, name: str = "materials") -> ChildProcess:
         return self.spawn(f"flow-{name}-{len(self.children)}", "flow", name)
 

@@ -197,3 +197,38 @@ def test_a_change_that_shows_nowhere_sends_nothing_else(assembler: DocumentAssem
     changes = assembler.apply(tx(20, upd("T_BD_MATERIALGROUP", {"FID": 7, "FNUMBER": "01"}, FNUMBER="01",
                                          FMODIFIERID=5)))
     assert [(c.spec.name, c.doc_id) for c in changes] == [("material_group", "7")]
+
+
+def many_orders(first: int, n: int, lines: int = 2) -> list[RowChange]:
+    """Orders ``first``… as a bulk save writes them: every header, then every entry and its splits."""
+    heads, rest = [], []
+    for fid in range(first, first + n):
+        heads.append(ins("T_SAL_ORDER", **{**ORDER, "FID": fid, "FBILLNO": f"XSDD{fid:06d}"}))
+        for i in range(1, lines + 1):
+            entry = fid * 10 + i
+            rest.append(ins("T_SAL_ORDERENTRY", FENTRYID=entry, FID=fid, FSEQ=i, FMATERIALID=100 + i,
+                            FQTY=Decimal(i)))
+            rest.append(ins("T_SAL_ORDERENTRY_F", FENTRYID=entry, FID=fid, FPRICE=Decimal("12.5")))
+    return heads + rest
+
+
+def test_a_large_transaction_applied_in_chunks_gives_what_it_gives_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    import connectors.kingdee.assembly as assembly
+
+    def run(chunk: int) -> list[tuple[str, str, str, object, object]]:
+        monkeypatch.setattr(assembly, "CHUNK_DOCUMENTS", chunk)
+        whole = DocumentAssembler(DocumentCatalog(), DocumentStore(":memory:"), RowTypes(metadata))
+        out = []
+        for i, changes in enumerate([many_orders(1000, 25),
+                                     [upd("T_SAL_ORDERENTRY", {"FENTRYID": f * 10 + 1, "FID": f, "FSEQ": 1,
+                                                               "FMATERIALID": 101, "FQTY": Decimal(1)},
+                                          FQTY=Decimal(7)) for f in range(1000, 1025)]
+                                     + [dele("T_SAL_ORDER", **{**ORDER, "FID": 1003, "FBILLNO": "XSDD001003"})]]):
+            for change in whole.changes_of(tx(10 + i, *changes)):
+                out.append((change.spec.name, change.doc_id, change.op, change.before, change.after))
+        return sorted(out, key=lambda c: (c[1], c[2]))
+
+    whole, chunked = run(10_000), run(4)
+    assert len(whole) == 50  # 25 created, then 24 updated and one updated and deleted: a "d"
+    assert [c[2] for c in whole if c[1] == "1003"] == ["c", "d"]
+    assert chunked == whole
