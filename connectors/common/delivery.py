@@ -36,7 +36,7 @@ import random
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED
 from concurrent.futures import wait as wait_for_any
 from dataclasses import dataclass, field
@@ -52,7 +52,7 @@ from connectors.common import replay_mode
 from connectors.common.batching import PER_CALL, batch_take
 from connectors.common.errors import TransientError
 from connectors.common.health import HEALTH
-from connectors.common.kafka_input import wake_by
+from connectors.common.kafka_input import backlog, wake_by
 from connectors.common.retry import RetryPolicy
 from connectors.common.sync import SyncCommand
 from connectors.common.token_cache import TokenUnavailable
@@ -136,6 +136,7 @@ class Delivery(StatefulLogic[SyncCommand, SyncCommand, DeliveryState]):
             self._collect(now)
         limit = self.writer().free_calls() * PER_CALL if pipelined else None  # type: ignore[attr-defined]
         self._attempt(self._due(now, limit), now)
+        backlog(self.flow, id(self), len(self.state.pending))  # (0 when Bytewax discards this logic now)
         return [], not self.state.pending
 
     def on_eof(self) -> tuple[Iterable[SyncCommand], bool]:
@@ -143,6 +144,7 @@ class Delivery(StatefulLogic[SyncCommand, SyncCommand, DeliveryState]):
         # are waited for here, the only place the step waits (there is no more input to serve).
         if not self._pipelined():
             self._attempt(self._due(None, None), self.clock())
+            backlog(self.flow, id(self), len(self.state.pending))
             return [], not self.state.pending
         flights = self.writer().flights  # type: ignore[attr-defined]
         while True:
@@ -151,10 +153,12 @@ class Delivery(StatefulLogic[SyncCommand, SyncCommand, DeliveryState]):
             if not self._flying:
                 break
             wait_for_any([f.future for f in flights.flying], return_when=FIRST_COMPLETED)
+        backlog(self.flow, id(self), len(self.state.pending))
         return [], not self.state.pending
 
     def notify_at(self) -> datetime | None:
         if not self.state.pending:
+            backlog(self.flow, id(self), 0)
             return None
         now = self.clock()
         if self._flying:
@@ -164,6 +168,7 @@ class Delivery(StatefulLogic[SyncCommand, SyncCommand, DeliveryState]):
         else:
             at = min(p.due_at for p in self.state.pending.values())
         wake_by(at)  # the worker's input does not hold the worker past it (kafka_input.py)
+        backlog(self.flow, id(self), len(self.state.pending))  # nor read far ahead of the sink
         return datetime.fromtimestamp(at, UTC)
 
     def snapshot(self) -> DeliveryState:
@@ -219,7 +224,7 @@ class Delivery(StatefulLogic[SyncCommand, SyncCommand, DeliveryState]):
                 self._flying.add(p.command.key)
         self._outcomes([p for p in due if not p.flying], failed, now)
 
-    def _outcomes(self, due: list[Pending], failed: dict[str, BaseException | None], now: float) -> None:
+    def _outcomes(self, due: list[Pending], failed: Mapping[str, BaseException | None], now: float) -> None:
         """Settle what came back: written (or skipped, or dead-lettered) leaves the state, a key's queued newer
         version becomes its pending command; a transient failure is scheduled again or given up."""
         writer = self.writer()
@@ -298,7 +303,7 @@ class _Writers:
                 assert writer is not None
                 writer.blocking = False
                 if getattr(writer, "pipelined", False):  # calls in flight, as many as the target allows
-                    writer.pipeline(writer.concurrency)  # type: ignore[attr-defined]
+                    writer.pipeline(writer.concurrency)
                 self._by_thread[ident] = writer
         return writer
 

@@ -66,6 +66,28 @@ def idle_wait_s() -> float:
     return IDLE_WAIT_S
 
 
+#: A flow stops reading while its delivery steps in this process hold this many commands (see :func:`backlog`).
+HOLD_ABOVE = 2000
+_backlogs: dict[str, dict[int, int]] = {}
+
+
+def backlog(flow: str, owner: int, pending: int) -> None:
+    """How many commands a delivery step (``owner``) of ``flow`` holds.  Past :data:`HOLD_ABOVE` for the flow, its
+    partitions hand out nothing until the sink catches up: a backlog stays in Kafka instead of in the step's state,
+    which Bytewax pickles at every epoch (20,000 pending commands cost more than writing them).  A flow whose
+    target is down reads again as its commands are written or given up."""
+    owners = _backlogs.setdefault(flow, {})
+    if pending:
+        owners[owner] = pending
+    else:
+        owners.pop(owner, None)  # a step Bytewax discards reports 0 last
+
+
+def held(flow: str) -> bool:
+    owners = _backlogs.get(flow)
+    return owners is not None and sum(owners.values()) >= HOLD_ABOVE
+
+
 #: Backoff of the partitions of a second consumer (see the module doc).
 BACKOFF_FIRST = timedelta(milliseconds=5)
 BACKOFF_MAX = timedelta(milliseconds=100)
@@ -204,6 +226,9 @@ class _Partition(StatefulSourcePartition[Message, int]):
         self.leads = shared.assign(topic, partition, offset)
 
     def next_batch(self) -> list[Message]:
+        if held(self.flow):  # its sink is behind: the rest waits in Kafka (messages already fetched, in the buffer)
+            self._awake = datetime.now(UTC) + BACKOFF_FIRST
+            return []
         wait = idle_wait_s() if self.leads and self.idle else 0.0
         batch = self.shared.take(self.topic, self.partition, self.batch_size, wait)
         if batch:
