@@ -16,6 +16,7 @@ import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, Integer, String, Table, Text, bindparam, inspect, select, text
@@ -52,8 +53,20 @@ _VALUE_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 
 def value_fingerprint(value: Any) -> str:
+    try:  # a sink claims values and confirms the same ones a call later: scalars are remembered
+        return _scalar_fingerprint(value)
+    except TypeError:  # unhashable (lists, dicts)
+        return _fingerprint(value)
+
+
+def _fingerprint(value: Any) -> str:
     normalised = "" if value is None else value
     return hashlib.sha256(_FINGERPRINT_JSON(normalised).encode()).hexdigest()[:32]
+
+
+@lru_cache(maxsize=16384, typed=True)  # typed: True, 1 and 1.0 are different values
+def _scalar_fingerprint(value: Any) -> str:
+    return _fingerprint(value)
 
 
 @dataclass(frozen=True)
