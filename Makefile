@@ -60,6 +60,9 @@ bench-capture: install ## the capture modes side by side (log, query, webapi): l
 bench-debezium: install ## cdchub's capture vs Debezium tuned (Connect 4.1.1, from Maven Central): rows/s, latency, CPU, RSS
 	$(BIN)/python -m tests.bench.bench_debezium
 
+bench-sink: install   ## the sink at the CRM's pace: simulator ceiling, flow drain ratio and credits, e2e p50/p95/p99 at 1,000/s
+	$(BIN)/python -m tests.bench.bench_sink
+
 clean-state:          ## forget capture position, flow recovery and ledger (the stack keeps running)
 	rm -rf .cache/state
 
