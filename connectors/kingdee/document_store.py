@@ -17,7 +17,9 @@ or when the cache evicts).  A rollback forgets the cache, so nothing uncommitted
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -51,6 +53,43 @@ def _dumps(row: dict[str, Any]) -> str:
     return json.dumps(row, ensure_ascii=False, separators=(",", ":"))
 
 
+class _FileSync:
+    """fsync of the store's files (database and write-ahead log) in a thread, one at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self._files = (path, path.with_name(path.name + "-wal"))
+        self._thread: threading.Thread | None = None
+        self._target: int | None = None
+        self._done: int | None = None
+
+    def sync(self) -> None:
+        for file in self._files:
+            try:
+                fd = os.open(file, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def _run(self) -> None:
+        self.sync()
+        self._done = self._target
+
+    def start(self, lsn: int | None) -> None:
+        """Sync what is committed at ``lsn`` unless a sync is running (the next call will)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._target = lsn
+        self._thread = threading.Thread(target=self._run, name="store-fsync", daemon=True)
+        self._thread.start()
+
+    def finished(self) -> int | None:
+        """The position the last finished sync made durable."""
+        return self._done
+
+
 class DocumentStore:
     """Single-threaded; changes stay uncommitted until :meth:`commit`.  Rows returned are the store's own: callers
     read them and never change them."""
@@ -69,8 +108,10 @@ class DocumentStore:
         self._indexes: set[str] = set()
         self._lsn: int | None | object = _UNKNOWN
         #: The committed position that is on disk for sure (``make_durable``).
-        self.durable_lsn: int | None = None
-        self.make_durable()
+        self._sync = None if str(path) == ":memory:" else _FileSync(Path(path))
+        if self._sync is not None:
+            self._sync.sync()  # what an earlier run committed is on disk before anything counts on it
+        self.durable_lsn: int | None = self.lsn
         #: (table, document) → its rows, complete (an empty dict: known to have none); insertion order = age.
         self._cache: OrderedDict[tuple[str, str], _Rows] = OrderedDict()
         self._cached_rows = 0
@@ -263,15 +304,19 @@ class DocumentStore:
         self._evict(self.cache_rows)
 
     def make_durable(self) -> int | None:
-        """Sync the committed state to disk (the WAL, then a checkpoint into the database file; with
-        ``synchronous=NORMAL`` a commit survives a crash of the process, a power loss only once checkpointed) and
-        return the position that now survives anything.  Skipped while a transaction is open."""
-        if self._db.in_transaction:
-            return self.durable_lsn
-        lsn = self.lsn
-        busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        if busy == 0:
-            self.durable_lsn = lsn
+        """The committed position that survives a power loss, and a sync of what is committed now started.
+
+        With ``synchronous=NORMAL`` a commit is written to the write-ahead log without an fsync: it survives a crash
+        of the process, not of the machine.  Here the files are synced in a thread (the stream does not wait; the
+        sync is what ``synchronous=FULL`` does at each commit), and the position committed before a sync counts as
+        durable once that sync has finished — the next call returns it."""
+        if self._sync is None:
+            self.durable_lsn = self.lsn
+        else:
+            done = self._sync.finished()
+            if done is not None:
+                self.durable_lsn = done
+            self._sync.start(self.lsn)
         return self.durable_lsn
 
     def _forget(self) -> None:

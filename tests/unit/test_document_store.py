@@ -4,6 +4,7 @@ eviction at any size changes nothing but speed."""
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +88,16 @@ def test_lookups_by_bill_number_and_reference_see_uncommitted_rows(tmp_path: Pat
     assert store.docs_referencing("T_SAL_ORDER", "FCUSTID", "100200") == ["8"]
     store.rollback()
     assert store.doc_by_bill_no("T_SAL_OUTSTOCK", "XSCKD000123") is None
+
+
+def test_a_position_counts_as_durable_only_after_a_sync_that_started_once_it_was_committed(tmp_path: Path) -> None:
+    store = DocumentStore(tmp_path / "s.sqlite")
+    store.commit(5)
+    assert store.durable_lsn is None, "committed, not yet synced"
+    deadline = time.monotonic() + 10
+    while store.make_durable() != 5:
+        assert time.monotonic() < deadline, "the sync of position 5 never finished"
+    store.commit(9)
+    assert store.make_durable() == 5, "9 is committed after the last sync started"
+    store.close()
+    assert DocumentStore(tmp_path / "s.sqlite").durable_lsn == 9, "a reopened store syncs before it counts"
