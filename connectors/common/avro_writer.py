@@ -153,10 +153,21 @@ def _decimal_bytes(v: Any, precision: int, scale: int) -> bytes:
     return (-unscaled if sign else unscaled).to_bytes(size, byteorder="big", signed=True)
 
 
+_LOCAL_MILLIS: dict[datetime.datetime, int] = {}
+
+
 def _local_millis(v: Any) -> int:
     if isinstance(v, datetime.datetime):
-        delta = v.replace(tzinfo=datetime.UTC) - _EPOCH_UTC
-        return (delta.days * 86400 + delta.seconds) * 1000 + delta.microseconds // 1000
+        naive = v.tzinfo is None  # aware times equal at one instant differ in wall clock: not remembered
+        found = _LOCAL_MILLIS.get(v) if naive else None
+        if found is None:  # the times of one save repeat across its rows and documents: remembered
+            delta = v.replace(tzinfo=datetime.UTC) - _EPOCH_UTC
+            found = (delta.days * 86400 + delta.seconds) * 1000 + delta.microseconds // 1000
+            if naive:
+                if len(_LOCAL_MILLIS) >= _MEMO_LIMIT:
+                    _LOCAL_MILLIS.clear()
+                _LOCAL_MILLIS[v] = found
+        return found
     return _check_int(v)
 
 

@@ -193,7 +193,12 @@ class KingdeeCdcSource:
 
     def _learn_columns(self, rows: list[tuple[str, dict[str, Any]]]) -> None:
         new: dict[str, list[str]] = {}
+        shapes: set[tuple[str, tuple[str, ...]]] = set()
         for table, row in rows:
+            shape = (table, tuple(row))  # the rows of one table in a transaction mostly have the same columns
+            if shape in shapes:
+                continue
+            shapes.add(shape)
             for column in self.evolver.unknown_columns(table, row):
                 if column not in new.setdefault(table, []):
                     new[table].append(column)

@@ -8,7 +8,7 @@ standalone (fetched from Maven Central into .cache/debezium), then ``cdchub capt
 their header rows in one transaction, single-material transactions at a steady rate.
 
     python -m tests.bench.bench_debezium [--bulk 20000] [--updates 20000] [--rate 1000] [--duration 60]
-        [--writers 4] [--warmup 200] [--sides debezium,cdchub]
+        [--writers 4] [--warmup 200] [--volume 1000000] [--sides debezium,cdchub]
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from tests.bench.capture_workloads import (
     bulk_insert,
     bulk_update,
     steady_latency,
+    volume,
 )
 from tests.bench.debezium_connect import DEBEZIUM_VERSION, ConnectWorker, connector_properties, fetch
 from tests.integration.harness import IsolatedEnv, ZohoSim, isolated_env, wait_for
@@ -67,6 +68,10 @@ def run_workloads(capture: CaptureUnderTest, args: argparse.Namespace) -> Result
     lat = out["latency"].latency_ms
     print(f"{capture.name:<9} latency        p50 {lat['p50']:.0f} / p95 {lat['p95']:.0f} / p99 {lat['p99']:.0f} ms at "
           f"{out['latency'].write_rate:.0f} tx/s written", flush=True)
+    if args.volume:
+        out["volume"] = volume(capture, args.volume, 5000, prefix="8.04.")
+        print(f"{capture.name:<9} volume         {out['volume'].rows:,} rows, {out['volume'].rows_per_s:>9.0f} rows/s, "
+              f"peak RSS {out['volume'].rss_mb or 0:.0f} MB", flush=True)
     return out
 
 
@@ -137,6 +142,11 @@ def print_table(results: dict[str, Results], args: argparse.Namespace) -> None:
     lines += [(f"  latency {p} ms", "latency", _latency(p), "{:.0f}") for p in ("p50", "p95", "p99", "max")]
     lines += [("  CPU seconds", "latency", lambda r: r.cpu_s, "{:.1f}"),
               ("  peak RSS MB", "latency", lambda r: r.rss_mb, "{:.0f}")]
+    if args.volume:
+        lines += [(f"{args.volume:,} rows in transactions of 5,000 materials: rows/s", "volume",
+                   lambda r: r.rows_per_s, "{:.0f}"),
+                  ("  CPU seconds", "volume", lambda r: r.cpu_s, "{:.1f}"),
+                  ("  peak RSS MB", "volume", lambda r: r.rss_mb, "{:.0f}")]
     print(f"\n{'':<52}{'cdchub':>10}{'Debezium':>10}{'cdchub/Debezium':>17}")
     for label, key, get, fmt in lines:
         a, b = (get(results[side][key]) if side in results else None for side in ("cdchub", "debezium"))
@@ -152,6 +162,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of the steady rate")
     ap.add_argument("--writers", type=int, default=4, help="writer processes sharing the steady rate")
     ap.add_argument("--warmup", type=int, default=200, help="materials written (and awaited) before measuring")
+    ap.add_argument("--volume", type=int, default=1_000_000, help="changed rows for the memory run (0: skip)")
     ap.add_argument("--sides", default=",".join(SIDES), help="which captures, in this order")
     args = ap.parse_args()
     args.updates = min(args.updates, args.bulk)

@@ -137,6 +137,23 @@ def bulk_update(capture: CaptureUnderTest, ids: list[int]) -> Measure:
     return _measured(capture, len(ids), len(ids), write, 900)
 
 
+def volume(capture: CaptureUnderTest, rows: int, per_tx: int, prefix: str) -> Measure:
+    """``rows`` changed rows through the capture, as transactions of ``per_tx`` materials written back to back:
+    rows/s from the first commit to the last event, and the peak RSS over all of it (memory must not grow with
+    the volume)."""
+    batches = max(1, -(-rows // (3 * per_tx)))
+    base = capture.events()
+    reset_peak_rss(capture.pid)
+    cpu0 = cpu_seconds(capture.pid)
+    started = time.time()
+    for i in range(batches):
+        bulk_insert_materials(capture.env.kingdee, per_tx, prefix=f"{prefix}{i:04d}.")
+    events = capture.events_per_insert * per_tx * batches
+    wait_for(lambda: capture.events() >= base + events, 3600, f"{capture.name} to carry {events} events", 0.5)
+    cpu = cpu_seconds(capture.pid) - cpu0
+    return Measure(3 * per_tx * batches, last_append_s(capture) - started, cpu, peak_rss_mb(capture.pid))
+
+
 class Arrivals(threading.Thread):
     """When each material's events were all appended to the capture's topics (the newest append time)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import random
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -143,3 +143,12 @@ def test_missing_fields_take_their_default_as_in_fastavro() -> None:
     parsed = fastavro.parse_schema(schema)
     for value in ({}, {"a": "甲"}, {"b": 1, "c": [1, 2]}):
         assert compile_writer(schema)(value) == fastavro_bytes(parsed, value)
+
+
+def test_local_times_of_one_instant_in_two_zones_keep_their_own_wall_clock() -> None:
+    schema = {"type": "record", "name": "R", "fields": [
+        {"name": "t", "type": {"type": "long", "logicalType": "local-timestamp-millis"}}]}
+    parsed, write = fastavro.parse_schema(schema), compile_writer(schema)
+    beijing = datetime(2026, 12, 7, 12, 0, tzinfo=timezone(timedelta(hours=8)))
+    for value in (beijing, beijing.astimezone(UTC), beijing.replace(tzinfo=None), beijing.astimezone(UTC)):
+        assert write({"t": value}) == fastavro_bytes(parsed, {"t": value})
