@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install packages run test unit integration lint stack-up stack-down status bench bench-replay bench-crm bench-runtime bench-capture chaos clean-state
+.PHONY: install packages run test unit integration lint stack-up stack-down status bench bench-replay bench-crm bench-runtime bench-capture bench-debezium bench-sink chaos clean-state
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)

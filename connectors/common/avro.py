@@ -11,6 +11,7 @@ reader's, which is what schema evolution needs.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import struct
@@ -22,6 +23,7 @@ import fastavro
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+from connectors.common.avro_reader import compile_reader
 from connectors.common.avro_writer import NotCompilable, compile_writer
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
@@ -83,20 +85,30 @@ class AvroDecoder:
     """Decodes Confluent-framed Avro; writer schemas are fetched by id once and cached.
 
     With ``reader_schema_text`` the writer's schema is resolved against it (schema evolution: a reader on an older
-    version still reads records written with a newer, compatible one).
+    version still reads records written with a newer, compatible one).  Records whose writer schema is the reader's
+    (or when no reader schema is given) are read by code generated for the schema (``avro_reader.py``, same values
+    as fastavro, several times faster); the others by fastavro's resolution.
     """
 
     def __init__(self, registry: SchemaRegistryClient, reader_schema_text: str | None = None) -> None:
         self._registry = registry
         self._reader = fastavro.parse_schema(json.loads(reader_schema_text)) if reader_schema_text else None
+        self._reader_form = _canonical(self._reader) if self._reader is not None else None
         self._writers: dict[int, Any] = {}
+        self._compiled: dict[int, Callable[[bytes], Any] | None] = {}
 
     def _writer(self, schema_id: int) -> Any:
         parsed = self._writers.get(schema_id)
         if parsed is None:
             schema = self._registry.get_schema(schema_id)
-            parsed = fastavro.parse_schema(json.loads(schema.schema_str or "null"))
+            raw = json.loads(schema.schema_str or "null")
+            parsed = fastavro.parse_schema(raw)
             self._writers[schema_id] = parsed
+            compiled = None
+            if self._reader_form is None or _canonical(parsed) == self._reader_form:
+                with contextlib.suppress(NotCompilable):
+                    compiled = compile_reader(raw)
+            self._compiled[schema_id] = compiled
         return parsed
 
     def decode(self, data: bytes) -> dict[str, Any]:
@@ -109,10 +121,18 @@ class AvroDecoder:
             writer = self._writer(schema_id)
         except SchemaRegistryError as exc:
             raise PoisonMessage(f"schema id {schema_id} is unknown to the registry: {exc}") from exc
+        compiled = self._compiled.get(schema_id)
         try:
-            record = fastavro.schemaless_reader(io.BytesIO(data[_HEADER.size :]), writer, self._reader)
-        except Exception as exc:  # fastavro raises many kinds on corrupt input
+            if compiled is not None:
+                record = compiled(data[_HEADER.size :])
+            else:
+                record = fastavro.schemaless_reader(io.BytesIO(data[_HEADER.size :]), writer, self._reader)
+        except Exception as exc:  # corrupt input raises many kinds
             raise PoisonMessage(f"cannot decode Avro body with schema id {schema_id}: {exc!r}") from exc
         if not isinstance(record, dict):
             raise PoisonMessage(f"schema id {schema_id} does not describe a record")
         return record
+
+
+def _canonical(parsed: Any) -> str:
+    return str(fastavro.schema.to_parsing_canonical_form(parsed))
