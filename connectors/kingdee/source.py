@@ -108,10 +108,10 @@ class CaptureConfig:
     state_dir: Path
     heartbeat_s: float = 5.0
     #: A batch — the transactions whose events Kafka acknowledges together before the store and the slot move on —
-    #: ends at this many transactions or this age.  Events are produced as their transaction is read, so these bound
+    #: ends at this many transactions or this age (100 ms: its commit writes a few hundred rows, a short pause).  Events are produced as their transaction is read, so these bound
     #: what a crash re-sends and how often the capture waits for Kafka and fsyncs its store, not the latency.
     max_batch_tx: int = 5000
-    max_batch_s: float = 0.25
+    max_batch_s: float = 0.1
     documents: list[str] | None = None
     publication: str = "cdchub_kingdee"
     #: Create the publication (or add missing tables to it) when the role may; else stop naming the DBA's SQL.
