@@ -23,8 +23,9 @@ import fastavro
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+from connectors.common.avro_codegen import NotCompilable
 from connectors.common.avro_reader import compile_reader
-from connectors.common.avro_writer import NotCompilable, compile_writer
+from connectors.common.avro_writer import compile_writer
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 MAGIC = 0

@@ -6,7 +6,7 @@ through Python calls); the code generated here reads the same schema in a fracti
 ``Decimal`` of the schema's precision, ``local-timestamp-millis`` as a naive and ``timestamp-millis`` as a UTC
 ``datetime``, ``date`` as a ``date``, unions as the branch's value, records as dicts in field order.
 
-It covers what ``avro_writer.py`` covers and raises :class:`~connectors.common.avro_writer.NotCompilable` for the
+It covers what ``avro_writer.py`` covers and raises :class:`~connectors.common.avro_codegen.NotCompilable` for the
 rest.  It reads with the writer's schema only: a reader schema that differs (a consumer on another version) is
 resolved by fastavro.  Corrupt input raises (``IndexError``, ``ValueError``, ``struct.error``, ``UnicodeDecodeError``).
 """
@@ -19,9 +19,8 @@ from collections.abc import Callable
 from decimal import Context, Decimal
 from typing import Any
 
-from connectors.common.avro_writer import NotCompilable
+from connectors.common.avro_codegen import PRIMITIVES, NotCompilable, SchemaCode
 
-_PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 _EPOCH_NAIVE = datetime.datetime(1970, 1, 1)
 _DAYS_SHIFT = datetime.date(1970, 1, 1).toordinal()
@@ -62,21 +61,8 @@ def _day(days: int) -> datetime.date:
     return datetime.date.fromordinal(days + _DAYS_SHIFT)
 
 
-class _Generator:
-    def __init__(self) -> None:
-        self.functions: list[str] = []
-        self.names: dict[str, str] = {}
-        self.constants: dict[str, Any] = {}
-        self._count = 0
-
-    def _constant(self, value: Any) -> str:
-        name = f"_c{len(self.constants)}"
-        self.constants[name] = value
-        return name
-
-    def _var(self) -> str:
-        self._count += 1
-        return f"v{self._count}"
+class _Generator(SchemaCode):
+    prefix = "r"
 
     def _length(self, lines: list[str], pad: str, var: str) -> None:
         """Lines reading a long (a length, a count, a union index) into ``var``."""
@@ -86,58 +72,44 @@ class _Generator:
 
     def value(self, schema: Any, var: str, ns: str, lines: list[str], pad: str) -> None:
         """Lines reading a value of ``schema`` into ``var``."""
-        if isinstance(schema, str):
-            if schema in _PRIMITIVES:
-                self._primitive(schema, var, lines, pad)
-                return
-            full = schema if "." in schema else (f"{ns}.{schema}" if ns else schema)
-            fn = self.names.get(full) or self.names.get(schema)
-            if fn is None:
-                raise NotCompilable(f"unknown named type {schema!r}")
-            lines.append(f"{pad}{var}, pos = {fn}(data, pos)")
+        found = self.node(schema, var, ns, lines, pad)
+        if found is None:
             return
-        if isinstance(schema, list):
-            self._union(schema, var, ns, lines, pad)
-            return
-        if not isinstance(schema, dict):
-            raise NotCompilable(f"schema {schema!r}")
+        schema = found
         kind, logical = schema.get("type"), schema.get("logicalType")
         if logical == "decimal" and kind == "bytes":
             precision, scale = int(schema["precision"]), int(schema.get("scale", 0))
-            ctx = self._constant(Context(prec=precision))
-            self._primitive("bytes", var, lines, pad)
+            ctx = self.constant(Context(prec=precision))
+            self.primitive("bytes", var, lines, pad)
             lines.append(f"{pad}{var} = {ctx}.create_decimal(int.from_bytes({var}, 'big', signed=True))"
                          f".scaleb({-scale}, {ctx})")
             return
         if logical in ("local-timestamp-millis", "timestamp-millis") and kind == "long":
-            self._primitive("long", var, lines, pad)
+            self.primitive("long", var, lines, pad)
             fn = "_local_time" if logical == "local-timestamp-millis" else "_utc_time"
             lines.append(f"{pad}{var} = {fn}({var})")
             return
         if logical == "date" and kind == "int":
-            self._primitive("int", var, lines, pad)
+            self.primitive("int", var, lines, pad)
             lines.append(f"{pad}{var} = _day({var})")
             return
-        if kind in _PRIMITIVES:
-            self._primitive(kind, var, lines, pad)
+        if kind in PRIMITIVES:
+            self.primitive(kind, var, lines, pad)
             return
         if kind == "record":
             fn = self.record(schema, ns)
             lines.append(f"{pad}{var}, pos = {fn}(data, pos)")
             return
         if kind == "enum":
-            full = self._full_name(schema, ns)
-            symbols = self._constant(tuple(schema["symbols"]))
-            fn = f"r_{len(self.functions)}_{full.replace('.', '_')}"
-            self.names[full] = fn
-            self.names.setdefault(schema["name"], fn)
-            self.functions.append(f"def {fn}(data, pos):\n    i, pos = _long(data, pos)\n"
-                                  f"    if i < 0: raise ValueError(f'enum index {{i}}')\n"
-                                  f"    return {symbols}[i], pos\n")
+            symbols = self.constant(tuple(schema["symbols"]))
+            fn, _, slot = self.define(schema, ns)
+            self.functions[slot] = (f"def {fn}(data, pos):\n    i, pos = _long(data, pos)\n"
+                                    f"    if i < 0: raise ValueError(f'enum index {{i}}')\n"
+                                    f"    return {symbols}[i], pos\n")
             lines.append(f"{pad}{var}, pos = {fn}(data, pos)")
             return
         if kind in ("array", "map"):
-            count, item, key = self._var(), self._var(), self._var()
+            count, item, key = self.var(), self.var(), self.var()
             lines.append(f"{pad}{var} = {{}}" if kind == "map" else f"{pad}{var} = []")
             lines.append(f"{pad}while True:")
             self._length(lines, pad + "    ", count)
@@ -147,7 +119,7 @@ class _Generator:
             lines.append(f"{pad}        _, pos = _long(data, pos)")  # the block's size in bytes
             lines.append(f"{pad}    for _ in range({count}):")
             if kind == "map":
-                self._primitive("string", key, lines, pad + "        ")
+                self.primitive("string", key, lines, pad + "        ")
                 self.value(schema["values"], item, ns, lines, pad + "        ")
                 lines.append(f"{pad}        {var}[{key}] = {item}")
             else:
@@ -159,7 +131,10 @@ class _Generator:
             return
         raise NotCompilable(f"type {kind!r}")
 
-    def _primitive(self, kind: str, var: str, lines: list[str], pad: str) -> None:
+    def call_named(self, fn: str, var: str, lines: list[str], pad: str) -> None:
+        lines.append(f"{pad}{var}, pos = {fn}(data, pos)")
+
+    def primitive(self, kind: str, var: str, lines: list[str], pad: str) -> None:
         if kind == "null":
             lines.append(f"{pad}{var} = None")
         elif kind in ("long", "int"):
@@ -171,46 +146,30 @@ class _Generator:
         elif kind == "float":
             lines.append(f"{pad}({var},) = _FLOAT(data, pos); pos += 4")
         else:  # string, bytes
-            size = self._var()
+            size = self.var()
             self._length(lines, pad, size)
             lines.append(f"{pad}if {size} < 0 or pos + {size} > len(data): raise ValueError('truncated')")
             decode = ".decode()" if kind == "string" else ""
             lines.append(f"{pad}{var} = data[pos:pos + {size}]{decode}; pos += {size}")
 
-    def _union(self, branches: list[Any], var: str, ns: str, lines: list[str], pad: str) -> None:
-        others = [b for b in branches if b != "null"]
-        if len(others) != 1 or len(branches) > 2:
-            raise NotCompilable(f"union {branches!r}: only null and one type are generated")
-        if "null" not in branches:
+    def union(self, branches: list[Any], var: str, ns: str, lines: list[str], pad: str) -> None:
+        other, null_index = self.nullable(branches)
+        if null_index is None:
             lines.append(f"{pad}if data[pos] != 0: raise ValueError('union index')")
             lines.append(f"{pad}pos += 1")
-            self.value(others[0], var, ns, lines, pad)
+            self.value(other, var, ns, lines, pad)
             return
-        null_byte = 2 * branches.index("null")
+        null_byte = 2 * null_index
         lines.append(f"{pad}{var} = data[pos]; pos += 1")
         lines.append(f"{pad}if {var} == {null_byte}: {var} = None")
         lines.append(f"{pad}elif {var} != {2 - null_byte}: raise ValueError(f'union index byte {{{var}}}')")
         lines.append(f"{pad}else:")
-        self.value(others[0], var, ns, lines, pad + "    ")
-
-    @staticmethod
-    def _full_name(schema: dict[str, Any], ns: str) -> str:
-        name = str(schema["name"])
-        if "." in name:
-            return name
-        space = schema.get("namespace", ns)
-        return f"{space}.{name}" if space else name
+        self.value(other, var, ns, lines, pad + "    ")
 
     def record(self, schema: dict[str, Any], ns: str) -> str:
-        full = self._full_name(schema, ns)
-        inner_ns = full.rsplit(".", 1)[0] if "." in full else ""
-        fn = f"r_{len(self.functions)}_{full.replace('.', '_')}"
-        self.names[full] = fn
-        self.names.setdefault(str(schema["name"]), fn)
-        self.functions.append("")
-        slot = len(self.functions) - 1
+        fn, inner_ns, slot = self.define(schema, ns)
         lines = [f"def {fn}(data, pos):"]
-        fields = [(self._var(), field["name"]) for field in schema["fields"]]
+        fields = [(self.var(), field["name"]) for field in schema["fields"]]
         for (var, _), field in zip(fields, schema["fields"], strict=True):
             self.value(field["type"], var, inner_ns, lines, "    ")
         lines.append("    return {" + ", ".join(f"{name!r}: {var}" for var, name in fields) + "}, pos")
@@ -224,11 +183,6 @@ def compile_reader(schema: Any) -> Callable[[bytes], Any]:
     gen = _Generator()
     top: list[str] = []
     gen.value(schema, "value", "", top, "    ")
-    source = "\n".join(gen.functions) + "\ndef read(data):\n    pos = 0\n" + "\n".join(top) + "\n    return value\n"
-    scope: dict[str, Any] = {
-        "_long": _long, "_local_time": _local_time, "_utc_time": _utc_time, "_day": _day, "_DOUBLE": _DOUBLE,
-        "_FLOAT": _FLOAT, "Decimal": Decimal, **gen.constants,
-    }
-    exec(compile(source, "<avro reader>", "exec"), scope)  # noqa: S102 - code generated from the schema above
-    reader: Callable[[bytes], Any] = scope["read"]
-    return reader
+    entry = "def read(data):\n    pos = 0\n" + "\n".join(top) + "\n    return value\n"
+    return gen.compile(entry, {"_long": _long, "_local_time": _local_time, "_utc_time": _utc_time, "_day": _day,
+                               "_DOUBLE": _DOUBLE, "_FLOAT": _FLOAT, "Decimal": Decimal})

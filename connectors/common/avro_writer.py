@@ -21,17 +21,14 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-_PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
+from connectors.common.avro_codegen import PRIMITIVES, NotCompilable, SchemaCode
+
 _EPOCH_UTC = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 _DAYS_SHIFT = datetime.date(1970, 1, 1).toordinal()
 _DOUBLE = struct.Struct("<d").pack
 _FLOAT = struct.Struct("<f").pack
 _LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 63) - 1
 _INT_MIN, _INT_MAX = -(1 << 31), (1 << 31) - 1
-
-
-class NotCompilable(ValueError):
-    """The schema uses something this writer does not generate code for."""
 
 
 #: Encodings of recent longs and short strings: ids, org ids, statuses and times repeat across a batch's documents.
@@ -188,39 +185,15 @@ def _days(v: Any) -> int:
     return _check_int(v)
 
 
-class _Generator:
-    def __init__(self) -> None:
-        self.functions: list[str] = []
-        self.names: dict[str, str] = {}        # Avro full name → generated function
-        self.constants: dict[str, Any] = {}
-        self._count = 0
-
-    def _constant(self, value: Any) -> str:
-        name = f"_c{len(self.constants)}"
-        self.constants[name] = value
-        return name
-
-    def _var(self) -> str:
-        self._count += 1
-        return f"v{self._count}"
+class _Generator(SchemaCode):
+    prefix = "w"
 
     def value(self, schema: Any, var: str, ns: str, lines: list[str], pad: str) -> None:
         """Lines writing ``var`` as ``schema`` into ``out``."""
-        if isinstance(schema, str):
-            if schema in _PRIMITIVES:
-                self._primitive(schema, var, lines, pad)
-                return
-            full = schema if "." in schema else (f"{ns}.{schema}" if ns else schema)
-            fn = self.names.get(full) or self.names.get(schema)
-            if fn is None:
-                raise NotCompilable(f"unknown named type {schema!r}")
-            lines.append(f"{pad}{fn}(out, {var})")
+        found = self.node(schema, var, ns, lines, pad)
+        if found is None:
             return
-        if isinstance(schema, list):
-            self._union(schema, var, ns, lines, pad)
-            return
-        if not isinstance(schema, dict):
-            raise NotCompilable(f"schema {schema!r}")
+        schema = found
         kind = schema.get("type")
         logical = schema.get("logicalType")
         if logical == "decimal" and kind == "bytes":
@@ -236,24 +209,21 @@ class _Generator:
         if logical == "date" and kind == "int":
             lines.append(f"{pad}_int(out, _days({var}))")
             return
-        if kind in _PRIMITIVES:
-            self._primitive(kind, var, lines, pad)  # an unknown logical type is written as its base type
+        if kind in PRIMITIVES:
+            self.primitive(kind, var, lines, pad)  # an unknown logical type is written as its base type
             return
         if kind == "record":
             fn = self.record(schema, ns)
             lines.append(f"{pad}{fn}(out, {var})")
             return
         if kind == "enum":
-            full = self._full_name(schema, ns)
-            index = self._constant({symbol: i for i, symbol in enumerate(schema["symbols"])})
-            fn = f"w_{len(self.functions)}_{full.replace('.', '_')}"
-            self.names[full] = fn
-            self.names.setdefault(schema["name"], fn)
-            self.functions.append(f"def {fn}(out, v):\n    _long(out, {index}[v])\n")
+            index = self.constant({symbol: i for i, symbol in enumerate(schema["symbols"])})
+            fn, _, slot = self.define(schema, ns)
+            self.functions[slot] = f"def {fn}(out, v):\n    _long(out, {index}[v])\n"
             lines.append(f"{pad}{fn}(out, {var})")
             return
         if kind == "array":
-            item = self._var()
+            item = self.var()
             lines.append(f"{pad}if {var}:")
             lines.append(f"{pad}    _long(out, len({var}))")
             lines.append(f"{pad}    for {item} in {var}:")
@@ -261,7 +231,7 @@ class _Generator:
             lines.append(f"{pad}out.append(0)")
             return
         if kind == "map":
-            key, item = self._var(), self._var()
+            key, item = self.var(), self.var()
             lines.append(f"{pad}if {var}:")
             lines.append(f"{pad}    _long(out, len({var}))")
             lines.append(f"{pad}    for {key}, {item} in {var}.items():")
@@ -274,7 +244,10 @@ class _Generator:
             return
         raise NotCompilable(f"type {kind!r}")
 
-    def _primitive(self, kind: str, var: str, lines: list[str], pad: str) -> None:
+    def call_named(self, fn: str, var: str, lines: list[str], pad: str) -> None:
+        lines.append(f"{pad}{fn}(out, {var})")
+
+    def primitive(self, kind: str, var: str, lines: list[str], pad: str) -> None:
         if kind == "null":
             lines.append(f"{pad}if {var} is not None: raise TypeError(f'{{{var}!r}} is not null')")
         elif kind == "long":  # inline: most longs are ids and flags, one byte or a few; the rest via _long
@@ -286,49 +259,32 @@ class _Generator:
         else:
             lines.append(f"{pad}_{kind}(out, {var})")
 
-    def _union(self, branches: list[Any], var: str, ns: str, lines: list[str], pad: str) -> None:
-        others = [b for b in branches if b != "null"]
-        if len(others) != 1 or len(branches) > 2:
-            raise NotCompilable(f"union {branches!r}: only null and one type are generated")
-        if "null" not in branches:
+    def union(self, branches: list[Any], var: str, ns: str, lines: list[str], pad: str) -> None:
+        other, null_index = self.nullable(branches)
+        if null_index is None:
             lines.append(f"{pad}out.append(0)")
-            self.value(others[0], var, ns, lines, pad)
+            self.value(other, var, ns, lines, pad)
             return
-        null_index = branches.index("null")
-        if null_index == 0 and others[0] == "string":  # the commonest field: one memo lookup, bytes appended
+        if null_index == 0 and other == "string":  # the commonest field: one memo lookup, bytes appended
             lines.append(f"{pad}out += _NSTR.get({var}) or _nullable_string({var})")
             return
         lines.append(f"{pad}if {var} is None:")
         lines.append(f"{pad}    out.append({2 * null_index})")
         lines.append(f"{pad}else:")
         lines.append(f"{pad}    out.append({2 * (1 - null_index)})")
-        self.value(others[0], var, ns, lines, pad + "    ")
-
-    @staticmethod
-    def _full_name(schema: dict[str, Any], ns: str) -> str:
-        name = str(schema["name"])
-        if "." in name:
-            return name
-        space = schema.get("namespace", ns)
-        return f"{space}.{name}" if space else name
+        self.value(other, var, ns, lines, pad + "    ")
 
     def record(self, schema: dict[str, Any], ns: str) -> str:
-        full = self._full_name(schema, ns)
-        inner_ns = full.rsplit(".", 1)[0] if "." in full else ""
-        fn = f"w_{len(self.functions)}_{full.replace('.', '_')}"
-        self.names[full] = fn
-        self.names.setdefault(str(schema["name"]), fn)
-        self.functions.append("")  # reserve the slot: nested records are generated while this one is
-        slot = len(self.functions) - 1
+        fn, inner_ns, slot = self.define(schema, ns)
         # the fields are read first — by subscript, the fast way, and if one is missing again with its default —
         # then written
-        fields = [(self._var(), field) for field in schema["fields"]]
+        fields = [(self.var(), field) for field in schema["fields"]]
         lines = [f"def {fn}(out, v):", "    try:"]
         lines += [f"        {var} = v[{field['name']!r}]" for var, field in fields]
         lines += ["    except KeyError:", "        get = v.get"]
         for var, field in fields:
             if field.get("default") is not None:
-                lines.append(f"        {var} = get({field['name']!r}, {self._constant(field['default'])})")
+                lines.append(f"        {var} = get({field['name']!r}, {self.constant(field['default'])})")
             else:
                 lines.append(f"        {var} = get({field['name']!r})")
         for var, field in fields:
@@ -344,16 +300,11 @@ def compile_writer(schema: Any) -> Callable[[Any], bytes]:
     uses a feature not generated."""
     gen = _Generator()
     top: list[str] = []
-    var = "value"
-    gen.value(schema, var, "", top, "    ")
-    source = "\n".join(gen.functions) + "\ndef write(value):\n    out = bytearray()\n" + "\n".join(top) + \
-        "\n    return bytes(out)\n"
-    scope: dict[str, Any] = {
+    gen.value(schema, "value", "", top, "    ")
+    entry = "def write(value):\n    out = bytearray()\n" + "\n".join(top) + "\n    return bytes(out)\n"
+    return gen.compile(entry, {
         "_long": _long, "_int": _int, "_check_int": _check_int, "_string": _string, "_bytes": _bytes,
         "_boolean": _boolean, "_double": _double, "_float": _float, "_decimal_bytes": _decimal_bytes,
         "_local_millis": _local_millis, "_utc_millis": _utc_millis, "_days": _days, "_NSTR": _NSTR,
-        "_nullable_string": _nullable_string, **gen.constants,
-    }
-    exec(compile(source, "<avro writer>", "exec"), scope)  # noqa: S102 - code generated from the schema above
-    writer: Callable[[Any], bytes] = scope["write"]
-    return writer
+        "_nullable_string": _nullable_string,
+    })

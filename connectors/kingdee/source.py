@@ -108,8 +108,9 @@ class CaptureConfig:
     state_dir: Path
     heartbeat_s: float = 5.0
     #: A batch — the transactions whose events Kafka acknowledges together before the store and the slot move on —
-    #: ends at this many transactions or this age (100 ms: its commit writes a few hundred rows, a short pause).  Events are produced as their transaction is read, so these bound
-    #: what a crash re-sends and how often the capture waits for Kafka and fsyncs its store, not the latency.
+    #: ends at this many transactions or this age (100 ms: its commit writes a few hundred rows, a short pause).
+    #: Events are produced as their transaction is read, so these bound what a crash re-sends and how often the
+    #: capture waits for Kafka and commits its store, not the latency.
     max_batch_tx: int = 5000
     max_batch_s: float = 0.1
     documents: list[str] | None = None

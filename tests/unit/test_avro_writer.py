@@ -14,7 +14,8 @@ import fastavro
 import pytest
 
 from connectors.common.avro import SCHEMAS_DIR, AvroEncoder
-from connectors.common.avro_writer import NotCompilable, compile_writer
+from connectors.common.avro_codegen import NotCompilable
+from connectors.common.avro_writer import compile_writer
 
 SCHEMAS = sorted(SCHEMAS_DIR.glob("*.avsc"))
 
