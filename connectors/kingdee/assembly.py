@@ -249,7 +249,8 @@ class DocumentAssembler:
             if found is not None:
                 spec, part = found
                 row = ch.after if ch.after is not None else ch.before
-                rows_of.setdefault((spec.name, str(row[part.doc_key])), []).append(ch)  # type: ignore[index]
+                assert row is not None  # _independent: every row names its document
+                rows_of.setdefault((spec.name, str(row[part.doc_key])), []).append(ch)
         keys = list(touched)
         for start in range(0, len(keys), CHUNK_DOCUMENTS):
             chunk = keys[start:start + CHUNK_DOCUMENTS]
@@ -260,8 +261,8 @@ class DocumentAssembler:
         self.failures = failures
 
     def _independent(self, tx: Transaction, touched: dict[tuple[str, str], set[str]]) -> bool:
-        """No touched document shows another kind of touched document (a reference, a source order), and no row
-        moved to another document or key: the documents can be applied apart."""
+        """No touched document shows another kind of touched document (a reference, a source order), every row
+        names its document, and no row moved to another document or key: the documents can be applied apart."""
         kinds = {name for name, _ in touched}
         for name in kinds:
             spec = self.catalog.by_name[name]
@@ -269,11 +270,16 @@ class DocumentAssembler:
             if shown & kinds:
                 return False
         for ch in tx.changes:
-            if ch.before is not None and ch.after is not None:
-                found = self.catalog.by_table.get(ch.table)
-                if found is not None and (row_pk(found[1], ch.before) != row_pk(found[1], ch.after) or
-                                          ch.before.get(found[1].doc_key) != ch.after.get(found[1].doc_key)):
-                    return False
+            found = self.catalog.by_table.get(ch.table)
+            if found is None:
+                continue
+            row = ch.after if ch.after is not None else ch.before
+            if row is None or row.get(found[1].doc_key) is None:
+                return False  # a row of no document: applied as the whole transaction applies it
+            if ch.before is not None and ch.after is not None and (
+                    row_pk(found[1], ch.before) != row_pk(found[1], ch.after)
+                    or ch.before.get(found[1].doc_key) != ch.after.get(found[1].doc_key)):
+                return False
         return True
 
     def _apply(self, tx: Transaction, touched: dict[tuple[str, str], set[str]]) -> list[DocumentChange]:

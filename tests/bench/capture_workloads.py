@@ -15,7 +15,6 @@ Each reports the capture process's CPU seconds over the workload and its peak RS
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import threading
 import time
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from sqlalchemy import update
 from connectors.kingdee import models as m
 from connectors.kingdee.demo_data import bulk_insert_materials, insert_material
 from tests.bench.bench_materials import percentiles, topic_size
-from tests.bench.material_writer import template, write_materials
+from tests.bench.material_writer import SteadyWriters, template
 from tests.bench.process_meter import cpu_seconds, peak_rss_mb, reset_peak_rss
 from tests.integration.harness import IsolatedEnv, wait_for
 
@@ -196,34 +195,18 @@ def steady_latency(capture: CaptureUnderTest, rate: float, duration: float, writ
     tpl = template(capture.env.kingdee, first)
     arrivals = Arrivals(capture)
     arrivals.start()
-    ctx = mp.get_context("spawn")
-    barrier = ctx.Barrier(writers + 1)
-    results = ctx.Queue()
-    dsn = capture.env.settings.kingdee_db.dsn()
-    procs = [ctx.Process(target=write_materials, args=(dsn, tpl, w, writers, n, rate, prefix, barrier, results),
-                         daemon=True) for w in range(writers)]
-    for p in procs:
-        p.start()
-    committed: dict[str, float] = {}
     try:
-        barrier.wait(120)
-        reset_peak_rss(capture.pid)
-        cpu0 = cpu_seconds(capture.pid)
-        starts = []
-        for _ in procs:
-            start, out = results.get(timeout=duration * 10 + 120)
-            starts.append(start)
-            committed.update(out)
-        wait_for(lambda: all(k in arrivals.done for k in committed), 120 + 3 * duration,
-                 f"{capture.name} to carry every material", 0.2)
-        cpu = cpu_seconds(capture.pid) - cpu0
+        with SteadyWriters(capture.env.settings.kingdee_db.dsn(), tpl, writers, n, rate, prefix) as steady:
+            steady.go()
+            reset_peak_rss(capture.pid)
+            cpu0 = cpu_seconds(capture.pid)
+            begun, committed = steady.collect()
+            wait_for(lambda: all(k in arrivals.done for k in committed), 120 + 3 * duration,
+                     f"{capture.name} to carry every material", 0.2)
+            cpu = cpu_seconds(capture.pid) - cpu0
     finally:
         arrivals.stop_event.set()
-        for p in procs:
-            p.join(10)
-            if p.is_alive():
-                p.kill()
     arrivals.join(10)
-    write_s = max(committed.values()) - min(starts)
+    write_s = max(committed.values()) - begun
     lat = percentiles([(arrivals.done[k] - t) * 1000 for k, t in committed.items()])
     return Measure(3 * n, write_s, cpu, peak_rss_mb(capture.pid), lat, n / write_s)

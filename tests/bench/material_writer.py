@@ -12,6 +12,7 @@ the time that query returned.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import time
 from datetime import datetime
 from typing import Any
@@ -98,3 +99,42 @@ def write_materials(dsn: str, tpl: Template, worker: int, writers: int, n: int, 
         out.append((str(row[0]), time.time()))
     results.put((start, out))
     conn.close()
+
+
+class SteadyWriters:
+    """``writers`` processes writing ``n`` materials at ``rate`` a second between them (``write_materials``), started
+    together: ``go()`` releases them, ``collect()`` gives when they began and every material's commit time; leaving
+    the ``with`` block stops any still running."""
+
+    def __init__(self, dsn: str, tpl: Template, writers: int, n: int, rate: float, prefix: str) -> None:
+        ctx = mp.get_context("spawn")
+        self._barrier = ctx.Barrier(writers + 1)
+        self._results = ctx.Queue()
+        self._procs = [ctx.Process(target=write_materials, daemon=True,
+                                   args=(dsn, tpl, w, writers, n, rate, prefix, self._barrier, self._results))
+                       for w in range(writers)]
+        self._timeout = n / rate * 10 + 120
+
+    def __enter__(self) -> SteadyWriters:
+        for p in self._procs:
+            p.start()
+        return self
+
+    def go(self) -> None:
+        self._barrier.wait(120)
+
+    def collect(self) -> tuple[float, dict[str, float]]:
+        """(the earliest writer's start, material id → commit time)."""
+        begun: list[float] = []
+        committed: dict[str, float] = {}
+        for _ in self._procs:
+            start, out = self._results.get(timeout=self._timeout)
+            begun.append(start)
+            committed.update(out)
+        return min(begun), committed
+
+    def __exit__(self, *_: object) -> None:
+        for p in self._procs:
+            p.join(10)
+            if p.is_alive():
+                p.kill()

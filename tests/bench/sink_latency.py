@@ -6,13 +6,12 @@ machine, one clock."""
 
 from __future__ import annotations
 
-import multiprocessing as mp
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, TopicPartition
 
 from connectors.kingdee.demo_data import insert_material
-from tests.bench.material_writer import template, write_materials
+from tests.bench.material_writer import SteadyWriters, template
 from tests.bench.sim_writes import SimWrites
 from tests.integration.harness import IsolatedEnv, wait_for
 
@@ -69,31 +68,13 @@ def steady(env: IsolatedEnv, writes: SimWrites, rate: float, duration: float, wr
     probe = Consumer({"bootstrap.servers": env.settings.kafka.bootstrap_servers, "group.id": "bench-sink-lat"})
     starts = _ends(probe, env.topic("kingdee.material"))
     probe.close()
-    ctx = mp.get_context("spawn")
-    barrier = ctx.Barrier(writers + 1)
-    results = ctx.Queue()
-    dsn = env.settings.kingdee_db.dsn()
-    procs = [ctx.Process(target=write_materials, args=(dsn, tpl, w, writers, n, rate, prefix, barrier, results),
-                         daemon=True) for w in range(writers)]
-    for p in procs:
-        p.start()
-    committed: dict[str, float] = {}
-    try:
-        barrier.wait(120)
-        begun = []
-        for _ in procs:
-            start, out = results.get(timeout=duration * 10 + 120)
-            begun.append(start)
-            committed.update(out)
+    with SteadyWriters(env.settings.kingdee_db.dsn(), tpl, writers, n, rate, prefix) as steady:
+        steady.go()
+        begun, committed = steady.collect()
         wait_for(lambda: writes.poll() and all(k in writes.first_applied for k in committed), 120 + 3 * duration,
                  "the CRM to hold every material", 0.2)
-    finally:
-        for p in procs:
-            p.join(10)
-            if p.is_alive():
-                p.kill()
     in_kafka = kafka_times(env, starts, set(committed))
     e2e = [writes.first_applied[k] - t * 1000 for k, t in committed.items()]
     capture = [in_kafka[k] - t * 1000 for k, t in committed.items() if k in in_kafka]
     flow = [float(writes.first_applied[k] - in_kafka[k]) for k in committed if k in in_kafka]
-    return Latency(n, max(committed.values()) - min(begun), e2e, capture, flow)
+    return Latency(n, max(committed.values()) - begun, e2e, capture, flow)
