@@ -32,7 +32,8 @@ class ReferenceWait:
         self.attempts += 1
         if now - self.since >= deadline_s:
             return None
-        return min(now + min(max_s, first_s * 2 ** (self.attempts - 1)), self.since + deadline_s)
+        backoff_s: float = min(max_s, first_s * 2 ** (self.attempts - 1))
+        return min(now + backoff_s, self.since + deadline_s)
 
     def pause(self, seconds: float) -> None:
         """A wait that does not count (no token yet, a transient error): the deadline moves by ``seconds``."""

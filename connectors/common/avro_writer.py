@@ -147,7 +147,8 @@ def _decimal_bytes(v: Any, precision: int, scale: int) -> bytes:
         unscaled = unscaled * 10 + digit
     unscaled *= 10**delta
     size = (unscaled.bit_length() + 8) // 8
-    return (-unscaled if sign else unscaled).to_bytes(size, byteorder="big", signed=True)
+    signed: int = -unscaled if sign else unscaled
+    return signed.to_bytes(size, byteorder="big", signed=True)
 
 
 _LOCAL_MILLIS: dict[datetime.datetime, int] = {}

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from connectors.kingdee.document_store import DocumentStore
 from connectors.kingdee.documents import HEADER, DocumentCatalog, DocumentSpec, Part, Reference, SourceOrder
@@ -373,5 +373,5 @@ def zh_cn_name(doc: dict[str, Any] | None, column: str = "FNAME") -> str | None:
         return (doc or {}).get(column)
     for text in texts:
         if text.get("FLOCALEID") == ZH_CN:
-            return text.get(column)
-    return texts[0].get(column) if texts else None
+            return cast("str | None", text.get(column))
+    return cast("str | None", texts[0].get(column)) if texts else None

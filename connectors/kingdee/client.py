@@ -317,7 +317,8 @@ class KingdeeWebApiClient:
             error = classify(status, f"View {form_id}")
             if error is not None:
                 raise error
-        return answer["Result"]["Result"]
+        result: dict[str, Any] = answer["Result"]["Result"]
+        return result
 
     def execute_bill_query(
         self,

@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from sqlalchemy import (
     CHAR,
@@ -90,55 +91,55 @@ metadata = MetaData()
 # Small builders keep the tables below readable as a list of Kingdee column names.
 
 
-def _pk(name: str) -> Column:
+def _pk(name: str) -> Column[Any]:
     """An integer primary key allocated by the database from ``ID_START``."""
     return Column(name, BigInteger, Identity(start=ID_START), primary_key=True, quote=True)
 
 
-def _shared_pk(name: str) -> Column:
+def _shared_pk(name: str) -> Column[Any]:
     """The primary key of a 1:1 split (``_F``, ``_R``): the entry's own ``FENTRYID``, never generated."""
     return Column(name, BigInteger, primary_key=True, autoincrement=False, quote=True)
 
 
-def _guid_pk(name: str) -> Column:
+def _guid_pk(name: str) -> Column[Any]:
     return Column(name, String(36), primary_key=True, quote=True)
 
 
-def _owner(name: str, type_: type[BigInteger] | String = BigInteger) -> Column:
+def _owner(name: str, type_: type[BigInteger] | String = BigInteger) -> Column[Any]:
     """The document id carried by a child table: a key, so NOT NULL."""
     return Column(name, type_, nullable=False, quote=True)
 
 
-def _ref(name: str) -> Column:
+def _ref(name: str) -> Column[Any]:
     """A reference to another row by id; ``0`` means none, as in Kingdee."""
     return Column(name, BigInteger, server_default=text("0"), quote=True)
 
 
-def _text(name: str, length: int = 255) -> Column:
+def _text(name: str, length: int = 255) -> Column[Any]:
     return Column(name, String(length), server_default=" ", quote=True)
 
 
-def _number(name: str = "FNUMBER") -> Column:
+def _number(name: str = "FNUMBER") -> Column[Any]:
     return Column(name, String(80), server_default=" ", quote=True)
 
 
-def _status(name: str, default: str) -> Column:
+def _status(name: str, default: str) -> Column[Any]:
     return Column(name, CHAR(1), server_default=default, quote=True)
 
 
-def _amount(name: str) -> Column:
+def _amount(name: str) -> Column[Any]:
     return Column(name, AMOUNT, server_default=text("0"), quote=True)
 
 
-def _date(name: str) -> Column:
+def _date(name: str) -> Column[Any]:
     return Column(name, DateTime, quote=True)
 
 
-def _int(name: str, default: int = 0) -> Column:
+def _int(name: str, default: int = 0) -> Column[Any]:
     return Column(name, Integer, server_default=text(str(default)), quote=True)
 
 
-def _basedata_common() -> list[Column]:
+def _basedata_common() -> list[Column[Any]]:
     """Organisation, status and audit columns of basedata headers (materials, customers, stocks, units)."""
     return [
         _ref("FMASTERID"),
@@ -157,7 +158,7 @@ def _basedata_common() -> list[Column]:
     ]
 
 
-def _bill_common() -> list[Column]:
+def _bill_common() -> list[Column[Any]]:
     """Number, type, status and audit columns of bill headers (orders, outbounds, receipts, invoices)."""
     return [
         _number("FBILLNO"),
@@ -324,7 +325,7 @@ T_BD_LOTMASTER = Table(
 # --- bills --------------------------------------------------------------------------------------------------
 
 
-def _entry(name: str, *columns: Column) -> Table:
+def _entry(name: str, *columns: Column[Any]) -> Table:
     """An entry table: ``FENTRYID`` key, the bill's ``FID`` and the line number ``FSEQ``."""
     return Table(
         name,
@@ -338,7 +339,7 @@ def _entry(name: str, *columns: Column) -> Table:
     )
 
 
-def _split(name: str, *columns: Column) -> Table:
+def _split(name: str, *columns: Column[Any]) -> Table:
     """A 1:1 split of an entry (``_F`` amounts, ``_R`` progress): keyed by the entry's ``FENTRYID``."""
     return Table(
         name,
@@ -696,7 +697,7 @@ def _table(table: Table | str) -> Table:
     return table if isinstance(table, Table) else TABLES[table]
 
 
-def _integer_pk(table: Table) -> Column:
+def _integer_pk(table: Table) -> Column[Any]:
     (pk,) = table.primary_key.columns
     if not isinstance(pk.type, BigInteger):
         raise ValueError(f"{table.name} has a string key; ids are GUIDs there, not allocated numbers")
