@@ -17,13 +17,17 @@ or when the cache evicts).  A rollback forgets the cache, so nothing uncommitted
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS row_image (
@@ -61,6 +65,9 @@ class _FileSync:
         self._thread: threading.Thread | None = None
         self._target: int | None = None
         self._done: int | None = None
+        #: Why the last sync failed (the file and the error) and since when; empty once a sync succeeds.
+        self.problem = ""
+        self.failing_since: float | None = None
 
     def sync(self) -> None:
         for file in self._files:
@@ -69,12 +76,30 @@ class _FileSync:
             except FileNotFoundError:
                 continue
             try:
-                os.fsync(fd)
+                try:
+                    os.fsync(fd)
+                except OSError as exc:
+                    exc.filename = exc.filename or str(file)
+                    raise
             finally:
                 os.close(fd)
 
     def _run(self) -> None:
-        self.sync()
+        try:
+            self.sync()
+        except OSError as exc:
+            # the durable position stops moving, so the slot stops being confirmed: say so, once per new error
+            # (the next batch tries again), instead of letting the database's WAL grow without a word
+            problem = f"fsync of {exc.filename or self._files[0]} failed: {exc.strerror or exc}"
+            if problem != self.problem:
+                log.error("document store: %s; the slot is not confirmed past %s until a sync succeeds",
+                          problem, self._done)
+            self.problem = problem
+            self.failing_since = self.failing_since or time.time()
+            return
+        if self.problem:
+            log.info("document store: fsync works again (%s)", self.problem)
+        self.problem, self.failing_since = "", None
         self._done = self._target
 
     def start(self, lsn: int | None) -> None:
@@ -318,6 +343,13 @@ class DocumentStore:
                 self.durable_lsn = done
             self._sync.start(self.lsn)
         return self.durable_lsn
+
+    def sync_problem(self) -> str:
+        """Why the store cannot be made durable right now (and since when), or an empty string."""
+        if self._sync is None or not self._sync.problem:
+            return ""
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self._sync.failing_since))
+        return f"{self._sync.problem} (since {since})"
 
     def _forget(self) -> None:
         self._lsn = _UNKNOWN

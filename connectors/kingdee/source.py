@@ -143,6 +143,8 @@ class CaptureStats:
     source_rows: int = 0
     documents_read: int = 0
     polls: int = 0
+    #: Why the document store cannot be synced to disk (the slot is not confirmed meanwhile), or empty.
+    store_sync_problem: str = ""
     started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
 
     def write(self, path: Path) -> None:
@@ -508,6 +510,7 @@ class KingdeeCdcSource:
                 last_full_gc = time.monotonic()
             if time.monotonic() - last_feedback >= 1.0:
                 self._confirm(cur, self.store.make_durable() or 0, reply=True)
+                self.stats.store_sync_problem = self.store.sync_problem()
                 self.stats.write(self.stats_path)
                 last_feedback = time.monotonic()
             if until_idle and not got_any and pending_lsn is None and not reader.in_transaction:
@@ -638,6 +641,7 @@ class KingdeeCdcSource:
         if cur is not None and not batch:  # batches are confirmed by the stream's feedback, once durable (1 s)
             self._confirm(cur, self.store.make_durable() or 0)
         self.stats.acked_lsn = lsn
+        self.stats.store_sync_problem = self.store.sync_problem()
 
 
 def run_capture(config: CaptureConfig, types: RowTypes, *, until_idle: bool = False) -> CaptureStats:

@@ -101,3 +101,28 @@ def test_a_position_counts_as_durable_only_after_a_sync_that_started_once_it_was
     assert store.make_durable() == 5, "9 is committed after the last sync started"
     store.close()
     assert DocumentStore(tmp_path / "s.sqlite").durable_lsn == 9, "a reopened store syncs before it counts"
+
+
+def test_a_failing_sync_keeps_the_position_and_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    store = DocumentStore(tmp_path / "s.sqlite")
+    store.commit(5)
+
+    def broken_fsync(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr("connectors.kingdee.document_store.os.fsync", broken_fsync)
+    deadline = time.monotonic() + 10
+    while not store.sync_problem():
+        assert time.monotonic() < deadline, "a failed sync is not reported"
+        assert store.make_durable() is None, "nothing counts as durable while syncs fail"
+        time.sleep(0.01)
+    assert "Input/output error" in store.sync_problem() and "s.sqlite" in store.sync_problem()
+    assert "fsync of" in caplog.text and "not confirmed" in caplog.text
+
+    monkeypatch.undo()
+    while store.make_durable() != 5:
+        assert time.monotonic() < deadline, "the position does not move once syncs work again"
+        time.sleep(0.01)
+    assert store.sync_problem() == ""
+    store.close()
