@@ -1,4 +1,5 @@
-"""Figures from the ledger for ``cdchub status`` and the console: records captured, synced, in error, latency."""
+"""Figures from the ledger for ``cdchub status`` and the console: records captured, synced, in error, latency, and
+the writes per minute of the last hour (the console's sparklines)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Engine
 
-from cdchub.ledger import open_engine, sync_ledger
+from cdchub.ledger import SUPERSEDED, open_engine, sync_history, sync_ledger
 from cdchub.settings import Settings
 
 
@@ -39,9 +40,29 @@ def percentile(values: list[float], q: float) -> float | None:
 
 def capture_stats(state_dir: Path) -> dict[str, Any]:
     try:
-        return json.loads((state_dir / "capture-stats.json").read_text())
+        stats = json.loads((state_dir / "capture-stats.json").read_text())
     except (OSError, ValueError):
         return {}
+    return stats if isinstance(stats, dict) else {}
+
+
+def rate_history(engine: Engine, minutes: int = 60, now_ms: int | None = None) -> dict[str, list[int]]:
+    """Per flow, the writes and failures of each of the last ``minutes`` minutes, oldest first, from the ledger's
+    history (the console's sparklines; versions coalesced into newer ones are not writes and not counted)."""
+    now_minute = (now_ms or int(time.time() * 1000)) // 60_000
+    first = now_minute - minutes + 1
+    h = sync_history.c
+    bucket = h.at_ms // 60_000
+    with engine.connect() as conn:
+        rows = conn.execute(select(h.flow, bucket, func.count())
+                            .where(h.at_ms >= first * 60_000, or_(h.action.is_(None), h.action != SUPERSEDED))
+                            .group_by(h.flow, bucket)).all()
+    out: dict[str, list[int]] = {}
+    for flow, minute, n in rows:
+        index = int(minute) - first
+        if 0 <= index < minutes:
+            out.setdefault(str(flow), [0] * minutes)[index] += int(n)
+    return out
 
 
 _engines: dict[str, Engine] = {}

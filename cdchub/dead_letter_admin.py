@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine
 
 from cdchub.ledger import FAILED, metadata, sync_ledger
 from cdchub.settings import Settings
+from connectors.common.kafka import consumer as kafka_consumer
 from connectors.common.kafka import producer as kafka_producer
 
 dead_letter_replays = Table(
@@ -64,8 +65,8 @@ class Letter:
 
 
 def _consumer(settings: Settings) -> Consumer:
-    return Consumer({**settings.kafka.client_config(), "group.id": f"dlq-{uuid.uuid4().hex}",
-                     "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    return kafka_consumer(settings.kafka, f"dlq-{uuid.uuid4().hex}",
+                    **{"enable.auto.commit": False, "auto.offset.reset": "earliest"})
 
 
 def dlq_topics(settings: Settings, flow: str | None = None) -> list[str]:

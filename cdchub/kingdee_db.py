@@ -16,9 +16,11 @@ def engine(settings: Settings) -> Engine:
 def prepare(settings: Settings, *, materials: int = 50, customers: int = 20, orders: int = 30) -> dict[str, int]:
     """Create the Kingdee tables and the capture's publication (idempotent) and seed demo data when the database is
     empty."""
-    from connectors.kingdee import demo_data, models
+    from connectors.kingdee import models
     from connectors.kingdee.documents import DocumentCatalog
     from connectors.kingdee.publication import ensure_publication
+    from infra.simulators.kingdee.demo_seed import seed
+    from infra.simulators.kingdee.erp.users import ensure_users
 
     eng = engine(settings)
     try:
@@ -29,12 +31,12 @@ def prepare(settings: Settings, *, materials: int = 50, customers: int = 20, ord
             ensure_publication(conn, settings.kingdee_db.publication, DocumentCatalog().by_table, autocreate=True)
         finally:
             conn.close()
-        demo_data.ensure_users(eng)
+        ensure_users(eng)
         with eng.connect() as conn:
             existing = conn.execute(select(func.count()).select_from(models.T_BD_MATERIAL)).scalar_one()
         if existing:
             return {"materials": int(existing), "seeded": 0}
-        summary = demo_data.seed(eng, materials=materials, customers=customers, orders=orders)
+        summary = seed(eng, materials=materials, customers=customers, orders=orders)
         return {**summary, "seeded": 1}
     finally:
         eng.dispose()
@@ -44,7 +46,8 @@ def capture_config(settings: Settings, documents: list[str] | None = None) -> Ca
     db = settings.kingdee_db
     return CaptureConfig(
         dsn=db.dsn(), database=db.database, slot=db.slot, kafka=settings.kafka,
-        registry_url=settings.registry.url, state_dir=settings.state_dir, documents=documents,
+        registry_url=settings.registry.url, registry=settings.registry, state_dir=settings.state_dir,
+        documents=documents,
         heartbeat_s=settings.capture_heartbeat_s,
         publication=db.publication, publication_autocreate=db.publication_autocreate,
     )

@@ -9,7 +9,10 @@ and the capture stalls),
 ``cdchub_end_to_end_latency_seconds{flow}`` (histogram, Kingdee/CRM change → applied in the target, last hour),
 ``cdchub_dead_letters{topic}``; from the runtime's reports (``docs/runtime.md``) ``cdchub_process_up{role,pid}``,
 ``cdchub_flow_read_total`` / ``_written_total`` / ``cdchub_flow_retrying`` / ``_retrying_seconds`` per flow, and
-``cdchub_token_refusals_total{credential}``.
+``cdchub_token_refusals_total{credential}``; from ``cdchub status``'s view of every flow of the runtime
+``cdchub_flow_up{flow,dataflow}`` (its process alive), ``cdchub_flow_lag{flow}`` and
+``cdchub_token_last_refusal_timestamp_seconds{credential}`` (a scrape also keeps the minute's lag for the console's
+sparklines).
 """
 
 from __future__ import annotations
@@ -128,12 +131,33 @@ class CdchubCollector:
             refusals.add_metric([name], float(stats.get("refusals") or 0))
         yield from (up, read, written, retrying, since, refusals)
 
+    def _flows(self) -> Iterator[Any]:
+        """Every flow of the runtime: liveness of its process and its lag (also this minute's lag sample)."""
+        from cdchub.flow_status import runtime_status
+
+        status = runtime_status(self.settings, self.engine)
+        up = GaugeMetricFamily("cdchub_flow_up", "the process running the flow is alive (1) or not (0)",
+                               labels=["flow", "dataflow"])
+        lag = GaugeMetricFamily("cdchub_flow_lag", "messages on the flow's source topics after the last it handled",
+                                labels=["flow"])
+        for row in status.flows:
+            up.add_metric([row.flow, row.dataflow], 1.0 if row.liveness == "alive" else 0.0)
+            if row.lag is not None:
+                lag.add_metric([row.flow], float(row.lag))
+        refused = GaugeMetricFamily("cdchub_token_last_refusal_timestamp_seconds",
+                                    "when the server last refused a token refresh", labels=["credential"])
+        for token in status.tokens:
+            if token.last_refusal_ms:
+                refused.add_metric([token.credential], token.last_refusal_ms / 1000)
+        yield from (up, lag, refused)
+
     def collect(self) -> Iterator[Any]:
         yield from self._capture()
         yield from self._ledger()
         yield from self._dead_letters()
         yield from self._zoho_budget()
         yield from self._runtime()
+        yield from self._flows()
 
 
 def exposition(settings: Settings, engine: Engine) -> bytes:

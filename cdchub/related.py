@@ -3,8 +3,9 @@ and campaign; a campaign's approval requests and expense reports.
 
 Relations are declared below as data: which topic the traced document lives on, where the related documents live,
 and what in a related document names the traced one (its bill number or its key).  The related documents are
-found on their topics (the newest version of each), like the trace's own captured versions; ledger links (a
-campaign's cost write, keyed ``campaign:<id>``) come from the sync ledger.
+found on their topics (the newest version of each), which are scanned within the trace's budget (a note says so
+when the scan stops early); ledger links (a campaign's cost write, keyed ``campaign:<id>``) come from the sync
+ledger.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdchub.dead_letter_admin import read_topic
 from cdchub.settings import Settings
+from cdchub.topic_reads import Reads, scan
 from connectors.common.avro import AvroDecoder, registry_client
 
 Envelope = dict[str, Any]
+#: The budget of a scan for related documents when the caller gives none (a trace gives its own).
+SCAN_DEADLINE_S = 30.0
+SCAN_MAX_MESSAGES = 200_000
 
 
 def _doc(env: Envelope) -> dict[str, Any]:
@@ -121,45 +125,35 @@ class RelatedDocument:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-def newest_versions(settings: Settings, topic: str) -> dict[str, Envelope | None]:
+def newest_versions(settings: Settings, topic: str, reads: Reads | None = None) -> dict[str, Envelope | None]:
     """Key → newest envelope on the topic.  A deleted document keeps its last envelope, as a deletion (``op`` d:
     a deleted outbound still belongs to the order's story); None only when the topic kept nothing but the
-    tombstone."""
-    decoder = AvroDecoder(registry_client(settings.registry.url))
+    tombstone.  Related documents are found by what they contain, so their topic is scanned — within ``reads``'
+    budget, which notes it when the scan stops early."""
+    reads = reads or Reads.within(SCAN_DEADLINE_S, SCAN_MAX_MESSAGES)
+    decoder = AvroDecoder(registry_client(settings.registry))
     out: dict[str, Envelope | None] = {}
-    for _, _, key, value in read_topic(settings, topic):
-        if key is None:
+    for msg in scan(settings, [topic], reads, f"related documents on {topic}"):
+        if msg.key is None:
             continue
-        name = key.decode("utf-8", "replace")
-        if value is not None:
-            out[name] = decoder.decode(value)
+        name = msg.key.decode("utf-8", "replace")
+        if msg.value is not None:
+            out[name] = decoder.decode(msg.value)
         else:
             last = out.get(name)
             out[name] = {**last, "op": "d"} if last is not None else None
     return out
 
 
-def _exists(settings: Settings, topic: str) -> bool:
-    from cdchub.dead_letter_admin import _consumer
-
-    consumer = _consumer(settings)
-    try:
-        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
-        return meta is not None and meta.error is None
-    finally:
-        consumer.close()
-
-
-def related_documents(settings: Settings, topic: str, key: str, number: str | None,
-                      traced: Envelope | None) -> tuple[list[RelatedDocument], list[str]]:
+def related_documents(settings: Settings, topic: str, key: str, number: str | None, traced: Envelope | None,
+                      reads: Reads | None = None) -> tuple[list[RelatedDocument], list[str]]:
     """The documents related to one traced document (on ``topic`` without prefix), and ledger keys it links to."""
     found: list[RelatedDocument] = []
     for rel in (r for r in RELATIONS if r.source_topic == topic):
         wanted = number if rel.by == "number" else key
-        full = settings.kafka.topic(rel.topic)
-        if not wanted or not _exists(settings, full):
+        if not wanted:
             continue
-        for other_key, env in newest_versions(settings, full).items():
+        for other_key, env in newest_versions(settings, settings.kafka.topic(rel.topic), reads).items():
             if env is None or wanted not in rel.names(env):
                 continue
             source = env.get("source") or {}

@@ -27,8 +27,9 @@ from confluent_kafka import Consumer, TopicPartition
 
 from cdchub.settings import Settings
 from connectors.common import replay_mode
+from connectors.common.kafka import consumer as kafka_consumer
 from connectors.common.replay_mode import ReplaySession
-from connectors.kingdee.models import CHINA_TIME
+from core.china_time import CHINA_TIME
 
 #: Flows whose sinks all compare with their target (ledger sinks into the CRM).
 REPLAYABLE = ("materials", "customers", "sales_orders", "invoices", "receipts", "inventory", "deliveries")
@@ -76,8 +77,7 @@ def window(settings: Settings, topics: list[str], start: Bound,
            end: Bound) -> tuple[dict[tuple[str, int], tuple[int, int]], int]:
     """Per (topic, partition): the [first, last+1) offsets the bounds select within what the topic retains; and
     how many messages the topics retain (what the flow will read)."""
-    consumer = Consumer({**settings.kafka.client_config(), "group.id": "cdchub-replay-window",
-                         "enable.auto.commit": False})
+    consumer = kafka_consumer(settings.kafka, "cdchub-replay-window", **{"enable.auto.commit": False})
     try:
         out: dict[tuple[str, int], tuple[int, int]] = {}
         retained = 0
@@ -94,8 +94,8 @@ def window(settings: Settings, topics: list[str], start: Bound,
 
 
 class ProgressBar:
-    """Position, rate and time left of a replay's reading, redrawn in place on a terminal (a line per ~5 s when
-    the output is not a terminal, e.g. a log file)."""
+    """Position, rate and time left of a replay's reading: a rich progress bar on a terminal, a plain line every
+    ~5 s otherwise (a log file)."""
 
     def __init__(self, session: ReplaySession, total: int, out: TextIO = sys.stderr) -> None:
         self.session = session
@@ -103,31 +103,52 @@ class ProgressBar:
         self.out = out
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+        self._bar: Any = None  # rich's Progress, on a terminal
+
+    def _rate(self) -> tuple[int, float]:
+        done = sum(self.session.read.values())
+        return done, done / max(time.monotonic() - self.session.started, 1e-6)
 
     def line(self) -> str:
-        done = sum(self.session.read.values())
-        elapsed = max(time.monotonic() - self.session.started, 1e-6)
-        rate = done / elapsed
+        done, rate = self._rate()
         share = min(done / self.total, 1.0)
         left = (self.total - done) / rate if rate > 0 and done < self.total else 0.0
-        bar = "█" * int(share * 30) + "░" * (30 - int(share * 30))
-        return f"[{bar}] {share:4.0%}  {done:,}/{self.total:,} events  {rate:,.0f}/s  ~{left:,.0f}s left"
+        return f"{share:4.0%}  {done:,}/{self.total:,} events  {rate:,.0f}/s  ~{left:,.0f}s left"
+
+    def _update(self) -> None:
+        done, rate = self._rate()
+        self._bar.update(self._bar.task_ids[0], completed=min(done, self.total), rate=f"{rate:,.0f}/s")
 
     def _run(self) -> None:
-        tty = self.out.isatty()
-        while not self._stop.wait(0.5 if tty else 5.0):
-            self.out.write(("\r" if tty else "") + self.line() + ("" if tty else "\n"))
-            self.out.flush()
+        while not self._stop.wait(0.2 if self._bar is not None else 5.0):
+            if self._bar is not None:
+                self._update()
+            else:
+                self.out.write(self.line() + "\n")
+                self.out.flush()
 
     def __enter__(self) -> ProgressBar:
+        if self.out.isatty():
+            from rich import progress as rp
+            from rich.console import Console
+
+            self._bar = rp.Progress(rp.TextColumn("reading"), rp.BarColumn(), rp.TaskProgressColumn(),
+                                    rp.MofNCompleteColumn(), rp.TextColumn("events  {task.fields[rate]}"),
+                                    rp.TimeRemainingColumn(), console=Console(file=self.out))
+            self._bar.add_task("reading", total=self.total, rate="")
+            self._bar.start()
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.out.write(("\r" if self.out.isatty() else "") + self.line() + "\n")
-        self.out.flush()
+        if self._bar is not None:
+            self._update()
+            self._bar.stop()
+        else:
+            self.out.write(self.line() + "\n")
+            self.out.flush()
 
 
 def replay(settings: Settings, flow_name: str, session: ReplaySession, start: Bound = Bound(),
@@ -141,10 +162,10 @@ def replay(settings: Settings, flow_name: str, session: ReplaySession, start: Bo
         flow = module.build_flow(settings)  # registers the flow's input topics with the session
         session.window, total = window(settings, session.topics, start, end)
         if progress is None:
-            run_main(flow, epoch_interval=timedelta(seconds=2))
+            run_main(flow, epoch_interval=timedelta(seconds=2))  # type: ignore[no-untyped-call]
         else:
             with ProgressBar(session, total, progress):
-                run_main(flow, epoch_interval=timedelta(seconds=2))
+                run_main(flow, epoch_interval=timedelta(seconds=2))  # type: ignore[no-untyped-call]
     finally:
         replay_mode.activate(None)
     return session

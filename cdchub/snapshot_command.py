@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Any
 
 from cdchub.settings import Settings
 from connectors.kingdee.documents import DocumentCatalog
@@ -18,14 +19,48 @@ PICKUP_S = 30.0
 
 
 def progress_line(p: SnapshotProgress) -> str:
+    """The progress as one plain line (when stderr is not a terminal)."""
+    share, what = _share(p)
+    return f"{share:4.0%}  {what}" + (f", {p.deleted} deleted" if p.deleted else "")
+
+
+def _share(p: SnapshotProgress) -> tuple[float, str]:
     if p.status == "reading":
-        share = p.rows_read / p.rows_total if p.rows_total else 1.0
-        what = f"reading {p.rows_read:,}/{p.rows_total:,} rows"
-    else:
-        share = p.documents_emitted / p.documents_total if p.documents_total else 1.0
-        what = f"{p.status} {p.documents_emitted:,}/{p.documents_total:,} documents"
-    bar = "█" * int(share * 30) + "░" * (30 - int(share * 30))
-    return f"[{bar}] {share:4.0%}  {what}" + (f", {p.deleted} deleted" if p.deleted else "")
+        return (p.rows_read / p.rows_total if p.rows_total else 1.0), f"reading {p.rows_read:,}/{p.rows_total:,} rows"
+    return ((p.documents_emitted / p.documents_total if p.documents_total else 1.0),
+            f"{p.status} {p.documents_emitted:,}/{p.documents_total:,} documents")
+
+
+class _Shown:
+    """Draws the progress: a rich bar on a terminal (one task, re-labelled as the capture goes from reading rows
+    to sending documents), else a line whenever it changes."""
+
+    def __init__(self) -> None:
+        self.last = ""
+        self.bar: Any = None
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                                TimeElapsedColumn(), console=Console(stderr=True))
+            self.bar.add_task("waiting for the capture", total=None)
+            self.bar.start()
+
+    def show(self, p: SnapshotProgress) -> None:
+        if self.bar is None:
+            line = progress_line(p)
+            if line != self.last:
+                print(line, file=sys.stderr, flush=True)
+                self.last = line
+            return
+        share, what = _share(p)
+        self.bar.update(self.bar.task_ids[0], description=what + (f", {p.deleted} deleted" if p.deleted else ""),
+                        total=1000, completed=int(share * 1000))
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
 def run_snapshot(settings: Settings, names: list[str], *, wait_s: float = 600.0) -> int:
@@ -35,31 +70,32 @@ def run_snapshot(settings: Settings, names: list[str], *, wait_s: float = 600.0)
         print(f"cdchub snapshot: {exc}", file=sys.stderr)
         return 2
     request = request_snapshot(settings.kingdee_db.dsn(), settings.kingdee_db.slot, documents)
-    print(f"re-snapshot {request.id} of {', '.join(documents)} requested (slot {request.slot})")
+    print(f"re-snapshot {request.id} of {', '.join(documents)} requested (slot {request.slot})", flush=True)
     if wait_s <= 0:
         return 0
     started = time.monotonic()
-    tty = sys.stderr.isatty()
-    last = ""
-    while time.monotonic() - started < wait_s:
-        progress = SnapshotProgress.load(settings.state_dir, request.id)
-        if progress is None and time.monotonic() - started > PICKUP_S:
-            print("no capture picked the request up yet; it is done when the capture (`cdchub capture`) runs",
-                  file=sys.stderr)
-            return 3
-        if progress is not None:
-            line = progress_line(progress)
-            if line != last:
-                sys.stderr.write(("\r" if tty else "") + line + ("" if tty else "\n"))
-                sys.stderr.flush()
-                last = line
-            if progress.status == "done":
-                print(f"\nre-snapshot {request.id} done: {progress.documents_emitted} documents sent, "
-                      f"{progress.deleted} deleted")
-                return 0
-            if progress.status == "failed":
-                print(f"\nre-snapshot {request.id} failed: {progress.error}", file=sys.stderr)
-                return 1
-        time.sleep(0.2)
-    print(f"\nstill running after {wait_s:.0f} s; follow it with `cdchub status`", file=sys.stderr)
+    shown = _Shown()
+    try:
+        while time.monotonic() - started < wait_s:
+            progress = SnapshotProgress.load(settings.state_dir, request.id)
+            if progress is None and time.monotonic() - started > PICKUP_S:
+                shown.close()
+                print("no capture picked the request up yet; it is done when the capture (`cdchub capture`) runs",
+                      file=sys.stderr)
+                return 3
+            if progress is not None:
+                shown.show(progress)
+                if progress.status == "done":
+                    shown.close()
+                    print(f"re-snapshot {request.id} done: {progress.documents_emitted} documents sent, "
+                          f"{progress.deleted} deleted")
+                    return 0
+                if progress.status == "failed":
+                    shown.close()
+                    print(f"re-snapshot {request.id} failed: {progress.error}", file=sys.stderr)
+                    return 1
+            time.sleep(0.2)
+    finally:
+        shown.close()
+    print(f"still running after {wait_s:.0f} s; follow it with `cdchub status`", file=sys.stderr)
     return 4

@@ -160,6 +160,21 @@ class Supervisor:
     def exited(self) -> list[str]:
         return [n for n, p in self.children.items() if p.poll() is not None]
 
+    def rows(self) -> list[tuple[str, int, str, int]]:
+        """Each child as the live view shows it: name, pid, state, restarts in its current backoff."""
+        now = time.monotonic()
+        found = []
+        for name, proc in self.children.items():
+            state, code = self.restarts[name], proc.poll()
+            if code is None:
+                text = "running"
+            elif state.due_at is not None:
+                text = f"exited {code}, restart in {max(0.0, state.due_at - now):.0f}s"
+            else:
+                text = f"exited {code}"
+            found.append((name, proc.pid, text, state.count))
+        return found
+
     def restart_exited(self) -> list[tuple[str, int, float]]:
         """Schedule a restart of every child that exited since the last call (returned as (name, exit code, delay))
         and start those whose time has come."""

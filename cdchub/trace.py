@@ -1,9 +1,17 @@
 """``cdchub trace <number or id>``: a document's journey across systems, from the ledger and the topics.
 
 Given a business number (material code, bill number, CRM display name), a source id or a target id, it finds the
-ledger rows that name it, then for each: every captured version of the document on its topic (source system,
-position, commit time, operation), each write the flows made (target system and id, action, attempts, error,
-latency from the source commit), and any dead letters for it — as a timeline, or as JSON.
+ledger rows that name it, then for each: the captured versions of the document, each write the flows made (target
+system and id, action, attempts, error, latency from the source commit), and any dead letters for it — as a
+timeline, or as JSON.
+
+**By position.**  The ledger and its history record the Kafka position (topic, partition, offset) of every version
+a flow wrote, failed on or coalesced; the trace reads exactly those messages (``cdchub/topic_reads.py``) instead of
+scanning the document's topic, so a trace costs the same on a topic of a hundred messages or of ten million.
+Versions that changed nothing in the target are not in the history; the ledger row keeps the newest of them.
+What can only be found by scanning — dead letters, related documents that name this one — is scanned within the
+trace's deadline and message budget.  When anything stops early, :attr:`Trace.notes` says what was not read, and
+the timeline, the JSON (``incomplete``) and the console show it.
 """
 
 from __future__ import annotations
@@ -16,13 +24,17 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.engine import Engine
 
-from cdchub.dead_letter_admin import dlq_topics, letters, read_topic
+from cdchub.dead_letter_admin import dlq_topics
 from cdchub.ledger import history, sync_ledger
 from cdchub.related import RELATIONS, RelatedDocument, related_documents
 from cdchub.settings import Settings
+from cdchub.topic_reads import Message, Position, Reads, fetch, scan
 from connectors.common.avro import AvroDecoder, registry_client
 
 RELATION_KINDS = frozenset(r.kind for r in RELATIONS)
+#: How long a trace may read Kafka, and how many messages at most (positions, dead letters, related topics).
+TRACE_DEADLINE_S = 20.0
+TRACE_MAX_MESSAGES = 200_000
 
 
 @dataclass
@@ -39,14 +51,18 @@ class Trace:
     documents: list[dict[str, Any]]
     hops: list[Hop]
     related: list[dict[str, Any]] = field(default_factory=list)
+    #: What the trace did not read (a deadline or budget reached, a position no longer on its topic); empty when
+    #: the trace is whole.
+    notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps({"term": self.term, "documents": self.documents, "hops": [asdict(h) for h in self.hops],
-                           "related": self.related}, ensure_ascii=False, indent=2, default=str)
+                           "related": self.related, "incomplete": self.notes},
+                          ensure_ascii=False, indent=2, default=str)
 
     def timeline(self) -> str:
         if not self.documents and not self.hops:
-            return f"nothing found for {self.term!r}"
+            return f"nothing found for {self.term!r}" + "".join(f"\nincomplete: {n}" for n in self.notes)
         lines = [f"trace of {self.term!r}: " + (", ".join(
             f"{d['flow']} {d['source_key']} ({d.get('source_number') or '-'}) → {d['target_system']} "
             f"{d.get('target_id') or '-'} [{d['status']}]" for d in self.documents) or "no target write")]
@@ -59,6 +75,7 @@ class Trace:
             lines += [f"  {d['kind']:<24} {d.get('number') or '-':<20} key {d['key']}  ({d['op']})"
                       + "".join(f"\n      {s}" for s in (d.get("detail") or {}).get("sync") or [])
                       for d in self.related]
+        lines += [f"incomplete: {n}" for n in self.notes]
         return "\n".join(lines)
 
 
@@ -74,25 +91,42 @@ def _display_name(env: dict[str, Any]) -> str | None:
     return str(number) if number else None
 
 
-def _captured_versions(settings: Settings, topic: str, key: str) -> tuple[list[Hop], dict[str, Any] | None]:
-    """Every captured version of one document on its topic, and the newest (None if the last was a tombstone)."""
-    decoder = AvroDecoder(registry_client(settings.registry.url))
-    hops = []
-    newest: dict[str, Any] | None = None
-    for partition, offset, msg_key, value in read_topic(settings, topic):
-        if msg_key is None or msg_key.decode("utf-8", "replace") != key:
-            continue
-        if value is None:
-            hops.append(Hop(0, "tombstone", "kafka", {"topic": topic, "offset": offset}))
-            continue
-        env = newest = decoder.decode(value)
-        src = env["source"]
-        commit = src.get("commit_time")
-        at = int(commit.timestamp() * 1000) if hasattr(commit, "timestamp") else int(commit or 0)
-        hops.append(Hop(at, f"captured ({env['op']})", src.get("system", "?"), {
-            "table": src.get("table") or src.get("module"), "lsn": src.get("lsn"), "version": src.get("version"),
-            "tx": src.get("tx_id"), "snapshot": src.get("snapshot"), "topic": f"{topic}[{partition}]@{offset}",
-            "by": env.get("modified_by_name"), "name": _display_name(env)}))
+def _captured(decoder: AvroDecoder, msg: Message, key: str) -> tuple[Hop, dict[str, Any] | None]:
+    """The hop of one captured version (read at its recorded position), and its envelope (None: a tombstone)."""
+    where = f"{msg.topic}[{msg.partition}]@{msg.offset}"
+    other = msg.key.decode("utf-8", "replace") if msg.key is not None else None
+    shown_key = other if other != key else None  # a write made from another document's message says whose
+    if msg.value is None:
+        return Hop(0, "tombstone", "kafka", {"topic": where, "key": shown_key}), None
+    env = decoder.decode(msg.value)
+    src = env["source"]
+    commit = src.get("commit_time")
+    at = int(commit.timestamp() * 1000) if hasattr(commit, "timestamp") else int(commit or 0)
+    return Hop(at, f"captured ({env['op']})", src.get("system", "?"), {
+        "table": src.get("table") or src.get("module"), "lsn": src.get("lsn"), "version": src.get("version"),
+        "tx": src.get("tx_id"), "snapshot": src.get("snapshot"), "topic": where, "key": shown_key,
+        "by": env.get("modified_by_name"), "name": _display_name(env)}), env
+
+
+def _captured_versions(settings: Settings, wanted: dict[Position, str],
+                       reads: Reads) -> tuple[list[Hop], dict[tuple[str, str], dict[str, Any]]]:
+    """The versions at the recorded positions (position → the source key whose write recorded it), and the newest
+    envelope per (topic, key)."""
+    fetched = fetch(settings, wanted, reads)
+    gone = sorted(p for p, m in fetched.items() if m is None)
+    if gone:
+        reads.notes.append(f"{len(gone)} recorded version(s) no longer on their topic (compacted or past retention): "
+                           + ", ".join(f"{t}[{p}]@{o}" for t, p, o in gone[:5]) + (" …" if len(gone) > 5 else ""))
+    decoder = AvroDecoder(registry_client(settings.registry))
+    hops: list[Hop] = []
+    newest: dict[tuple[str, str], dict[str, Any]] = {}
+    for position in sorted(p for p, m in fetched.items() if m is not None):
+        msg = fetched[position]
+        assert msg is not None
+        hop, env = _captured(decoder, msg, wanted[position])
+        hops.append(hop)
+        if env is not None:
+            newest[(msg.topic, wanted[position])] = env
     return hops, newest
 
 
@@ -137,36 +171,65 @@ def _related_writes(settings: Settings, engine: Engine, found: list[RelatedDocum
         doc.detail["sync"] = [f"{r.flow} → {r.target_system} {r.target_id or '-'}: "
                               + ("written" if r.status == "synced" else f"dead-lettered ({(r.last_error or '')[:120]})")
                               for r in rows] or ["not written"]
+        doc.detail["writes"] = [{"flow": r.flow, "target_system": r.target_system, "target_id": r.target_id,
+                                 "status": r.status} for r in rows]
         hops += _all_writes(engine, list(rows), via=True)
     return hops
 
 
-def trace(settings: Settings, engine: Engine, term: str) -> Trace:
+def _dead_letters(settings: Settings, reads: Reads, keys: set[str],
+                  related_keys: set[tuple[str, str]]) -> tuple[list[Hop], dict[Position, str]]:
+    """The dead letters naming these keys (scanned: a letter may name a record no ledger row knows), and the
+    positions of the messages they were made of."""
+    hops: list[Hop] = []
+    positions: dict[Position, str] = {}
+    for msg in scan(settings, dlq_topics(settings), reads, "dead letters"):
+        try:
+            body = json.loads(msg.value or b"")
+        except ValueError:
+            continue
+        source = body.get("source") or {}
+        key = str(source.get("key"))
+        if key not in keys and (source.get("topic"), key) not in related_keys:
+            continue
+        flow = str(body.get("flow"))
+        hops.append(Hop(int(body.get("time_ms") or 0), f"dead letter ({flow})", "cdchub", {
+            "stage": body.get("stage"), "error": str(body.get("error"))[:200], "flow": flow, "key": key}))
+        if key in keys and source.get("topic") and source.get("offset") is not None:
+            positions[(str(source["topic"]), int(source.get("partition") or 0), int(source["offset"]))] = key
+    return hops, positions
+
+
+def trace(settings: Settings, engine: Engine, term: str, *, deadline_s: float = TRACE_DEADLINE_S,
+          max_messages: int = TRACE_MAX_MESSAGES) -> Trace:
     t = sync_ledger.c
+    reads = Reads.within(deadline_s, max_messages)
     with engine.connect() as conn:
         rows = conn.execute(select(sync_ledger).where(
             or_(t.source_key == term, t.source_number == term, t.target_id == term))).all()
     documents = [{k: v for k, v in r._mapping.items()} for r in rows]
-    hops: list[Hop] = []
+    keys = {r.source_key for r in rows}
+    # the position of every version the ledger knows: the rows' newest and each write, failure and coalesced
+    # version of the history
+    wanted: dict[Position, str] = {}
+    for h in [*rows, *history(engine, keys)]:
+        if h.kafka_topic and h.kafka_offset is not None:
+            wanted[(h.kafka_topic, int(h.kafka_partition or 0), int(h.kafka_offset))] = h.source_key
+    hops, newest = _captured_versions(settings, wanted, reads)
     related: list[dict[str, Any]] = []
     links: set[str] = set()
-    seen_topics: set[tuple[str, str]] = set()
-    for r in rows:
-        topic = r.kafka_topic
-        if topic and (topic, r.source_key) not in seen_topics:
-            seen_topics.add((topic, r.source_key))
-            versions, newest = _captured_versions(settings, topic, r.source_key)
-            hops += versions
-            bare = topic.removeprefix(settings.kafka.topic_prefix)
-            found, linked = related_documents(settings, bare, r.source_key, r.source_number, newest)
-            hops += _related_writes(settings, engine, found)
-            related += [asdict(d) for d in found]
-            links.update(linked)
+    for (topic, key), env in sorted(newest.items(), key=lambda item: item[0]):
+        number = next((r.source_number for r in rows if (r.kafka_topic, r.source_key) == (topic, key)), None)
+        bare = topic.removeprefix(settings.kafka.topic_prefix)
+        found, linked = related_documents(settings, bare, key, number, env, reads)
+        hops += _related_writes(settings, engine, found)
+        related += [asdict(d) for d in found]
+        links.update(linked)
     hops += _all_writes(engine, list(rows))
     # one step further through the ledger: what a write created is the source of other flows' writes (a campaign's
     # OA request and that request's write-backs), and ledger links (an expense report's campaign cost)
     links |= {r.target_id for r in rows if r.target_id}
-    links -= {r.source_key for r in rows}
+    links -= keys
     if links:
         with engine.connect() as conn:
             linked_rows = conn.execute(select(sync_ledger).where(t.source_key.in_(sorted(links)))).all()
@@ -175,13 +238,12 @@ def trace(settings: Settings, engine: Engine, term: str) -> Trace:
                             "number": r.source_number, "op": r.status,
                             "detail": {"target_system": r.target_system, "target_id": r.target_id}})
         hops += _all_writes(engine, list(linked_rows), via=True)
-    keys = {r.source_key for r in rows} | {term}
     related_keys = {(settings.kafka.topic(d["topic"]), d["key"]) for d in related if d["kind"] in RELATION_KINDS}
-    if dlq_topics(settings):
-        for letter in letters(settings):
-            source = letter.source
-            if str(source.get("key")) in keys or (source.get("topic"), str(source.get("key"))) in related_keys:
-                hops.append(Hop(int(letter.body.get("time_ms") or 0), f"dead letter ({letter.flow})", "cdchub", {
-                    "stage": letter.body.get("stage"), "error": str(letter.body.get("error"))[:200]}))
+    letters, letter_positions = _dead_letters(settings, reads, keys | {term}, related_keys)
+    hops += letters
+    unseen = {p: k for p, k in letter_positions.items() if p not in wanted}
+    if unseen:  # the versions that were dead-lettered before any write recorded them
+        more, _ = _captured_versions(settings, unseen, reads)
+        hops += more
     hops.sort(key=lambda h: h.at_ms)
-    return Trace(term, documents, hops, related)
+    return Trace(term, documents, hops, related, reads.notes)

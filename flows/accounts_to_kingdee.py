@@ -9,8 +9,9 @@ from __future__ import annotations
 from bytewax.dataflow import Dataflow
 
 from cdchub.settings import Settings, get_settings
+from core.mapping import Mapping
 from flows.crm_to_kingdee import build_crm_to_kingdee
-from flows.mapping import Mapping, load_mapping
+from flows.specs import load_mapping
 
 FLOW = "accounts_to_kingdee"
 MAPPING = "customers"

@@ -8,15 +8,19 @@ the sync ledger.  Everything here is pure (no I/O), so it is unit-tested directl
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from pydantic import Field, field_validator, model_validator
+
+from connectors.weaver.source import DiscoverySpec
+from core.toml_specs import Spec, load_toml_spec
 from flows.opinions import opinion_text
+from flows.specs import spec_path
 
-RULES_PATH = Path(__file__).parent / "mappings" / "approvals.toml"
+RULES_PATH = spec_path("approvals")
 NODE_CREATE, NODE_ARCHIVE = 0, 3
 STATES = ("draft", "in_approval", "rejected", "approved")
 NOTE_TITLE_MAX = 120
@@ -65,48 +69,90 @@ class ApprovalRules:
         return self.kinds[name] if name else None
 
 
-def _creator(raw: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = set(raw) - {"crm_field", "match", "fallback_user"}
-    if unknown:
-        raise ValueError(f"[campaign.creator] has unknown keys {sorted(unknown)}")
-    match = tuple(str(m) for m in raw.get("match", ("email", "loginid")))
-    if set(match) - {"email", "loginid"}:
-        raise ValueError(f"[campaign.creator] match must name email and/or loginid, got {list(match)}")
-    return {"creator_field": str(raw.get("crm_field", "Owner.email")), "creator_match": match,
-            "fallback_user": int(raw.get("fallback_user", 1))}
+# --- the file --------------------------------------------------------------------------------------------------
+
+Text = Annotated[str, Field(min_length=1)]
+
+
+class KindSpec(Spec):
+    module: Text
+    crm_id_field: Text
+    attachments: bool = False
+
+
+class StatusSpec(Spec):
+    field: Text
+    node_field: Text
+    request_id_field: Text
+    values: dict[str, str]
+
+    @field_validator("values")
+    @classmethod
+    def _every_state(cls, values: dict[str, str]) -> dict[str, str]:
+        if set(values) != set(STATES):
+            raise ValueError(f"must map exactly {list(STATES)}, got {sorted(values)}")
+        return values
+
+
+class NotesSpec(Spec):
+    log_types: frozenset[str]
+    actions: dict[str, str]
+
+
+class CreatorSpec(Spec):
+    crm_field: Text = "Owner.email"
+    match: tuple[Literal["email", "loginid"], ...] = ("email", "loginid")
+    fallback_user: int = 1
+
+
+class CampaignSpec(Spec):
+    workflow_id: int
+    start_values: frozenset[str]
+    resubmit_values: frozenset[str]
+    request_name: Text
+    remark: str = ""
+    creator: CreatorSpec = CreatorSpec()
+    form: dict[str, str]
+
+
+class ApprovalsSpec(Spec):
+    """``flows/mappings/approvals.toml``."""
+
+    discovery: DiscoverySpec
+    workflows: dict[str, str]
+    kinds: dict[str, KindSpec]
+    status: StatusSpec
+    notes: NotesSpec
+    campaign: CampaignSpec
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ApprovalsSpec:
+        unknown = sorted(set(self.workflows.values()) - set(self.kinds))
+        if unknown:
+            raise ValueError(f"[workflows] names kinds without a [kinds.*] section: {unknown}")
+        if self.workflows.get(str(self.campaign.workflow_id)) != "campaign":
+            raise ValueError(f"[campaign] workflow_id {self.campaign.workflow_id} is not a campaign workflow in "
+                             f"[workflows]")
+        return self
 
 
 def load_rules(path: Path = RULES_PATH) -> ApprovalRules:
-    raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    try:
-        kinds = {name: Kind(name, str(k["module"]), str(k["crm_id_field"]), bool(k.get("attachments", False)))
-                 for name, k in raw["kinds"].items()}
-        workflows = {str(wf).strip(): str(kind) for wf, kind in raw["workflows"].items()}
-        unknown = sorted(set(workflows.values()) - set(kinds))
-        if unknown:
-            raise ValueError(f"[workflows] names kinds without a [kinds.*] section: {unknown}")
-        values = {str(k): str(v) for k, v in raw["status"]["values"].items()}
-        if set(values) != set(STATES):
-            raise ValueError(f"[status.values] must map exactly {list(STATES)}, got {sorted(values)}")
-        c = raw["campaign"]
-        campaign = CampaignRules(
-            workflow_id=int(c["workflow_id"]), start_values=frozenset(str(v) for v in c["start_values"]),
-            resubmit_values=frozenset(str(v) for v in c["resubmit_values"]), request_name=str(c["request_name"]),
-            remark=str(c.get("remark", "")), form={str(k): str(v) for k, v in c["form"].items()},
-            **_creator(c.get("creator") or {}),
-        )
-        if str(campaign.workflow_id) not in workflows or workflows[str(campaign.workflow_id)] != "campaign":
-            raise ValueError(f"[campaign] workflow_id {campaign.workflow_id} is not a campaign workflow in [workflows]")
-        return ApprovalRules(
-            workflows=workflows, kinds=kinds, status_field=str(raw["status"]["field"]),
-            node_field=str(raw["status"]["node_field"]), request_id_field=str(raw["status"]["request_id_field"]),
-            status_values=values, note_log_types=frozenset(str(t) for t in raw["notes"]["log_types"]),
-            note_actions={str(k): str(v) for k, v in raw["notes"]["actions"].items()}, campaign=campaign,
-            list_users=tuple(int(u) for u in raw["discovery"]["list_users"]),
-            list_page_size=int(raw["discovery"].get("list_page_size", 100)),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: {exc}") from exc
+    """Read and check the rules; a wrong file fails at start naming the file and the field."""
+    spec = load_toml_spec(path, ApprovalsSpec)
+    c = spec.campaign
+    return ApprovalRules(
+        workflows={wf.strip(): kind for wf, kind in spec.workflows.items()},
+        kinds={name: Kind(name, k.module, k.crm_id_field, k.attachments) for name, k in spec.kinds.items()},
+        status_field=spec.status.field, node_field=spec.status.node_field,
+        request_id_field=spec.status.request_id_field, status_values=dict(spec.status.values),
+        note_log_types=spec.notes.log_types, note_actions=dict(spec.notes.actions),
+        campaign=CampaignRules(
+            workflow_id=c.workflow_id, start_values=c.start_values, resubmit_values=c.resubmit_values,
+            request_name=c.request_name, remark=c.remark, form=dict(c.form), creator_field=c.creator.crm_field,
+            creator_match=c.creator.match, fallback_user=c.creator.fallback_user,
+        ),
+        list_users=spec.discovery.list_users, list_page_size=spec.discovery.list_page_size,
+    )
 
 
 # --- the OA side ------------------------------------------------------------------------------------------------

@@ -33,7 +33,6 @@ from cdchub.ledger import LedgerEntry, SyncLedger, open_engine
 from cdchub.settings import Settings, get_settings
 from connectors.common.dead_letters import dlq_topic
 from connectors.common.delivery import deliver
-from connectors.common.errors import PermanentError
 from connectors.common.kafka import producer
 from connectors.common.ledger_sink import LedgerSinkPartition
 from connectors.common.retry import GaveUp, RetryPolicy
@@ -43,6 +42,8 @@ from connectors.weaver.client import WeaverClient
 from connectors.weaver.source import weaver_client
 from connectors.zoho.client import ZohoClient
 from connectors.zoho.source import zoho_topic
+from core.errors import PermanentError
+from core.mapping import fingerprint
 from flows.approval_rules import (
     NODE_CREATE,
     ApprovalRules,
@@ -53,7 +54,6 @@ from flows.approval_rules import (
     path_value,
 )
 from flows.kingdee_documents import DocumentEvent, read_documents, write_dead_letters
-from flows.mapping import fingerprint
 from flows.oa_people import OaPeople
 
 log = logging.getLogger(__name__)

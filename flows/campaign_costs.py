@@ -5,14 +5,15 @@ campaign's ``Actual_Cost``.
         ─► sum per campaign (keyed by campaign id, coalesced) ─► CampaignCostSink (PUT Campaigns Actual_Cost)
                                                                   └─ campaign not in the CRM ─► dead letter naming it
 
-* **Per report** (``BillAmounts`` of ``flows/order_amounts.py``, state per report: what it gave last): an approved
+* **Per report** (``BillAmounts`` of ``flows/bill_amounts.py``, state per report: what it gave last): an approved
   report (``[statuses] approved``) linked to a campaign (custom form value ``[campaign] field_code``) gives its amount
   (``[campaign] amount``); any other status gives nothing.  Each change is sent as "report R now gives campaign C
   amount a (or nothing)", so a rejection, a cancellation or a report moved to another campaign takes the amount back.
 * **Per campaign** (:class:`CampaignCost`, state ``{report: (amount, version)}`` + tombstones, as the order sums):
   the cost is the **sum over the live reports**, never an increment, so a replay or a duplicate cannot count a report
-  twice; it is versioned by the newest report version it includes.  Changes are coalesced for ``COALESCE_S`` (a burst
-  or a replay becomes one write per campaign).  Both states are Bytewax recovery state: they survive crashes.
+  twice; it is versioned by the newest report version it includes.  Changes are coalesced for
+  ``CDCHUB_FLOWS__CAMPAIGN_COSTS_COALESCE_MS`` (a burst or a replay becomes one write per campaign).  Both states
+  are Bytewax recovery state: they survive crashes.
 * **Writes** go through the flow's ledger (key ``campaign:<id>``): a total at a version already written is skipped,
   so replaying the topic from the start (even without recovery state) writes nothing.
 
@@ -25,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable
 from datetime import timedelta
@@ -39,7 +39,6 @@ from cdchub.ledger import LedgerEntry, SyncLedger, open_engine
 from cdchub.settings import Settings, get_settings
 from connectors.common.dead_letters import dlq_topic
 from connectors.common.delivery import deliver
-from connectors.common.errors import PermanentError
 from connectors.common.kafka import producer
 from connectors.common.retry import GaveUp, RetryPolicy
 from connectors.common.sync import SyncCommand
@@ -47,24 +46,17 @@ from connectors.common.two_way import Planned
 from connectors.huilianyi.source import SCHEMA, TOPIC
 from connectors.zoho.client import ZohoClient
 from connectors.zoho.update_sink import ZohoUpdatePartition
+from core.errors import PermanentError
+from flows.bill_amounts import BillAmounts, BillChange, Contribution
 from flows.expense_rules import ExpenseRules, load_rules
 from flows.expenses_to_kingdee import report_of
 from flows.kingdee_documents import DocumentEvent, read_documents, write_dead_letters
-from flows.order_amounts import (
-    RETIRE_AFTER,
-    BillAmounts,
-    BillChange,
-    Contribution,
-    OrderState,
-    OrderTotal,
-    SumOverBills,
-    apply_contribution,
-)
+from flows.order_sums import RETIRE_AFTER, OrderState, OrderTotal, SumOverBills, apply_contribution
 
 log = logging.getLogger(__name__)
 FLOW = "campaign_costs"
-#: Changes of one campaign's cost are gathered this long before the write (environment
-#: ``CDCHUB_CAMPAIGN_COSTS_COALESCE_MS``).
+#: Changes of one campaign's cost are gathered this long before the write, by default
+#: (``Settings.flows.campaign_costs_coalesce_ms``).
 COALESCE_S = 0.3
 
 Clock = Callable[[], float]
@@ -160,11 +152,6 @@ class CampaignCostSink(DynamicSink[SyncCommand]):
         )
 
 
-def _coalesce_s() -> float:
-    value = os.environ.get("CDCHUB_CAMPAIGN_COSTS_COALESCE_MS")
-    return float(value) / 1000 if value else COALESCE_S
-
-
 def build_flow(settings: Settings | None = None, rules: ExpenseRules | None = None,
                *, into: Dataflow | None = None) -> Dataflow:
     settings = settings or get_settings()
@@ -175,7 +162,7 @@ def build_flow(settings: Settings | None = None, rules: ExpenseRules | None = No
     by_report = op.key_on("by_report", changes, lambda c: c.bill)
     contributions = op.stateful("per_report", by_report, BillAmounts)
     by_campaign = op.key_on("by_campaign", op.map("drop_report", contributions, lambda kv: kv[1]), lambda c: c.order)
-    coalesce_s = _coalesce_s()
+    coalesce_s = settings.flows.campaign_costs_coalesce_ms / 1000
     totals = op.stateful("sum_per_campaign", by_campaign, lambda state: CampaignCost(state, coalesce_s))
     commands = op.map("to_command", totals, lambda kv: cost_command(rules, kv[1]))
     deliver("crm_campaign_costs", commands, CampaignCostSink(settings, rules))

@@ -27,7 +27,6 @@ from cdchub.ledger import LedgerEntry, SyncLedger, open_engine
 from cdchub.settings import Settings, get_settings
 from connectors.common.dead_letters import dlq_topic
 from connectors.common.delivery import deliver
-from connectors.common.errors import PermanentError
 from connectors.common.kafka import producer
 from connectors.common.ledger_sink import LedgerSinkPartition
 from connectors.common.retry import GaveUp, RetryPolicy
@@ -38,8 +37,9 @@ from connectors.kingdee.form_requirements import FormRequirements
 from connectors.kingdee.sink import kingdee_client
 from connectors.zoho.client import ZohoClient
 from connectors.zoho.source import zoho_topic
+from core.errors import PermanentError
+from core.mapping import fingerprint
 from flows.kingdee_documents import DocumentEvent, read_documents, write_dead_letters
-from flows.mapping import fingerprint
 
 log = logging.getLogger(__name__)
 FLOW = "converted_leads"

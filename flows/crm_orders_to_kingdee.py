@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import tomllib
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
@@ -31,12 +30,12 @@ from typing import Any
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.outputs import DynamicSink
+from pydantic import Field
 
 from cdchub.ledger import LedgerEntry, SyncLedger, open_engine
 from cdchub.settings import Settings, get_settings
 from connectors.common.dead_letters import dlq_topic
 from connectors.common.delivery import deliver
-from connectors.common.errors import PermanentError
 from connectors.common.kafka import producer
 from connectors.common.ledger_sink import LedgerSinkPartition
 from connectors.common.retry import GaveUp, RetryPolicy
@@ -48,14 +47,17 @@ from connectors.kingdee.models import china_now
 from connectors.kingdee.sink import kingdee_client
 from connectors.zoho.client import ZohoClient
 from connectors.zoho.source import zoho_topic
+from core.errors import PermanentError
+from core.mapping import fingerprint
+from core.toml_specs import Spec, load_toml_spec
 from flows.kingdee_documents import DocumentEvent, read_documents, write_dead_letters
-from flows.mapping import fingerprint
+from flows.specs import spec_path
 
 log = logging.getLogger(__name__)
 FLOW = "crm_orders_to_kingdee"
 MODULE = "Sales_Orders"
 LINES = "Ordered_Items"
-RULES_PATH = Path(__file__).parent / "mappings" / f"{FLOW}.toml"
+RULES_PATH = spec_path(FLOW)
 PRICE_TOLERANCE = Decimal("0.005")
 
 
@@ -80,22 +82,46 @@ class OrderRules:
         return f"{self.bill_prefix}{order_id}"
 
 
+class ConfirmedSpec(Spec):
+    field: str = Field(min_length=1)
+    values: tuple[str, ...] = Field(min_length=1)
+
+
+class KingdeeOrderSpec(Spec):
+    form: str = Field(min_length=1)
+    bill_prefix: str = Field(min_length=1)
+    link_field: str = Field(min_length=1)
+    default_tax_rate: Decimal = Field(ge=0)
+    refusal_msg_codes: frozenset[int]
+
+
+class NumbersSpec(Spec):
+    account: tuple[str, ...] = Field(min_length=1)
+    product: tuple[str, ...] = Field(min_length=1)
+
+
+class OrderRulesSpec(Spec):
+    """``flows/mappings/crm_orders_to_kingdee.toml``."""
+
+    confirmed: ConfirmedSpec
+    kingdee: KingdeeOrderSpec
+    numbers: NumbersSpec
+
+
 def load_rules(path: Path = RULES_PATH) -> OrderRules:
-    raw = tomllib.loads(path.read_text())
-    try:
-        return OrderRules(
-            confirmed_field=str(raw["confirmed"]["field"]),
-            confirmed_values=tuple(str(v) for v in raw["confirmed"]["values"]),
-            form=str(raw["kingdee"]["form"]),
-            bill_prefix=str(raw["kingdee"]["bill_prefix"]),
-            link_field=str(raw["kingdee"]["link_field"]),
-            default_tax_rate=Decimal(str(raw["kingdee"]["default_tax_rate"])),
-            refusal_msg_codes=frozenset(int(c) for c in raw["kingdee"]["refusal_msg_codes"]),
-            account_number_fields=tuple(raw["numbers"]["account"]),
-            product_number_fields=tuple(raw["numbers"]["product"]),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: {exc!r}") from exc
+    """Read and check the rules; a wrong file fails at start naming the file and the field."""
+    spec = load_toml_spec(path, OrderRulesSpec)
+    return OrderRules(
+        confirmed_field=spec.confirmed.field,
+        confirmed_values=spec.confirmed.values,
+        form=spec.kingdee.form,
+        bill_prefix=spec.kingdee.bill_prefix,
+        link_field=spec.kingdee.link_field,
+        default_tax_rate=spec.kingdee.default_tax_rate,
+        refusal_msg_codes=spec.kingdee.refusal_msg_codes,
+        account_number_fields=spec.numbers.account,
+        product_number_fields=spec.numbers.product,
+    )
 
 
 def _lookup_id(value: Any) -> str | None:

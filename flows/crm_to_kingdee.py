@@ -32,8 +32,8 @@ from connectors.common.sync import SyncCommand
 from connectors.kingdee.sink import KingdeeSaveSink
 from connectors.zoho.sink import ZohoUpsertSink
 from connectors.zoho.source import zoho_topic
+from core.mapping import Mapping, MappingError, fingerprint
 from flows.kingdee_documents import DocumentEvent, read_documents, write_dead_letters
-from flows.mapping import Mapping, MappingError, fingerprint
 
 log = logging.getLogger(__name__)
 

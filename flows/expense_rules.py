@@ -9,21 +9,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tomllib
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from connectors.common.errors import PermanentError
-from flows.mapping import MAPPINGS_DIR
+from pydantic import Field
 
-RULES_PATH = MAPPINGS_DIR / "expenses.toml"
-#: Environment variable naming another rules file.
-RULES_ENV = "CDCHUB_EXPENSES_MAPPING"
-CHINA_TZ = timezone(timedelta(hours=8))
+from cdchub.settings import get_settings
+from core.china_time import CHINA_TIME
+from core.errors import PermanentError
+from core.toml_specs import Spec, load_toml_spec
+from flows.specs import spec_path
+
+#: The rules file unless ``CDCHUB_FLOWS__EXPENSES_MAPPING`` names another.
+RULES_PATH = spec_path("expenses")
 
 
 class UnmappedExpenseType(PermanentError):
@@ -137,7 +138,7 @@ def _china_date(instant: Any) -> str | None:
     if not instant:
         return None
     moment = datetime.fromisoformat(str(instant).replace("Z", "+00:00"))
-    return moment.astimezone(CHINA_TZ).strftime("%Y-%m-%d")
+    return moment.astimezone(CHINA_TIME).strftime("%Y-%m-%d")
 
 
 def intent_fingerprint(rules: ExpenseRules, report: dict[str, Any]) -> str:
@@ -151,33 +152,72 @@ def intent_fingerprint(rules: ExpenseRules, report: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
 
 
+# --- the file --------------------------------------------------------------------------------------------------
+
+Text = Annotated[str, Field(min_length=1)]
+
+
+class StatusesSpec(Spec):
+    #: Huilianyi report statuses in which a report counts as approved.
+    approved: frozenset[int] = Field(min_length=1)
+
+
+class KingdeeBillSpec(Spec):
+    form: Text
+    bill_prefix: Text
+    default_proposer_id: int
+    contact_unit_type: Text = "BD_Empinfo"
+    currencies: dict[str, int] = {}
+    refusal_msg_codes: frozenset[int]
+    deletable_statuses: frozenset[str]
+
+
+class ExpenseItemSpec(Spec):
+    id: int
+    number: Text
+    name: Text
+
+
+class CampaignCostSpec(Spec):
+    field_code: Text
+    module: Text
+    cost_field: Text
+    amount: Text
+
+
+class ExpensesSpec(Spec):
+    """``flows/mappings/expenses.toml``."""
+
+    statuses: StatusesSpec
+    kingdee: KingdeeBillSpec
+    employees: dict[str, int] = {}
+    expense_items: dict[str, ExpenseItemSpec]
+    campaign: CampaignCostSpec
+
+
 def rules_path() -> Path:
-    return Path(os.environ.get(RULES_ENV) or RULES_PATH)
+    return get_settings().flows.expenses_mapping or RULES_PATH
 
 
 def load_rules(path: Path | None = None) -> ExpenseRules:
-    """Read and check the rules; a missing or wrong entry fails at start, naming the file and the key."""
+    """Read and check the rules (``path``, else the configured file); a missing or wrong entry fails at start,
+    naming the file and the key."""
     path = path or rules_path()
-    raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    try:
-        kd, camp = raw["kingdee"], raw["campaign"]
-        items = {code: ExpenseItem(int(spec["id"]), str(spec["number"]), str(spec["name"]))
-                 for code, spec in raw["expense_items"].items()}
-        return ExpenseRules(
-            approved_statuses=frozenset(int(s) for s in raw["statuses"]["approved"]),
-            form=str(kd["form"]),
-            bill_prefix=str(kd["bill_prefix"]),
-            default_proposer_id=int(kd["default_proposer_id"]),
-            contact_unit_type=str(kd.get("contact_unit_type") or "BD_Empinfo"),
-            currencies={str(k): int(v) for k, v in (kd.get("currencies") or {}).items()},
-            refusal_msg_codes=frozenset(int(c) for c in kd["refusal_msg_codes"]),
-            deletable_statuses=frozenset(str(s) for s in kd["deletable_statuses"]),
-            employees={str(k): int(v) for k, v in (raw.get("employees") or {}).items()},
-            expense_items=items,
-            campaign_field=str(camp["field_code"]),
-            campaign_module=str(camp["module"]),
-            cost_field=str(camp["cost_field"]),
-            amount_field=str(camp["amount"]),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: missing or wrong entry {exc!r}") from exc
+    spec = load_toml_spec(path, ExpensesSpec)
+    kd, camp = spec.kingdee, spec.campaign
+    return ExpenseRules(
+        approved_statuses=spec.statuses.approved,
+        form=kd.form,
+        bill_prefix=kd.bill_prefix,
+        default_proposer_id=kd.default_proposer_id,
+        contact_unit_type=kd.contact_unit_type,
+        currencies=dict(kd.currencies),
+        refusal_msg_codes=kd.refusal_msg_codes,
+        deletable_statuses=kd.deletable_statuses,
+        employees=dict(spec.employees),
+        expense_items={code: ExpenseItem(item.id, item.number, item.name) for code, item in spec.expense_items.items()},
+        campaign_field=camp.field_code,
+        campaign_module=camp.module,
+        cost_field=camp.cost_field,
+        amount_field=camp.amount,
+    )

@@ -33,7 +33,6 @@ from cdchub.ledger import LedgerEntry, SyncLedger, open_engine
 from cdchub.settings import Settings, get_settings
 from connectors.common.dead_letters import dlq_topic
 from connectors.common.delivery import deliver
-from connectors.common.errors import PermanentError
 from connectors.common.kafka import producer
 from connectors.common.ledger_sink import LedgerSinkPartition
 from connectors.common.retry import GaveUp, RetryPolicy
@@ -44,6 +43,7 @@ from connectors.huilianyi.source import SCHEMA, TOPIC
 from connectors.kingdee.client import KingdeeApiError, KingdeeWebApiClient
 from connectors.kingdee.form_requirements import FormRequirements
 from connectors.kingdee.sink import kingdee_client
+from core.errors import PermanentError
 from flows.expense_rules import ExpenseRules, intent_fingerprint, load_rules
 from flows.kingdee_documents import DocumentEvent, read_documents, write_dead_letters
 

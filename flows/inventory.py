@@ -32,7 +32,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -61,12 +60,12 @@ FLOW = "inventory"
 MATERIALS_FLOW = "materials"
 MODULE = "Products"
 QTY_FIELD = "Qty_in_Stock"
-#: Writes of one material's stock are at least this far apart (environment ``CDCHUB_INVENTORY_COALESCE_MS``).
+#: Writes of one material's stock are at least this far apart, by default (``CDCHUB_FLOWS__INVENTORY_COALESCE_MS``).
 COALESCE = timedelta(milliseconds=1000)
 #: How long a removed row's tombstone (and so an emptied material's state) is kept.
 RETIRE_AFTER = timedelta(minutes=15)
 #: How long a total is looked up often (up to every 10 s) while its material is not in the CRM; afterwards it is
-#: parked and looked up every ``PARKED_RETRY_S`` (environment ``CDCHUB_INVENTORY_UNSYNCED_GIVE_UP_MS``).
+#: parked and looked up every ``PARKED_RETRY_S`` (``CDCHUB_FLOWS__INVENTORY_UNSYNCED_GIVE_UP_MS``).
 UNSYNCED_GIVE_UP = timedelta(seconds=60)
 UNSYNCED_FIRST_RETRY_S = 1.0
 UNSYNCED_MAX_RETRY_S = 10.0
@@ -334,11 +333,6 @@ def to_command(write: StockWrite) -> SyncCommand:
 # --- the dataflow -------------------------------------------------------------------------------------------------
 
 
-def _env_ms(name: str, default: timedelta) -> timedelta:
-    value = os.environ.get(name)
-    return timedelta(milliseconds=float(value)) if value else default
-
-
 def stock_totals(changes: Stream[tuple[str, RowChange]], clock: Clock = time.time,
                  retire_after: timedelta = RETIRE_AFTER) -> Stream[tuple[str, StockTotal]]:
     """The per-material sum step (keyed by material id)."""
@@ -363,8 +357,8 @@ def build_flow(settings: Settings | None = None, *, into: Dataflow | None = None
     no_material = op.map("no_material", split.falses, lambda kv: kv[1])
     totals = stock_totals(changes)
     materials = LedgerLookup(settings.ledger_database_url(), MATERIALS_FLOW)
-    out = throttled_writes(totals, materials, interval=_env_ms("CDCHUB_INVENTORY_COALESCE_MS", COALESCE),
-                           give_up=_env_ms("CDCHUB_INVENTORY_UNSYNCED_GIVE_UP_MS", UNSYNCED_GIVE_UP),
+    out = throttled_writes(totals, materials, interval=timedelta(milliseconds=settings.flows.inventory_coalesce_ms),
+                           give_up=timedelta(milliseconds=settings.flows.inventory_unsynced_give_up_ms),
                            refused=materials.failure)
     values = op.map("drop_key", out, lambda kv: kv[1])
     writes = op.branch("resolved", values, lambda v: isinstance(v, StockWrite))

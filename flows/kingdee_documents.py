@@ -15,11 +15,17 @@ from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow, Stream
 
 from cdchub.ledger import Position
-from cdchub.settings import Settings
+from cdchub.settings import RegistrySettings, Settings
 from connectors.common import replay_mode
 from connectors.common.avro import AvroDecoder, load_schema_text, registry_client
 from connectors.common.dead_letters import DeadLetter, dlq_topic
-from connectors.common.kafka import CHANGE_TOPIC_CONFIG, DLQ_TOPIC_CONFIG, ensure_topics
+from connectors.common.kafka import (
+    CHANGE_TOPIC_CONFIG,
+    DLQ_TOPIC_CONFIG,
+    bytewax_brokers,
+    bytewax_config,
+    ensure_topics,
+)
 from connectors.common.kafka_input import SharedKafkaSource
 
 REPLAY_CONSUMER_CONFIG = {"fetch.wait.max.ms": "20", "session.timeout.ms": "10000"}
@@ -48,7 +54,7 @@ class DocumentEvent:
 class EnvelopeDecoder:
     """Decodes change events; built lazily in each worker (registry clients do not pickle)."""
 
-    def __init__(self, registry_url: str, schema: str) -> None:
+    def __init__(self, registry_url: RegistrySettings | str, schema: str) -> None:
         self.registry_url = registry_url
         self.reader_schema = load_schema_text(schema)  # read at build time: a missing schema fails at start
         self._decoder: AvroDecoder | None = None
@@ -84,13 +90,13 @@ def read_documents(
     if replay is not None:
         replay.input_topic(full_topic)
     if replay is not None:  # a replay reads to the end of its topics and stops
-        src = kop.input("read", flow, brokers=[settings.kafka.bootstrap_servers], topics=[full_topic],
-                        batch_size=500, add_config={**settings.kafka.client, **REPLAY_CONSUMER_CONFIG}, tail=False)
+        src = kop.input("read", flow, brokers=bytewax_brokers(settings.kafka), topics=[full_topic], batch_size=500,
+                        add_config=bytewax_config(settings.kafka, REPLAY_CONSUMER_CONFIG), tail=False)
         oks, errs = src.oks, src.errs
         op.inspect("replay_progress", oks, lambda _step, msg: replay.saw(msg.topic or full_topic))
     else:
-        messages = op.input("read", flow, SharedKafkaSource(settings.kafka.bootstrap_servers, [full_topic],
-                                                             flow=flow_name, config=settings.kafka.client))
+        messages = op.input("read", flow, SharedKafkaSource.from_settings(settings.kafka, [full_topic],
+                                                                           flow=flow_name))
         split_read = op.branch("read_ok", messages, lambda m: isinstance(m, KafkaSourceMessage))
         oks, errs = split_read.trues, split_read.falses  # type: ignore[assignment]
     read_errors = op.map(
@@ -98,7 +104,7 @@ def read_documents(
         lambda e: DeadLetter(flow=flow_name, stage="read", error_class="KafkaError", error=str(e.err),
                              topic=e.msg.topic, partition=e.msg.partition, offset=e.msg.offset),
     )
-    decoded = op.filter_map("decode", oks, EnvelopeDecoder(settings.registry.url, schema or topic))
+    decoded = op.filter_map("decode", oks, EnvelopeDecoder(settings.registry, schema or topic))
     split = op.branch("decoded_ok", decoded, lambda x: isinstance(x, DocumentEvent))
     bad = op.map("name_flow", split.falses, lambda d: _with_flow(d, flow_name))  # type: ignore[arg-type]
     return split.trues, op.merge("read_dead_letters", read_errors, bad)  # type: ignore[return-value]
@@ -121,6 +127,6 @@ def write_dead_letters(flow_name: str, settings: Settings, letters: Stream[DeadL
              "error": letter.error}))
         return
     messages = op.map("dead_letter_messages", letters, to_message)
-    kop.output("dead_letters", messages, brokers=[settings.kafka.bootstrap_servers],
-               topic=settings.kafka.topic(dlq_topic(flow_name)), add_config={
-                   **settings.kafka.client, "message.max.bytes": str(settings.kafka.max_event_bytes)})
+    kop.output("dead_letters", messages, brokers=bytewax_brokers(settings.kafka),
+               topic=settings.kafka.topic(dlq_topic(flow_name)), add_config=bytewax_config(
+                   settings.kafka, {"message.max.bytes": str(settings.kafka.max_event_bytes)}))

@@ -20,10 +20,10 @@ from cdchub.settings import Settings
 from connectors.common.dead_letters import DeadLetter
 from connectors.common.delivery import deliver
 from connectors.common.sync import SyncCommand
-from connectors.kingdee.models import CHINA_TIME
 from connectors.zoho.sink import ZohoUpsertSink
+from core.china_time import CHINA_TIME
+from core.mapping import Mapping, MappingError, fingerprint
 from flows.kingdee_documents import DocumentEvent, read_documents, write_dead_letters
-from flows.mapping import Mapping, MappingError, fingerprint
 
 
 def to_command(flow_name: str, mapping: Mapping, event: DocumentEvent) -> SyncCommand | DeadLetter | None:

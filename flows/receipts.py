@@ -15,7 +15,8 @@ from __future__ import annotations
 from bytewax.dataflow import Dataflow
 
 from cdchub.settings import Settings, get_settings
-from flows.order_amounts import BillSpec, build_bill_flow, load_spec
+from flows.bill_spec import BillSpec, load_spec
+from flows.order_amounts import build_bill_flow
 
 FLOW = "receipts"
 

@@ -35,14 +35,15 @@ from cdchub.ledger import LedgerEntry, SyncLedger, open_engine
 from cdchub.settings import Settings, get_settings
 from connectors.common.dead_letters import DeadLetter, dlq_topic
 from connectors.common.delivery import deliver
-from connectors.common.errors import PermanentError
 from connectors.common.kafka import producer
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import Planned
 from connectors.zoho.client import ZohoClient
 from connectors.zoho.sink import ZohoUpsertPartition, ZohoUpsertSink
+from core.errors import PermanentError
+from core.mapping import Mapping, MappingError, Ref, fingerprint, refs_in, resolve_refs
 from flows.kingdee_documents import DocumentEvent, read_documents, write_dead_letters
-from flows.mapping import Mapping, MappingError, Ref, fingerprint, load_mapping, refs_in, resolve_refs
+from flows.specs import load_mapping
 from flows.waiting import ReferenceWait
 
 FLOW = "sales_orders"

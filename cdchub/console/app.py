@@ -1,5 +1,6 @@
-"""The web console (``cdchub console``): a Starlette app with sign-in, document traces, dead letters with replay,
-and flow health.
+"""The web console (``cdchub console``): a Starlette app with sign-in, document traces (with a picture of the
+path), dead letters with replay (a whole flow's only after a dry-run preview is confirmed), and flow health (every
+flow, sparklines of the last hour, refreshing itself).
 
 Every route except the sign-in page and the stylesheet needs a session: pages redirect to the sign-in page, the JSON
 API (``/api/…``) answers 401.  Every POST that changes something needs the session's CSRF token.  Blocking work
@@ -13,8 +14,9 @@ import asyncio
 import hmac
 import json
 import logging
+import threading
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
 from pathlib import Path
 from urllib.parse import parse_qs, quote
 
@@ -41,6 +43,8 @@ STYLESHEET = Path(__file__).with_name("static") / "console.css"
 PUBLIC_PATHS = {"/login", "/console.css"}
 MAX_FORM_BYTES = 16 * 1024
 FAILED_LOGIN_DELAY_S = 0.5
+#: How often the console keeps the flows' lag for the sparklines (s).
+SAMPLE_EVERY_S = 60.0
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; "
                                "base-uri 'none'",
@@ -98,6 +102,7 @@ class Console:
         self.sessions = Sessions(settings.console.session_ttl_s)
         self.brake = LoginBrake()
         self.data = data
+        self.topic_prefix = settings.kafka.topic_prefix
 
     def _csrf(self, request: Request) -> str:
         return self.sessions.csrf_token(request.state.sid)
@@ -149,13 +154,13 @@ class Console:
     async def trace_page(self, request: Request) -> Response:
         term = request.query_params.get("term", "").strip()
         if not term:
-            return HTMLResponse(pages.trace_page("", None, self._csrf(request)))
+            return HTMLResponse(pages.trace_page("", None, self._csrf(request), self.topic_prefix))
         try:
             found = await run_in_threadpool(self.data.trace, term)
         except Exception as exc:  # broker or registry away: say so on the page
             log.warning("trace of %r failed: %s", term, exc)
             return HTMLResponse(pages.refused_page(f"The trace failed: {type(exc).__name__}"), status_code=503)
-        return HTMLResponse(pages.trace_page(term, found, self._csrf(request)))
+        return HTMLResponse(pages.trace_page(term, found, self._csrf(request), self.topic_prefix))
 
     async def dead_letters_page(self, request: Request) -> Response:
         flow = request.query_params.get("flow", "").strip()
@@ -169,7 +174,12 @@ class Console:
         if form is None:
             return HTMLResponse(pages.refused_page("The form is stale or forged (CSRF token missing)."), 403)
         if form.get("flow"):
-            results = await run_in_threadpool(self.data.replay_flow, form["flow"])
+            if form.get("confirm") != "yes":  # a whole flow is replayed only after its preview was confirmed
+                return RedirectResponse(pages.preview_location(form["flow"]), status_code=303)
+            offsets = [int(o) for o in form.get("offsets", "").split(",") if o.strip().isdigit()]
+            if not offsets:
+                return HTMLResponse(pages.refused_page("Nothing was previewed to replay."), 400)
+            results = await run_in_threadpool(self.data.replay_flow, form["flow"], offsets)
         elif form.get("topic") and form.get("offset", "").isdigit():
             results = await run_in_threadpool(self.data.replay_letter, form["topic"], int(form["offset"]))
         else:
@@ -178,6 +188,14 @@ class Console:
                          for x, outcome in results) or "nothing to replay"
         log.info("replay from the console: %s", note)
         return RedirectResponse(pages.dead_letters_location(form.get("flow", ""), "", note), status_code=303)
+
+    async def replay_preview(self, request: Request) -> Response:
+        """What "Replay all of <flow>" would write; nothing is written until its form is confirmed (a POST)."""
+        flow = request.query_params.get("flow", "").strip()
+        if not flow:
+            return HTMLResponse(pages.refused_page("Name a flow to replay."), 400)
+        preview = await run_in_threadpool(self.data.preview_flow, flow)
+        return HTMLResponse(pages.replay_preview_page(preview, self._csrf(request)))
 
     async def flows_page(self, request: Request) -> Response:
         health = await run_in_threadpool(self.data.health)
@@ -197,8 +215,7 @@ class Console:
 
     async def api_flows(self, request: Request) -> Response:
         health = await run_in_threadpool(self.data.health)
-        body = {"flows": [asdict(s) for s in health.flows], "problem": health.problem or None}
-        return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
+        return Response(json.dumps(health.as_json(), ensure_ascii=False, default=str), media_type="application/json")
 
     def routes(self) -> list[Route]:
         return [
@@ -206,7 +223,8 @@ class Console:
             Route("/login", self.login_page, methods=["GET"]), Route("/login", self.login, methods=["POST"]),
             Route("/logout", self.logout, methods=["POST"]),
             Route("/trace", self.trace_page), Route("/dead-letters", self.dead_letters_page),
-            Route("/dead-letters/replay", self.replay, methods=["POST"]), Route("/flows", self.flows_page),
+            Route("/dead-letters/replay", self.replay, methods=["POST"]),
+            Route("/dead-letters/preview", self.replay_preview, methods=["GET"]), Route("/flows", self.flows_page),
             Route("/api/trace", self.api_trace), Route("/api/dead-letters", self.api_dead_letters),
             Route("/api/flows", self.api_flows),
         ]
@@ -219,11 +237,23 @@ def create_app(settings: Settings, password: str, data: ConsoleData | None = Non
                      middleware=[Middleware(SignInRequired, sessions=console.sessions)])
 
 
+def _sample_every_minute(data: ConsoleData) -> None:
+    """The flows' lag once a minute while the console runs, for the flow-health page's sparklines."""
+    while True:
+        try:
+            data.sample()
+        except Exception as exc:  # the broker or the ledger away for a while: the sparkline has a gap
+            log.debug("no lag sample this minute: %s", exc)
+        time.sleep(SAMPLE_EVERY_S)  # the sampler's own thread: a period, not a wait for a condition
+
+
 def serve(settings: Settings, host: str, port: int) -> None:
     password, generated = console_password(settings.console)
     if generated is not None:
         log.info("generated the console password into %s (mode 600); sign in as %r with it", generated,
                  settings.console.user)
-    app = create_app(settings, password)
+    data = ConsoleData(settings, open_engine(settings.ledger_database_url()))
+    app = create_app(settings, password, data)
+    threading.Thread(target=_sample_every_minute, args=(data,), name="lag-samples", daemon=True).start()
     log.info("web console on http://%s:%d/ (user %r)", host, port, settings.console.user)
     uvicorn.run(app, host=host, port=port, log_level="info")

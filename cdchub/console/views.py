@@ -5,16 +5,22 @@ app runs them in a worker thread.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Engine, make_url
 
 from cdchub import dead_letter_admin as dlq
-from cdchub.dashboard import Snapshot, take
-from cdchub.flow_status import FlowStatus, flow_statuses
+from cdchub.console.pictures import Sparkline, sparkline
+from cdchub.console.replay_preview import dry_run
+from cdchub.dashboard import Snapshot, rate_history, take
+from cdchub.flow_status import FlowRow, RuntimeStatus, lag_history, runtime_status
 from cdchub.settings import Settings
 from cdchub.trace import Trace, trace
+
+#: A dead-letter replay and a preview at a time (a preview must not see letters half replayed).
+_REPLAYS = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -32,27 +38,39 @@ class LetterRow:
 
 @dataclass(frozen=True)
 class Health:
-    flows: list[FlowStatus]
+    status: RuntimeStatus | None
     capture: Snapshot | None
-    problem: str = ""  # why the figures are not available (no ledger or broker yet)
-    #: Every flow of every dataflow: (dataflow, flow, the running process's report of it or None, process report).
-    runtime: list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]] = field(default_factory=list)
+    problem: str = ""  # why some figures are not available (no ledger or broker yet)
+    #: Per flow: writes per minute and lag over the last hour.
+    rates: dict[str, Sparkline] = field(default_factory=dict)
+    lags: dict[str, Sparkline] = field(default_factory=dict)
+
+    @property
+    def flows(self) -> list[FlowRow]:
+        return self.status.flows if self.status is not None else []
+
+    def as_json(self) -> dict[str, Any]:
+        body = self.status.to_json() if self.status is not None else {"flows": []}
+        return {**body, "problem": self.problem or None,
+                "history": {flow: {"writes_per_minute_max": self.rates[flow].top if flow in self.rates else None,
+                                   "lag_last": self.lags[flow].last if flow in self.lags else None}
+                            for flow in (r.flow for r in self.flows)}}
 
 
-def runtime_view(settings: Settings) -> list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]]:
-    """Every flow of every dataflow with what its running process (if any) reports of it."""
-    from connectors.common.health import read_reports
-    from flows.dataflows import DATAFLOWS
+@dataclass(frozen=True)
+class ReplayPreview:
+    """What "Replay all of <flow>" would do (``replay_preview.py``); the confirmation replays exactly ``offsets``."""
 
-    reports = read_reports(settings.state_dir)
-    rows: list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]] = []
-    for dataflow, members in DATAFLOWS.items():
-        for flow in members:
-            found = next(((r, r["flows"][flow]) for r in reports if flow in (r.get("flows") or {}) and r["alive"]),
-                         None) or next(((r, r["flows"][flow]) for r in reports if flow in (r.get("flows") or {})),
-                                       None)
-            rows.append((dataflow, flow, found[1] if found else None, found[0] if found else None))
-    return rows
+    flow: str
+    letters: list[tuple[dlq.Letter, str]]
+    dry_run: dict[str, Any]
+
+    @property
+    def offsets(self) -> list[int]:
+        return [x.dlq_offset for x, outcome in self.letters if outcome.startswith("would replay")]
+
+    def count(self, prefix: str) -> int:
+        return sum(1 for _, outcome in self.letters if outcome.startswith(prefix))
 
 
 @dataclass
@@ -71,18 +89,46 @@ class ConsoleData:
     def replay_letter(self, dlq_topic: str, dlq_offset: int) -> list[tuple[dlq.Letter, str]]:
         """Replay one letter, named by its dead-letter topic and offset (only topics of this installation)."""
         chosen = [x for x in dlq.letters(self.settings) if (x.dlq_topic, x.dlq_offset) == (dlq_topic, dlq_offset)]
-        return dlq.replay(self.settings, self.engine, chosen)
+        with _REPLAYS:
+            return dlq.replay(self.settings, self.engine, chosen)
 
-    def replay_flow(self, flow: str) -> list[tuple[dlq.Letter, str]]:
-        """Replay every letter of a flow not replayed before."""
-        return dlq.replay(self.settings, self.engine, dlq.letters(self.settings, flow))
+    def preview_flow(self, flow: str) -> ReplayPreview:
+        """What replaying every letter of a flow would do, writing nothing: the dead-letter replay's dry run, and
+        for flows that can compare with their target, the replay's dry run over exactly the letters' messages."""
+        with _REPLAYS:
+            outcomes = dlq.replay(self.settings, self.engine, dlq.letters(self.settings, flow), dry_run=True)
+        chosen = [x for x, outcome in outcomes if outcome.startswith("would replay")]
+        positions = [(str(x.source["topic"]), int(x.source.get("partition") or 0), int(x.source["offset"]))
+                     for x in chosen]
+        return ReplayPreview(flow, outcomes, dry_run(flow, positions, {str(x.source.get("key")) for x in chosen}))
+
+    def replay_flow(self, flow: str, offsets: list[int] | None = None) -> list[tuple[dlq.Letter, str]]:
+        """Replay the letters of a flow not replayed before — those at ``offsets`` of its dead-letter topic when
+        given (the ones a preview showed), else all."""
+        chosen = [x for x in dlq.letters(self.settings, flow) if offsets is None or x.dlq_offset in offsets]
+        with _REPLAYS:
+            return dlq.replay(self.settings, self.engine, chosen)
 
     def health(self) -> Health:
-        runtime = runtime_view(self.settings)
+        """Every flow's status (and this minute's lag sample), with the last hour's writes and lag as sparklines."""
+        status = runtime_status(self.settings, self.engine)
+        problem = status.problem
+        capture = None
+        rates: dict[str, list[int]] = {}
         try:
-            return Health(flow_statuses(self.settings, self.engine), take(self.settings, []), runtime=runtime)
-        except Exception as exc:  # no ledger, broker or topics yet: say so instead of failing the page
-            return Health([], None, f"{type(exc).__name__}: {str(exc)[:200]}", runtime)
+            capture = take(self.settings, [])
+            rates = rate_history(self.engine)
+        except Exception as exc:  # no ledger yet: say so instead of failing the page
+            problem = problem or f"{type(exc).__name__}: {str(exc)[:200]}"
+        lags = lag_history(self.settings.state_dir)
+        flows = [r.flow for r in status.flows]
+        return Health(status, capture, problem,
+                      {f: sparkline(rates.get(f) or [0] * 60) for f in flows},
+                      {f: sparkline(lags[f]) for f in flows if f in lags})
+
+    def sample(self) -> None:
+        """This minute's lag sample of every flow (the console's sampler thread)."""
+        runtime_status(self.settings, self.engine)
 
     def installation(self) -> list[tuple[str, str]]:
         """Where this installation's data lives; no secret (passwords in URLs are masked)."""

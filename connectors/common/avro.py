@@ -23,6 +23,7 @@ import fastavro
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+from cdchub.settings import RegistrySettings
 from connectors.common.avro_codegen import NotCompilable
 from connectors.common.avro_reader import compile_reader
 from connectors.common.avro_writer import compile_writer
@@ -45,8 +46,10 @@ def load_schema_text(name: str) -> str:
     return (SCHEMAS_DIR / f"{name}.avsc").read_text(encoding="utf-8")
 
 
-def registry_client(url: str) -> SchemaRegistryClient:
-    return SchemaRegistryClient({"url": url})
+def registry_client(registry: RegistrySettings | str) -> SchemaRegistryClient:
+    """A registry client from the installation's :class:`~cdchub.settings.RegistrySettings` (URL, basic or bearer
+    credentials, CA), or from a bare URL (a registry with no credentials: tests, the local stack)."""
+    return SchemaRegistryClient({"url": registry} if isinstance(registry, str) else registry.client_config())
 
 
 class AvroEncoder:

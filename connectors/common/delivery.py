@@ -50,12 +50,12 @@ from bytewax.outputs import DynamicSink
 
 from connectors.common import replay_mode
 from connectors.common.batching import PER_CALL, batch_take
-from connectors.common.errors import TransientError
 from connectors.common.health import HEALTH
 from connectors.common.kafka_input import backlog, wake_by
 from connectors.common.retry import RetryPolicy
 from connectors.common.sync import SyncCommand
 from connectors.common.token_cache import TokenUnavailable
+from core.errors import TransientError
 
 log = logging.getLogger(__name__)
 

@@ -27,6 +27,8 @@ LATENCY_WINDOW_MS = 120_000
 #: A report older than this is stale (its process hangs, or died without removing it).
 STALE_AFTER_S = 20.0
 RUNTIME = "runtime"
+#: How the delivery step names the error of a command that waits for an access token (``TokenUnavailable``).
+TOKEN_WAIT = "TokenUnavailable"
 
 
 def _now_ms() -> int:
@@ -55,6 +57,8 @@ class FlowHealth:
         body.pop("latencies")
         body["retrying"] = len(retrying)
         body["retrying_since_ms"] = min((since for since, _ in retrying.values()), default=None)
+        #: of those, the commands that only wait for an access token (a refused or rationed refresh)
+        body["waiting_for_token"] = sum(1 for _, error in retrying.values() if error.startswith(TOKEN_WAIT))
         floor = _now_ms() - LATENCY_WINDOW_MS
         #: latencies of the writes of the last two minutes (ms), for views that add several flows up
         body["recent_latencies_ms"] = [ms for at, ms in self.latencies if at >= floor]
@@ -106,7 +110,10 @@ class Health:
             for key in (*written, *given_up):
                 h.retrying.pop(key, None)
             for key, (since, error) in failing.items():
-                h.retrying[key] = (int(since * 1000), error)
+                # a command waiting for an access token reports "since now" at each attempt (the wait is not held
+                # against its retry budget): keep when it first failed, which is what "retrying since" means
+                first = h.retrying.get(key, (int(since * 1000), ""))[0]
+                h.retrying[key] = (min(first, int(since * 1000)), error)
                 h.last_error, h.last_error_ms = error, now
 
     def dead_letter(self, flow: str, error: str) -> None:

@@ -22,6 +22,12 @@ A second flow of the same dataflow reading a topic partition the worker's consum
 of its own, polled without waiting, and backs off through ``next_awake`` (5 ms doubling to 100 ms) when idle.
 
 Delivery: at-least-once, as Bytewax's own source (a resume replays from the last snapshot).
+
+Every Bytewax Kafka connector of the project is made here from ``KafkaSettings`` —
+:meth:`SharedKafkaSource.from_settings`, :func:`kafka_source` and :func:`kafka_sink` (Bytewax's own, for replays and
+tests) — so the security settings and their secrets reach each consumer, producer and admin client they open;
+listing partitions checks the connection first, so bad credentials end in a one-line ``KafkaAuthenticationFailed``
+instead of Bytewax's endless wait.
 """
 
 from __future__ import annotations
@@ -34,13 +40,16 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
+from bytewax.connectors.kafka import KafkaError, KafkaSink, KafkaSource, KafkaSourceMessage
+from bytewax.connectors.kafka import _KafkaSinkPartition as KafkaSinkPartition
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from confluent_kafka import OFFSET_BEGINNING, Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka import KafkaError as ConfluentKafkaError
 from confluent_kafka.admin import AdminClient
 
+from cdchub.settings import KafkaSettings
 from connectors.common.health import HEALTH
+from connectors.common.kafka import CONNECTION_KEYS, LIBRDKAFKA, bytewax_brokers, bytewax_config, connect_admin
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +109,7 @@ CONSUMER_CONFIG = {
     "queued.max.messages.kbytes": "16384",
 }
 #: Settings an admin client takes from a consumer's (the connection and its security).
-_CONNECTION_KEYS = ("bootstrap.servers", "security.", "sasl.", "ssl.")
+_CONNECTION_KEYS = CONNECTION_KEYS
 
 Message = KafkaSourceMessage[bytes | None, bytes | None] | KafkaError[bytes | None, bytes | None]
 
@@ -264,14 +273,20 @@ class SharedKafkaSource(FixedPartitionedSource[Message, int]):
         self.topics = list(topics)
         self.flow = flow
         self.batch_size = batch_size
-        self.config = {**CONSUMER_CONFIG, **(config or {}), "bootstrap.servers": brokers,
+        self.config = {**CONSUMER_CONFIG, **(config or {}), "bootstrap.servers": brokers, "logger": LIBRDKAFKA,
                        "group.id": "cdchub.runtime"}
 
+    @classmethod
+    def from_settings(cls, kafka: KafkaSettings, topics: Iterable[str], flow: str,
+                      batch_size: int = 500) -> SharedKafkaSource:
+        """The source on the installation's cluster, with its client settings (security, secrets) — how flows
+        make it."""
+        return cls(kafka.bootstrap_servers, topics, flow=flow, batch_size=batch_size, config=kafka.client_config())
+
     def list_parts(self) -> list[str]:
-        admin = AdminClient({k: v for k, v in self.config.items() if k.startswith(_CONNECTION_KEYS)})
         parts: list[str] = []
         for topic in self.topics:
-            meta = admin.list_topics(topic, timeout=10).topics[topic]
+            meta = connect_admin(self.config, topic=topic)[1].topics[topic]
             if meta.error is not None:
                 raise RuntimeError(f"error listing partitions of Kafka topic {topic!r}: {meta.error.str()}")
             parts += [f"{index}-{topic}" for index in meta.partitions]
@@ -283,3 +298,48 @@ class SharedKafkaSource(FixedPartitionedSource[Message, int]):
         shared.batch_size = self.batch_size
         return _Partition(shared, topic, int(index), OFFSET_BEGINNING if resume_state is None else resume_state,
                           self.batch_size, self.flow, self.config)
+
+
+
+class _CheckedKafkaSource(KafkaSource):
+    """Bytewax's ``KafkaSource`` whose partition listing fails in seconds with a one-line error when the cluster
+    refuses the credentials or does not answer (Bytewax's own lists with no timeout: it would wait forever)."""
+
+    def __init__(self, connection: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._connection = connection
+
+    def list_parts(self) -> list[str]:
+        connect_admin(self._connection)
+        return super().list_parts()
+
+
+class _CheckedKafkaSink(KafkaSink):
+    """Bytewax's ``KafkaSink`` that checks the connection before it opens its producer (bad credentials would
+    otherwise surface as a ``flush`` waiting out ``message.timeout.ms``)."""
+
+    def __init__(self, connection: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._connection = connection
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> KafkaSinkPartition:
+        connect_admin(self._connection)
+        return super().build(step_id, worker_index, worker_count)
+
+
+def kafka_source(kafka: KafkaSettings, topics: Iterable[str], *, tail: bool = True, batch_size: int = 500,
+                 starting_offset: int = OFFSET_BEGINNING, overrides: dict[str, str] | None = None) -> KafkaSource:
+    """Bytewax's ``KafkaSource`` on the installation's cluster (its client settings and secrets), errors as
+    ``KafkaError`` items (``raise_on_errors=False``: route them, as ``kop.input`` does).  At-least-once; offsets
+    live in the recovery store."""
+    config = bytewax_config(kafka, overrides)
+    return _CheckedKafkaSource(config, brokers=bytewax_brokers(kafka), topics=list(topics), tail=tail,
+                               starting_offset=starting_offset, add_config=config, batch_size=batch_size,
+                               raise_on_errors=False)
+
+
+def kafka_sink(kafka: KafkaSettings, topic: str, overrides: dict[str, str] | None = None) -> KafkaSink:
+    """Bytewax's ``KafkaSink`` writing ``KafkaSinkMessage`` items to ``topic`` of the installation's cluster (its
+    client settings and secrets).  At-least-once (a resume may write an item again)."""
+    config = bytewax_config(kafka, overrides)
+    return _CheckedKafkaSink(config, brokers=bytewax_brokers(kafka), topic=topic, add_config=config)

@@ -34,11 +34,11 @@ from cdchub.ledger import LedgerEntry, SyncLedger
 from connectors.common import replay_mode
 from connectors.common.dead_letters import DeadLetter
 from connectors.common.drift import differing_fields
-from connectors.common.errors import PermanentError, TransientError
 from connectors.common.flights import Flights
 from connectors.common.retry import GaveUp, RetryPolicy, call_with_retry
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import HumanChange, Planned, TwoWayGuard
+from core.errors import PermanentError, TransientError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

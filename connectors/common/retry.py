@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from connectors.common.errors import PermanentError, TransientError
 from connectors.common.token_cache import TokenUnavailable
+from core.errors import PermanentError, TransientError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connectors.common.errors import TransientError
 from connectors.common.shared_state import locked_record, read_records
+from core.errors import TransientError
 
 TOKENS = "tokens"
 
@@ -108,6 +108,7 @@ class CachedToken(ABC):
                 wait = exc.retry_after or (mints[0] + self.mint_window_s - now if mints else DEFAULT_REFUSAL_WAIT_S)
                 state["not_before"] = now + wait
                 state["refusals"] = int(state.get("refusals") or 0) + 1
+                state["last_refusal_at"], state["last_refusal"] = now, str(exc)[:300]  # for `cdchub status`
                 self.refusals += 1
                 raise TokenUnavailable(f"{exc} (not asking again for {wait:.0f}s)", retry_after=wait) from exc
             state["mints"] = [*mints, now]
@@ -126,6 +127,7 @@ class CachedToken(ABC):
 
 
 def token_stats(state_dir: Path) -> dict[str, dict[str, Any]]:
-    """Every shared credential's record without its token (for ``cdchub status``): mints, refusals, not-before."""
+    """Every shared credential's record without its token (for ``cdchub status``): mints, refusals (with the last
+    one's time and reason), not-before."""
     return {name: {k: v for k, v in record.items() if k != "token"}
             for name, record in read_records(state_dir, TOKENS).items()}

@@ -32,9 +32,9 @@ from typing import Any
 
 import httpx
 
-from connectors.common.errors import PermanentError, RateLimited, TransientError
 from connectors.common.token_cache import CachedToken, Token
 from connectors.huilianyi.settings import HuilianyiSettings
+from core.errors import PermanentError, RateLimited, TransientError
 
 log = logging.getLogger(__name__)
 

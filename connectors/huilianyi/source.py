@@ -128,7 +128,7 @@ class ExpenseReportPoller(PollLoop):
     def prepare(self) -> None:
         kafka = self.settings.kafka
         ensure_topics(kafka, [self.topic], kafka.topic_partitions, CHANGE_TOPIC_CONFIG)
-        self._encoder = AvroEncoder(registry_client(self.settings.registry.url), f"{self.topic}-value",
+        self._encoder = AvroEncoder(registry_client(self.settings.registry), f"{self.topic}-value",
                                     load_schema_text(SCHEMA))
 
     # --- polling ----------------------------------------------------------------------------------------------

@@ -12,13 +12,15 @@ versions) is not checked; its own validation still applies.
 from __future__ import annotations
 
 import logging
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pydantic import RootModel
+
 from cdchub.settings import PROJECT_ROOT
-from connectors.common.errors import PermanentError, TransientError
+from core.errors import PermanentError, TransientError
+from core.toml_specs import load_toml_spec
 
 log = logging.getLogger(__name__)
 DEFAULTS_FILE = PROJECT_ROOT / "flows" / "mappings" / "kingdee_forms.toml"
@@ -32,15 +34,14 @@ class FormRequirementsUnmet(PermanentError):
     pass
 
 
+class FormDefaultsSpec(RootModel[dict[str, dict[str, Any]]]):
+    """``kingdee_forms.toml``: ``[<form id>]`` tables of field key = value."""
+
+
 def load_defaults(path: Path = DEFAULTS_FILE) -> dict[str, dict[str, Any]]:
-    """Form id → {field key: value} to send when creating; a malformed file fails at once, naming it."""
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ValueError(f"{path}: {exc}") from exc
-    if not all(isinstance(v, dict) for v in raw.values()):
-        raise ValueError(f"{path}: each form is a table of field = value")
-    return {str(form): dict(fields) for form, fields in raw.items()}
+    """Form id → {field key: value} to send when creating; a malformed file fails at once, naming it and the
+    form (:class:`~core.toml_specs.SpecError`)."""
+    return {form: dict(fields) for form, fields in load_toml_spec(path, FormDefaultsSpec).root.items()}
 
 
 def _keys(model: Mapping[str, Any], entry_key: str | None) -> tuple[set[str], set[str]]:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -56,17 +56,17 @@ from sqlalchemy import (
     text,
 )
 
+from core.china_time import CHINA_TIME
+
 ID_START = 100001
 """First id of every integer-keyed table (K/3 Cloud ids start around 100001)."""
 
 LOCALE_ZH_CN = 2052
 
-CHINA_TIME = timezone(timedelta(hours=8))
-"""Kingdee stores wall-clock China time (``timestamp without time zone``) whatever the server's own zone is."""
-
 
 def china_now() -> datetime:
-    """Now, as Kingdee writes it: China wall-clock time without a zone."""
+    """Now, as Kingdee writes it: China wall-clock time without a zone (Kingdee stores wall-clock China time,
+    ``timestamp without time zone``, whatever the server's own zone is)."""
     return datetime.now(CHINA_TIME).replace(tzinfo=None)
 """``FLOCALEID`` of Simplified Chinese texts in ``_L`` tables."""
 

@@ -21,15 +21,15 @@ from cdchub.field_clock import FieldClock
 from cdchub.ledger import LedgerEntry, SyncLedger, open_engine
 from cdchub.settings import Settings
 from connectors.common.dead_letters import dlq_topic
-from connectors.common.errors import PermanentError
 from connectors.common.kafka import producer
 from connectors.common.ledger_sink import LedgerSinkPartition
 from connectors.common.retry import GaveUp, RetryPolicy
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import HumanChange, Planned, TwoWayGuard
 from connectors.kingdee.client import KingdeeApiCredentials, KingdeeWebApiClient
-from connectors.kingdee.models import CHINA_TIME
-from flows.mapping import Mapping
+from core.china_time import CHINA_TIME
+from core.errors import PermanentError
+from core.mapping import Mapping
 
 log = logging.getLogger(__name__)
 AUDITED = "C"

@@ -37,7 +37,7 @@ import psycopg2
 import psycopg2.extras
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from cdchub.settings import KafkaSettings
+from cdchub.settings import KafkaSettings, RegistrySettings
 from connectors.common import failpoints
 from connectors.common.avro import AvroEncoder, load_schema_text, registry_client
 from connectors.common.dead_letters import DeadLetter, dlq_topic
@@ -125,6 +125,8 @@ class CaptureConfig:
     #: Start even if the slot moved ahead of the capture's position (the changes in between are lost): once, by an
     #: operator who read the error; the gap is recorded.
     accept_gap: bool = False
+    #: The registry with its credentials (``registry_url`` alone: one that needs none).
+    registry: RegistrySettings | None = None
 
 
 @dataclass
@@ -183,7 +185,7 @@ class KingdeeCdcSource:
         kafka = self.config.kafka
         self.event_limit = ensure_topics(kafka, topics, kafka.topic_partitions, CHANGE_TOPIC_CONFIG)
         ensure_topics(kafka, [self._topic(dlq_topic(CAPTURE_FLOW))], 1, DLQ_TOPIC_CONFIG)
-        registry = registry_client(self.config.registry_url)
+        registry = registry_client(self.config.registry or self.config.registry_url)
         for spec in self.catalog.specs:
             self._encoders[spec.name] = AvroEncoder(
                 registry, f"{self._topic(spec.topic)}-value", load_schema_text(spec.topic)

@@ -43,22 +43,23 @@ Limits — what the WebAPI cannot give (absent from the rows, so null in the doc
 from __future__ import annotations
 
 import logging
-import tomllib
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import AfterValidator, RootModel
 from sqlalchemy import DateTime, Integer, Numeric, String
 
-from connectors.common.errors import TransientError
 from connectors.kingdee.assembly import wire_row
 from connectors.kingdee.client import MAX_QUERY_LIMIT, KingdeeApiError, KingdeeWebApiClient
 from connectors.kingdee.document_reader import TableRows
 from connectors.kingdee.documents import HEADER, DocumentSpec, Part
 from connectors.kingdee.models import metadata
+from core.errors import TransientError
+from core.toml_specs import load_toml_spec
 
 log = logging.getLogger(__name__)
 
@@ -70,21 +71,26 @@ PAGE = MAX_QUERY_LIMIT
 Target = tuple[str, str]  # (table, column)
 
 
+def _table_column(value: str) -> str:
+    table, dot, column = value.partition(".")
+    if not dot or not table or not column:
+        raise ValueError(f'{value!r} is not "TABLE.COLUMN"')
+    return value
+
+
+class WebApiFieldsSpec(RootModel[dict[str, dict[str, Annotated[str, AfterValidator(_table_column)]]]]):
+    """``webapi_fields.toml``: ``[<form id>]`` tables of field key = ``"TABLE.COLUMN"``."""
+
+
 def load_fields(path: Path = FIELDS_FILE) -> dict[str, dict[str, Target]]:
-    """Form id → {field key: (table, column)}; a malformed file fails at once, naming it."""
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ValueError(f"{path}: {exc}") from exc
+    """Form id → {field key: (table, column)}; a malformed file fails at once, naming it and the field
+    (:class:`~core.toml_specs.SpecError`)."""
+    spec = load_toml_spec(path, WebApiFieldsSpec)
     out: dict[str, dict[str, Target]] = {}
-    for form, keys in raw.items():
-        if not isinstance(keys, dict):
-            raise ValueError(f"{path}: [{form}] must be a table of field key = \"TABLE.COLUMN\"")
+    for form, keys in spec.root.items():
         out[form.lower()] = {}
         for key, target in keys.items():
-            table, dot, column = str(target).partition(".")
-            if not dot or not table or not column:
-                raise ValueError(f"{path}: [{form}] {key} = {target!r} is not \"TABLE.COLUMN\"")
+            table, _, column = target.partition(".")
             out[form.lower()][key] = (table, column)
     return out
 

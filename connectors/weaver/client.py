@@ -40,8 +40,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from connectors.common.errors import PermanentError, RateLimited, TransientError
 from connectors.common.token_cache import CachedToken, Token
+from core.errors import PermanentError, RateLimited, TransientError
 
 log = logging.getLogger(__name__)
 

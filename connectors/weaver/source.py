@@ -24,19 +24,20 @@ import hashlib
 import json
 import logging
 import time
-import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
 from sqlalchemy import Engine, select
 
 from cdchub.settings import PROJECT_ROOT, Settings
 from connectors.common.avro import AvroEncoder, load_schema_text, registry_client
-from connectors.common.errors import PermanentError, TransientError
 from connectors.common.kafka import CHANGE_TOPIC_CONFIG, ensure_topics, producer
 from connectors.common.poll_loop import PollLoop
 from connectors.weaver.client import WeaverClient, client_for
+from core.errors import PermanentError, TransientError
+from core.toml_specs import Spec, load_toml_spec
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +56,18 @@ def weaver_client(settings: Settings, role: str) -> WeaverClient:
                       settings.state_dir / "weaver-client.json")
 
 
+class DiscoverySpec(Spec):
+    """``[discovery]`` of the approvals rules: the OA users whose "my requests" lists are read, and the page size."""
+
+    list_users: tuple[int, ...] = Field(min_length=1)
+    list_page_size: int = Field(default=100, ge=1)
+
+
 def load_discovery(path: Path = DISCOVERY_FILE) -> tuple[tuple[int, ...], int]:
-    """(OA users whose "my requests" lists are read, page size) from the approvals rules."""
-    raw = tomllib.loads(path.read_text(encoding="utf-8")).get("discovery") or {}
-    try:
-        return tuple(int(u) for u in raw["list_users"]), int(raw.get("list_page_size", 100))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path} [discovery]: {exc!r}") from exc
+    """(OA users whose "my requests" lists are read, page size) from the approvals rules; a wrong section fails
+    naming the file and the field."""
+    spec = load_toml_spec(path, DiscoverySpec, section="discovery")
+    return spec.list_users, spec.list_page_size
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -143,7 +149,7 @@ class WeaverRequestPoller(PollLoop):
         kafka = self.settings.kafka
         topic = kafka.topic(TOPIC)
         ensure_topics(kafka, [topic], kafka.topic_partitions, CHANGE_TOPIC_CONFIG)
-        self._encoder = AvroEncoder(registry_client(self.settings.registry.url), f"{topic}-value",
+        self._encoder = AvroEncoder(registry_client(self.settings.registry), f"{topic}-value",
                                     load_schema_text(TOPIC))
 
     # --- polling ----------------------------------------------------------------------------------------------

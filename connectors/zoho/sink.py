@@ -23,7 +23,6 @@ from cdchub.field_clock import FieldClock
 from cdchub.ledger import LedgerEntry, SyncLedger, open_engine
 from cdchub.settings import Settings
 from connectors.common.dead_letters import dlq_topic
-from connectors.common.errors import PermanentError
 from connectors.common.kafka import producer
 from connectors.common.ledger_sink import LedgerSinkPartition
 from connectors.common.retry import GaveUp, RetryPolicy
@@ -32,6 +31,7 @@ from connectors.common.two_way import MAX_REDECISIONS, HumanChange, Planned, Two
 from connectors.zoho.client import MAX_RECORDS_PER_WRITE, ZohoClient
 from connectors.zoho.listed import ListedRecords, list_for
 from connectors.zoho.lookup import find_by_key
+from core.errors import PermanentError
 
 log = logging.getLogger(__name__)
 

@@ -23,10 +23,10 @@ from typing import Any
 
 from cdchub.settings import Settings
 from connectors.common.avro import AvroEncoder, load_schema_text, registry_client
-from connectors.common.errors import TransientError
 from connectors.common.kafka import CHANGE_TOPIC_CONFIG, ensure_topics, producer
 from connectors.zoho.client import ZohoClient
 from connectors.zoho.watch import WatchListener
+from core.errors import TransientError
 
 log = logging.getLogger(__name__)
 PER_PAGE = 200
@@ -110,7 +110,7 @@ class ZohoChangePoller:
         kafka = self.settings.kafka
         topics = [kafka.topic(zoho_topic(m)) for m in self.modules]
         ensure_topics(kafka, topics, kafka.topic_partitions, CHANGE_TOPIC_CONFIG)
-        registry = registry_client(self.settings.registry.url)
+        registry = registry_client(self.settings.registry)
         for module, topic in zip(self.modules, topics, strict=True):
             self._encoders[module] = AvroEncoder(registry, f"{topic}-value", load_schema_text("zoho.record"))
         _, body = self.client.request("GET", "users", params={"type": "CurrentUser"})

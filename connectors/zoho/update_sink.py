@@ -17,7 +17,6 @@ from bytewax.outputs import DynamicSink
 from cdchub.ledger import LedgerEntry, SyncLedger, open_engine
 from cdchub.settings import Settings
 from connectors.common.dead_letters import dlq_topic
-from connectors.common.errors import PermanentError
 from connectors.common.kafka import producer
 from connectors.common.ledger_sink import LedgerSinkPartition
 from connectors.common.retry import GaveUp, RetryPolicy
@@ -25,6 +24,7 @@ from connectors.common.sync import SyncCommand
 from connectors.common.two_way import Planned
 from connectors.zoho.client import MAX_RECORDS_PER_WRITE, ZohoClient
 from connectors.zoho.listed import ListedRecords, list_for
+from core.errors import PermanentError
 
 log = logging.getLogger(__name__)
 

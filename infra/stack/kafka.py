@@ -6,6 +6,13 @@ Config: ``.cache/kafka/server.properties``, rewritten from settings on every ``u
 Topics are NOT auto-created (``auto.create.topics.enable=false``): producing to a missing topic fails, so code
 creates its topics explicitly (AdminClient ``create_topics``).
 Ready when a confluent-kafka AdminClient ``list_topics`` succeeds.
+
+Two client listeners: PLAINTEXT on the bootstrap port (everything local uses it) and, unless
+``kafka.sasl_listener_port`` is 0, SASL_PLAINTEXT with SCRAM-SHA-512 on that port (19094), so the security settings
+of every client can be tested against a broker that demands them.  Its one user, ``cdchub`` with the password in the
+secrets file ``kafka_sasl_password``, is upserted through the plaintext listener (AdminClient
+``alter_user_scram_credentials``, stored in the KRaft metadata) after every ``up``: idempotent, and it works on old
+storage as on fresh.  No authorizer: an authenticated client may do what a plaintext one may.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from cdchub.settings import Settings
 from infra.stack.component import ComponentStatus
 from infra.stack.errors import StackError
 from infra.stack.java import system_java
+from infra.stack.local_secrets import secret
 from infra.stack.maven import copy_dependencies
 from infra.stack.paths import INFRA_DIR, KAFKA_DIR, ensure_dir
 from infra.stack.process import Daemon
@@ -36,6 +44,9 @@ SERVER_PROPERTIES = KAFKA_DIR / "server.properties"
 MAIN_CLASS = "kafka.Kafka"
 STORAGE_TOOL = "kafka.tools.StorageTool"
 LIBS_STAMP = LIBS / ".pom.sha256"  # the jars are re-fetched when infra/kafka/pom.xml changes
+SASL_MECHANISM = "SCRAM-SHA-512"
+SASL_USER = "cdchub"  # password: the secrets file kafka_sasl_password
+SCRAM_ITERATIONS = 8192
 
 
 def bootstrap_host_port(settings: Settings) -> tuple[str, int]:
@@ -47,15 +58,17 @@ def bootstrap_host_port(settings: Settings) -> tuple[str, int]:
 def server_properties(settings: Settings) -> str:
     host, port = bootstrap_host_port(settings)
     ctrl = settings.kafka.controller_port
+    sasl = settings.kafka.sasl_listener_port
+    listeners = [f"PLAINTEXT://{host}:{port}"] + ([f"SASL_PLAINTEXT://{host}:{sasl}"] if sasl else [])
     props = {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.bootstrap.servers": f"{host}:{ctrl}",
-        "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{ctrl}",
-        "advertised.listeners": f"PLAINTEXT://{host}:{port}",
+        "listeners": ",".join([*listeners, f"CONTROLLER://{host}:{ctrl}"]),
+        "advertised.listeners": ",".join(listeners),
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
         "log.dirs": str(DATA),
         "num.partitions": str(settings.kafka.topic_partitions),
         # One node: every internal topic has one replica; fewer internal partitions start faster on 2 cores.
@@ -72,6 +85,11 @@ def server_properties(settings: Settings) -> str:
         # Topics are created on purpose (partitions, retention), never by a typo in a producer.
         "auto.create.topics.enable": "false",
     }
+    if sasl:
+        # The broker side of SCRAM needs a login module but no credentials of its own: it is not inter-broker.
+        props["sasl.enabled.mechanisms"] = SASL_MECHANISM
+        props[f"listener.name.sasl_plaintext.{SASL_MECHANISM.lower()}.sasl.jaas.config"] = (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;")
     return "".join(f"{k}={v}\n" for k, v in props.items())
 
 
@@ -159,7 +177,27 @@ class Kafka:
         if daemon.pid() is None:  # only touch jars/config/storage when the broker is not running
             self.install()
             self.configure()
-        return daemon.ensure_started()
+        detail = daemon.ensure_started()
+        if self.settings.kafka.sasl_listener_port:
+            self.ensure_sasl_user()
+        return detail
+
+    def ensure_sasl_user(self) -> None:
+        """Upsert the SASL listener's SCRAM user through the plaintext listener (idempotent)."""
+        from confluent_kafka.admin import AdminClient  # heavy import, only when needed
+        from confluent_kafka.admin._scram import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+
+        password = secret("kafka_sasl_password")
+        if not password:
+            raise StackError("kafka: the secrets file kafka_sasl_password is missing (run `cdchub up`)")
+        admin = AdminClient({"bootstrap.servers": self.settings.kafka.bootstrap_servers})
+        upsert = UserScramCredentialUpsertion(
+            SASL_USER, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS), password.encode())
+        for future in admin.alter_user_scram_credentials([upsert], request_timeout=15).values():
+            try:
+                future.result(timeout=20)
+            except Exception as exc:  # KafkaException; the password is not in its text
+                raise StackError(f"kafka: creating the SCRAM user {SASL_USER!r} failed: {exc}") from exc
 
     def down(self) -> bool:
         return self.daemon().stop()

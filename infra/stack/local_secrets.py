@@ -27,6 +27,7 @@ GENERATORS = {
     "zoho_client_id": lambda: "1000." + _random(string.ascii_uppercase + string.digits, 30),
     "zoho_client_secret": lambda: _random(_HEX, 42),
     "zoho_refresh_token": lambda: f"1000.{_random(_HEX, 32)}.{_random(_HEX, 32)}",
+    "kafka_sasl_password": lambda: _random(_ALNUM, 32),  # the SCRAM user of Kafka's SASL listener
 }
 
 

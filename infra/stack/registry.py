@@ -50,7 +50,8 @@ class Registry:
 
     @property
     def base_url(self) -> str:
-        return self.settings.registry.url
+        # The Apicurio this stack runs, whatever CDCHUB_REGISTRY__URL points the installation at (it has no auth).
+        return self.settings.registry.local_url()
 
     def daemon(self, java: str = "java") -> Daemon:
         reg = self.settings.registry

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from connectors.kingdee import demo_data as kd
+from infra.simulators.kingdee import erp as kd
 from tests.integration.harness import IsolatedEnv
 
 Check = Callable[[], str | None]  # what the target shows now, or None while it shows nothing yet

@@ -29,8 +29,8 @@ from confluent_kafka import Message
 from cdchub.settings import PROJECT_ROOT, Settings, get_settings
 from connectors.common.avro import AvroDecoder, registry_client
 from connectors.common.kafka import ensure_topics
-from connectors.kingdee.demo_data import bulk_insert_materials
 from connectors.kingdee.documents import DocumentCatalog
+from infra.simulators.kingdee.erp import bulk_insert_materials
 from tests.bench.capture_workloads import (
     CaptureUnderTest,
     Measure,

@@ -23,9 +23,9 @@ from pathlib import Path
 from confluent_kafka import Consumer, TopicPartition
 
 from cdchub.settings import CACHE_DIR, get_settings
-from connectors.kingdee.demo_data import bulk_insert_materials, insert_material
 from connectors.zoho.client import ZohoClient
 from infra.simulators.common.process import SimulatorProcess
+from infra.simulators.kingdee.erp import bulk_insert_materials, insert_material
 from tests.bench.polling_baseline import PollingBaseline
 from tests.integration.harness import IsolatedEnv, ZohoSim, isolated_env, wait_for
 

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cdchub.settings import PROJECT_ROOT, get_settings
-from connectors.kingdee.demo_data import bulk_insert_materials
 from infra.simulators.common.process import SimulatorProcess
+from infra.simulators.kingdee.erp import bulk_insert_materials
 from tests.integration.harness import IsolatedEnv, ZohoSim, isolated_env, wait_for
 
 

@@ -36,8 +36,8 @@ from sqlalchemy import create_engine, func, select, text
 from cdchub.settings import CACHE_DIR, PROJECT_ROOT, Settings, get_settings
 from cdchub.supervisor import interruptible
 from connectors.kingdee import models as m
-from connectors.kingdee.demo_data import bulk_insert_materials, insert_material
 from infra.simulators.common.process import SimulatorProcess
+from infra.simulators.kingdee.erp import bulk_insert_materials, insert_material
 from tests.bench.installation import (
     Installation,
     Processes,

@@ -29,8 +29,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from cdchub.settings import Settings, get_settings
-from connectors.kingdee.demo_data import bulk_insert_materials
 from infra.simulators.common.process import SimulatorProcess
+from infra.simulators.kingdee.erp import bulk_insert_materials
 from tests.bench import sink_ceiling, sink_latency
 from tests.bench.bench_materials import fmt, percentiles, topic_size
 from tests.bench.sim_writes import SimWrites

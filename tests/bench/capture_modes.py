@@ -32,7 +32,10 @@ from confluent_kafka import Consumer, TopicPartition
 
 from cdchub.settings import get_settings
 from connectors.common.avro import AvroDecoder, registry_client
-from connectors.kingdee.demo_data import (
+from connectors.kingdee.documents import DocumentCatalog
+from infra.simulators.common.process import SimulatorProcess
+from infra.simulators.kingdee.demo_seed import seed
+from infra.simulators.kingdee.erp import (
     OrderLine,
     bulk_insert_materials,
     delete_material,
@@ -40,13 +43,10 @@ from connectors.kingdee.demo_data import (
     insert_customer,
     insert_material,
     insert_sales_order,
-    seed,
     set_document_status,
     update_material,
     update_order_line,
 )
-from connectors.kingdee.documents import DocumentCatalog
-from infra.simulators.common.process import SimulatorProcess
 from tests.bench.bench_materials import percentiles
 from tests.integration.harness import ChildProcess, IsolatedEnv, ZohoSim, isolated_env, wait_for
 

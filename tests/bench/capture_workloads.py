@@ -1,6 +1,6 @@
 """The workloads ``make bench-debezium`` runs against one capture (cdchub's or Debezium's), alone on its database.
 
-Materials are written as the project writes them (``connectors.kingdee.demo_data``: header, ``_L`` texts and
+Materials are written as the project writes them (``infra.simulators.kingdee.erp``: header, ``_L`` texts and
 ``T_BD_MATERIALBASE``, 3 rows each).  "In Kafka" is the broker's append time: the capture's topics are switched to
 ``message.timestamp.type=LogAppendTime`` before the workloads, so how fast the bench reads them does not count.
 
@@ -25,7 +25,7 @@ from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, C
 from sqlalchemy import update
 
 from connectors.kingdee import models as m
-from connectors.kingdee.demo_data import bulk_insert_materials, insert_material
+from infra.simulators.kingdee.erp import bulk_insert_materials, insert_material
 from tests.bench.bench_materials import percentiles, topic_size
 from tests.bench.material_writer import SteadyWriters, template
 from tests.bench.process_meter import cpu_seconds, peak_rss_mb, reset_peak_rss

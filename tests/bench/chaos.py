@@ -47,8 +47,9 @@ from sqlalchemy import Engine, create_engine, text
 from cdchub.settings import PROJECT_ROOT, Settings, get_settings
 from cdchub.supervisor import interruptible
 from connectors.common.drift import differing_fields
-from connectors.kingdee import demo_data as kd
-from flows.mapping import Ref, load_mapping
+from core.mapping import Ref
+from flows.specs import load_mapping
+from infra.simulators.kingdee import erp as kd
 from tests.bench import bad_input
 from tests.bench.installation import Installation, SupervisedRun, cli
 from tests.bench.kafka_cluster import KafkaCluster

@@ -143,7 +143,7 @@ def connector_properties(settings: Settings, *, database: str, slot: str, public
         "table.include.list": ",".join(f"public\\.{t}" for t in tables),
         "snapshot.mode": "no_data",  # streaming only: the tables are empty at start, as for cdchub
         # Connect creates a topic for any other table that gets an event (the broker auto-creates nothing)
-        "topic.creation.default.replication.factor": str(settings.kafka.replication_factor),
+        "topic.creation.default.replication.factor": str(settings.kafka.replication_factor or -1),  # -1: broker's
         "topic.creation.default.partitions": str(settings.kafka.topic_partitions),
         **TUNED_CONNECTOR,
     }

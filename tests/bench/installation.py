@@ -134,7 +134,8 @@ class Installation:
             "CDCHUB_STATE_DIR": str(settings.state_dir), "CDCHUB_RUN_LOG_DIR": str(self.tmp / "run-logs"),
             "CDCHUB_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
             "CDCHUB_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-            "CDCHUB_KAFKA__REPLICATION_FACTOR": str(settings.kafka.replication_factor),
+            **({"CDCHUB_KAFKA__REPLICATION_FACTOR": str(settings.kafka.replication_factor)}
+               if settings.kafka.replication_factor is not None else {}),
             **({"CDCHUB_KAFKA__MIN_INSYNC_REPLICAS": str(settings.kafka.min_insync_replicas)}
                if settings.kafka.min_insync_replicas is not None else {}),
             "CDCHUB_KINGDEE_DB__DATABASE": self.database, "CDCHUB_KINGDEE_DB__SLOT": settings.kingdee_db.slot,

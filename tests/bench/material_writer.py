@@ -1,6 +1,6 @@
 """Single-material transactions at a steady rate, from several writer processes, for ``make bench-debezium``.
 
-The rows are the project's: ``template`` reads back one material that ``connectors.kingdee.demo_data.
+The rows are the project's: ``template`` reads back one material that ``infra.simulators.kingdee.erp.
 insert_material`` wrote (header, zh-CN texts, 基本 tab: every column), and each writer inserts copies of those three
 rows with new ids, number, name and times, as one transaction.  What differs is only the client: ``insert_material``
 costs ~2 ms of client CPU per transaction (SQLAlchemy), more than two cores at 1,000 transactions/s, so each

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, TopicPartition
 
-from connectors.kingdee.demo_data import insert_material
+from infra.simulators.kingdee.erp import insert_material
 from tests.bench.material_writer import SteadyWriters, template
 from tests.bench.sim_writes import SimWrites
 from tests.integration.harness import IsolatedEnv, wait_for

@@ -23,9 +23,9 @@ from sqlalchemy import Engine, create_engine
 
 from cdchub.settings import PROJECT_ROOT, KafkaSettings, KingdeeDbSettings, Settings, ZohoSettings
 from connectors.kingdee.client import KingdeeApiCredentials, KingdeeWebApiClient
-from connectors.kingdee.demo_data import seed
 from connectors.kingdee.models import create_schema
 from infra.simulators.common.process import SimulatorProcess
+from infra.simulators.kingdee.demo_seed import seed
 
 T = TypeVar("T")
 
@@ -252,7 +252,7 @@ class IsolatedEnv:
     def read_topic(self, name: str, timeout_s: float = 30.0) -> list[tuple[bytes | None, bytes | None]]:
         """Every message of a topic from the beginning to its end as of now (key, value); [] if the topic does not
         exist.  Fails — never returns a partial list — when the end is not reached within ``timeout_s``."""
-        consumer = Consumer({"bootstrap.servers": self.settings.kafka.bootstrap_servers,
+        consumer = Consumer({**self.settings.kafka.client_config(),
                              "group.id": f"test-{uuid.uuid4().hex}", "enable.auto.commit": False,
                              "auto.offset.reset": "earliest"})
         try:
@@ -321,13 +321,13 @@ class IsolatedEnv:
             child.stop(10)
         for sim in self.simulators:
             sim.stop()
-        admin = AdminClient({"bootstrap.servers": self.settings.kafka.bootstrap_servers})
+        admin = AdminClient(self.settings.kafka.client_config())
         ours = [t for t in admin.list_topics(timeout=10).topics if t.startswith(self.settings.kafka.topic_prefix)]
         if ours:
             for fut in admin.delete_topics(ours).values():
                 with contextlib.suppress(Exception):  # cleanup is best effort
                     fut.result(10)
-        registry = httpx.Client(base_url=self.settings.registry.url, timeout=10)
+        registry = httpx.Client(**self.settings.registry.httpx_options())
         for topic in ours:  # their value subjects too, soft then permanently
             with contextlib.suppress(Exception):
                 registry.delete(f"/subjects/{topic}-value")

@@ -93,10 +93,10 @@ def alive(pid: int) -> bool:
 def dead_letters(settings: Settings) -> dict[str, int]:
     from confluent_kafka import Consumer, TopicPartition
 
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    admin = AdminClient(settings.kafka.client_config())
     prefix = settings.kafka.topic("cdchub.dlq.")
     topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
-    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": f"s-{uuid.uuid4()}"})
+    consumer = Consumer(settings.kafka.client_config({"group.id": f"s-{uuid.uuid4()}"}))
     counts = {}
     for topic in topics:
         meta = consumer.list_topics(topic, timeout=10).topics[topic]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 
 from connectors.common.avro import AvroDecoder, registry_client
-from connectors.kingdee.demo_data import bulk_insert_materials, insert_material
+from infra.simulators.kingdee.erp import bulk_insert_materials, insert_material
 from tests.integration.harness import ChildProcess, IsolatedEnv, wait_for
 
 

@@ -8,7 +8,7 @@ import json
 from sqlalchemy import text
 
 from connectors.common.avro import AvroDecoder, registry_client
-from connectors.kingdee.demo_data import OrderLine, insert_customer, insert_material, insert_sales_order
+from infra.simulators.kingdee.erp import OrderLine, insert_customer, insert_material, insert_sales_order
 from tests.integration.harness import IsolatedEnv, wait_for
 
 MB = 1024 * 1024

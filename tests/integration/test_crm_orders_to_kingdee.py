@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from connectors.kingdee.demo_data import insert_customer, insert_material
+from infra.simulators.kingdee.erp import insert_customer, insert_material
 from tests.integration.harness import IsolatedEnv, KingdeeSim, holds_for, wait_for
 
 QUIET_S = 3.0

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from cdchub.settings import PROJECT_ROOT
-from connectors.kingdee.demo_data import insert_material
+from infra.simulators.kingdee.erp import insert_material
 from tests.integration.harness import IsolatedEnv, wait_for
 
 

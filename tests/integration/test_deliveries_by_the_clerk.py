@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from connectors.kingdee.client import KingdeeWebApiClient
-from connectors.kingdee.demo_data import OrderLine, SalesOrderRef, insert_customer, insert_material, insert_sales_order
+from infra.simulators.kingdee.erp import OrderLine, SalesOrderRef, insert_customer, insert_material, insert_sales_order
 from tests.integration.harness import IsolatedEnv, wait_for
 from tests.integration.test_deliveries_flow import delivered, deliveries, order_where
 from tests.integration.test_trace import cdchub

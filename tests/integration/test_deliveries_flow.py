@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from typing import Any
 
-from connectors.kingdee.demo_data import (
+from infra.simulators.kingdee.erp import (
     OrderLine,
     OutstockLine,
     delete_outstock,

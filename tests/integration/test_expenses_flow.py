@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from connectors.kingdee.demo_data import set_document_status
-from flows.expense_rules import RULES_ENV, RULES_PATH
+from flows.expense_rules import RULES_PATH
+from infra.simulators.kingdee.erp import set_document_status
 from tests.integration.harness import IsolatedEnv, KingdeeSim, holds_for, wait_for
 from tests.integration.huilianyi_harness import HuilianyiSim, huilianyi_poller, start_huilianyi
 
@@ -152,9 +152,10 @@ def test_an_unmapped_expense_type_and_a_missing_campaign_are_dead_lettered_while
     env: IsolatedEnv, tmp_path: Path,
 ) -> None:
     rules = tmp_path / "expenses.toml"  # this company has not mapped office supplies yet
-    rules.write_text(RULES_PATH.read_text(encoding="utf-8").replace("[expense_items.OFFICE]", "[unmapped_OFFICE]"),
-                     encoding="utf-8")
-    env.env[RULES_ENV] = str(rules)
+    office = '[expense_items.OFFICE]\nid = 20007\nnumber = "FYXM07"\nname = "办公费"\n'
+    assert office in RULES_PATH.read_text(encoding="utf-8")
+    rules.write_text(RULES_PATH.read_text(encoding="utf-8").replace(office, ""), encoding="utf-8")
+    env.env["CDCHUB_FLOWS__EXPENSES_MAPPING"] = str(rules)
     campaign = env.zoho.human_create("Campaigns", {"Campaign_Name": "华南区 呼吸产品 巡回推广会"})
     hly, _ = start(env)
     bad = hly.create(status=1003, lines=[line("OFFICE", "120.00", "打印耗材"), line("MEETING", "300.00")])

@@ -21,9 +21,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from connectors.common.errors import PermanentError, RateLimited, TransientError
 from connectors.huilianyi.client import HuilianyiClient, parse_instant, request_time
 from connectors.huilianyi.settings import HuilianyiSettings
+from core.errors import PermanentError, RateLimited, TransientError
 from infra.simulators.common.process import SimulatorProcess
 from infra.simulators.common.requestlog import token_fingerprint
 

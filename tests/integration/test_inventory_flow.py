@@ -13,13 +13,8 @@ from typing import Any
 from sqlalchemy import Engine, func, insert, select
 
 from connectors.kingdee import models as m
-from connectors.kingdee.demo_data import (
-    LOCALE_ZH_CN,
-    adjust_inventory,
-    delete_document,
-    insert_material,
-    update_material,
-)
+from connectors.kingdee.models import LOCALE_ZH_CN
+from infra.simulators.kingdee.erp import adjust_inventory, delete_document, insert_material, update_material
 from tests.integration.harness import IsolatedEnv, holds_for, wait_for
 
 
@@ -70,7 +65,7 @@ def materials(env: IsolatedEnv, n: int, prefix: str) -> list[int]:
 
 
 def test_totals_across_warehouses_and_lots_a_deleted_row_and_a_material_audited_late(env: IsolatedEnv) -> None:
-    env.env["CDCHUB_INVENTORY_UNSYNCED_GIVE_UP_MS"] = "3000"
+    env.env["CDCHUB_FLOWS__INVENTORY_UNSYNCED_GIVE_UP_MS"] = "3000"
     main, branch = insert_warehouses(env.kingdee, "成品仓", "北京分仓")
     a, b = materials(env, 2, "8.01.")
     draft = insert_material(env.kingdee, "8.01.0999", "草稿物料", status="A")  # not audited: not in the CRM

@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import update
 
 from cdchub.settings import PROJECT_ROOT
-from connectors.kingdee import demo_data
 from connectors.kingdee import models as m
-from connectors.kingdee.demo_data import (
+from infra.simulators.kingdee import erp
+from infra.simulators.kingdee.erp import (
     OrderLine,
     delete_document,
     ensure_users,
@@ -32,11 +32,11 @@ from tests.integration.harness import IsolatedEnv, holds_for, wait_for
 def insert_invoice(env: IsolatedEnv, kind: str, customer: int, order_no: str,
                    lines: Sequence[tuple[int, int, str]], bill_no: str,
                    from_outbound: tuple[str, Sequence[int]] | None = None) -> int:
-    return demo_data.insert_invoice(env.kingdee, kind, customer, order_no, lines, bill_no, from_outbound)
+    return erp.insert_invoice(env.kingdee, kind, customer, order_no, lines, bill_no, from_outbound)
 
 
 def insert_receipt(env: IsolatedEnv, customer: int, order_no: str, amount: str, bill_no: str) -> int:
-    return demo_data.insert_receipt(env.kingdee, customer, order_no, amount, bill_no)
+    return erp.insert_receipt(env.kingdee, customer, order_no, amount, bill_no)
 
 
 def records(env: IsolatedEnv, module: str, key: str) -> dict[str, dict[str, Any]]:
@@ -131,7 +131,7 @@ def test_invoices_and_receipts_show_on_the_order_a_deleted_receipt_rolls_back_an
 def test_a_bill_whose_account_never_syncs_is_dead_lettered_and_one_whose_order_is_unknown_is_unlinked(
         env: IsolatedEnv) -> None:
     env.env["CDCHUB_REFERENCE_WAIT_S"] = "6"
-    env.env["CDCHUB_ORDER_LINK_WAIT_S"] = "1"
+    env.env["CDCHUB_FLOWS__ORDER_LINK_WAIT_S"] = "1"
     synced = insert_customer(env.kingdee, "CUST0502", "华中科技大学同济医院")
     draft = insert_customer(env.kingdee, "CUST0503", "草稿客户", status="A")  # never audited, never synced
     material = insert_material(env.kingdee, "1.05.0003", "呼吸过滤器", "成人型")

@@ -23,11 +23,11 @@ import pytest
 from sqlalchemy import Engine, select, text
 
 from cdchub.settings import Settings
-from connectors.common.errors import PermanentError, TransientError
 from connectors.kingdee import models as m
 from connectors.kingdee.client import KingdeeApiCredentials, KingdeeApiError, KingdeeWebApiClient
-from connectors.kingdee.demo_data import bulk_insert_materials
+from core.errors import PermanentError, TransientError
 from infra.simulators.common.process import SimulatorProcess
+from infra.simulators.kingdee.erp import bulk_insert_materials
 from tests.integration.harness import kingdee_with_webapi
 
 pytestmark = pytest.mark.integration

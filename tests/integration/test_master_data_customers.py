@@ -8,9 +8,10 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from connectors.kingdee.demo_data import delete_document, insert_customer, seed
 from connectors.kingdee.models import china_now
 from connectors.zoho.client import ZohoClient
+from infra.simulators.kingdee.demo_seed import seed
+from infra.simulators.kingdee.erp import delete_document, insert_customer
 from tests.integration.harness import CAPTURE_MODES, IsolatedEnv, holds_for, wait_for
 
 QUIET_S = 4.0

@@ -8,7 +8,7 @@ import time
 
 from sqlalchemy import text
 
-from connectors.kingdee.demo_data import insert_material, update_material
+from infra.simulators.kingdee.erp import insert_material, update_material
 from tests.integration.harness import IsolatedEnv, KingdeeSim, holds_for, wait_for
 
 QUIET_S = 4.0  # longer than several poll intervals (0.3 s) and flow round trips

@@ -9,7 +9,7 @@ from confluent_kafka import Consumer, TopicPartition
 from sqlalchemy import text
 
 from connectors.common.avro import AvroDecoder, registry_client
-from connectors.kingdee.demo_data import (
+from infra.simulators.kingdee.erp import (
     bulk_insert_materials,
     delete_material,
     disable_material,

@@ -9,7 +9,7 @@ import sys
 from prometheus_client.parser import text_string_to_metric_families
 
 from cdchub.settings import PROJECT_ROOT
-from connectors.kingdee.demo_data import insert_material
+from infra.simulators.kingdee.erp import insert_material
 from tests.integration.harness import IsolatedEnv, wait_for
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from connectors.kingdee.demo_data import OrderLine, insert_customer, insert_material, insert_sales_order
+from infra.simulators.kingdee.erp import OrderLine, insert_customer, insert_material, insert_sales_order
 from tests.integration.harness import IsolatedEnv, wait_for
 from tests.integration.test_invoices_receipts_flow import order, records
 from tests.integration.test_trace import cdchub

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cdchub.settings import PROJECT_ROOT
-from connectors.kingdee.demo_data import bulk_insert_materials, insert_material
+from infra.simulators.kingdee.erp import bulk_insert_materials, insert_material
 from tests.integration.harness import IsolatedEnv, wait_for
 
 

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from connectors.kingdee.demo_data import (
+from connectors.kingdee.models import china_now
+from infra.simulators.kingdee.erp import (
     API_USER_ID,
     OrderLine,
     delete_sales_order,
@@ -19,7 +20,6 @@ from connectors.kingdee.demo_data import (
     set_document_status,
     update_order_line,
 )
-from connectors.kingdee.models import china_now
 from tests.integration.harness import CAPTURE_MODES, IsolatedEnv, holds_for, wait_for
 
 

@@ -11,8 +11,8 @@ import signal
 import subprocess
 
 from cdchub.runtime import bytewax_command, recovery_dir
-from connectors.kingdee.demo_data import bulk_insert_materials
 from infra.simulators.common.process import free_port
+from infra.simulators.kingdee.erp import bulk_insert_materials
 from tests.integration.harness import IsolatedEnv, wait_for
 
 N = 600

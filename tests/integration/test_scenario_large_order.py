@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from connectors.kingdee.demo_data import (
+from infra.simulators.kingdee.erp import (
     OutstockLine,
     SalesOrderRef,
     delete_outstock,

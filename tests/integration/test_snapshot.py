@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from cdchub.settings import PROJECT_ROOT
 from connectors.common.avro import AvroDecoder, registry_client
-from connectors.kingdee.demo_data import insert_material
+from infra.simulators.kingdee.erp import insert_material
 from tests.integration.harness import IsolatedEnv, wait_for
 
 

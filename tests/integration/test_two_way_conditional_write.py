@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.kingdee.demo_data import insert_material, update_material
+from infra.simulators.kingdee.erp import insert_material, update_material
 from tests.integration.harness import IsolatedEnv, holds_for, wait_for
 from tests.integration.test_master_data_materials import (
     QUIET_S,

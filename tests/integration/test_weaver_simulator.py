@@ -26,8 +26,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pydantic import SecretStr
 
-from connectors.common.errors import PermanentError, TransientError
 from connectors.weaver.client import WeaverClient, WeaverConfig, detail_table
+from core.errors import PermanentError, TransientError
 from infra.simulators.common.process import SimulatorProcess
 
 pytestmark = pytest.mark.integration

@@ -2,8 +2,8 @@
 through ``ExecuteBillQuery`` are the rows of their tables (for the columns the API shows), ``changed_since`` sees a
 save, and ``keys`` loses a deleted document.
 
-The documents are written as the ERP writes them (``demo_data``, straight into the database), then read through
-the simulator's HTTP WebAPI by this test's own simulator process on a throwaway database.
+The documents are written as the ERP writes them (``infra.simulators.kingdee.erp``, straight into the database),
+then read through the simulator's HTTP WebAPI by this test's own simulator process on a throwaway database.
 """
 
 from __future__ import annotations
@@ -19,7 +19,11 @@ from sqlalchemy import Engine
 from cdchub.settings import Settings
 from connectors.kingdee import models as m
 from connectors.kingdee.client import KingdeeApiCredentials, KingdeeWebApiClient
-from connectors.kingdee.demo_data import (
+from connectors.kingdee.document_reader import TableRows
+from connectors.kingdee.documents import DocumentCatalog, DocumentSpec
+from connectors.kingdee.query_reader import QueryReader
+from connectors.kingdee.webapi_reader import WebApiReader
+from infra.simulators.kingdee.erp import (
     OrderLine,
     delete_material,
     delete_sales_order,
@@ -28,10 +32,6 @@ from connectors.kingdee.demo_data import (
     insert_sales_order,
     update_material,
 )
-from connectors.kingdee.document_reader import TableRows
-from connectors.kingdee.documents import DocumentCatalog, DocumentSpec
-from connectors.kingdee.query_reader import QueryReader
-from connectors.kingdee.webapi_reader import WebApiReader
 from tests.integration.harness import kingdee_with_webapi
 from tests.unit.test_webapi_reader import _ms
 

@@ -7,10 +7,10 @@ import httpx
 import pytest
 
 from cdchub.settings import Settings, ZohoSettings
-from connectors.common.errors import MissingScope
 from connectors.common.retry import RetryPolicy, call_with_retry
 from connectors.zoho.client import ZohoClient
 from connectors.zoho.scopes import REQUIRED_SCOPES
+from core.errors import MissingScope
 from tests.integration.harness import ZohoSim
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import delete
 
 from cdchub.ledger import open_engine, sync_ledger
-from connectors.kingdee.demo_data import insert_material
 from connectors.zoho.client import ZohoClient
+from infra.simulators.kingdee.erp import insert_material
 from tests.integration.harness import IsolatedEnv, wait_for
 from tests.integration.test_replay import cdchub, crm_writes
 

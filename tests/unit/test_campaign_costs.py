@@ -14,10 +14,11 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 
 from cdchub.ledger import Position
 from connectors.huilianyi.source import to_event
+from flows.bill_amounts import BillAmounts, Contribution
 from flows.campaign_costs import CampaignCost, cost_command, report_change
 from flows.expense_rules import RULES_PATH, load_rules
 from flows.kingdee_documents import DocumentEvent
-from flows.order_amounts import BillAmounts, Contribution, OrderTotal
+from flows.order_sums import OrderTotal
 
 RULES = load_rules(RULES_PATH)
 POS = Position("huilianyi.expense_reports", 0, 0)

@@ -10,7 +10,7 @@ from connectors.common.dead_letters import DeadLetter
 from connectors.common.sync import SyncCommand
 from flows.crm_to_kingdee import to_kingdee_command
 from flows.kingdee_documents import DocumentEvent
-from flows.mapping import load_mapping
+from flows.specs import load_mapping
 
 MAPPING = load_mapping("materials")
 

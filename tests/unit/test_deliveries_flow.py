@@ -17,18 +17,11 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 from cdchub.ledger import Position
 from connectors.common.dead_letters import DeadLetter
 from connectors.common.sync import SyncCommand
-from flows.deliveries import (
-    DELIVERED,
-    NOT_DELIVERED,
-    PARTLY_DELIVERED,
-    CrmOrder,
-    OrderDeliveries,
-    OutboundPart,
-    delivery_status,
-    order_deliveries,
-    outbound_parts,
-)
+from flows.delivery_lookups import CrmOrder
+from flows.delivery_rules import DELIVERED, NOT_DELIVERED, PARTLY_DELIVERED, delivery_status
 from flows.kingdee_documents import DocumentEvent
+from flows.order_deliveries import OrderDeliveries, order_deliveries
+from flows.outbound_parts import OutboundPart, outbound_parts
 
 ORDER = "XSDD000001"
 ORDER_LINES = {"101": "9001", "102": "9002"}  # Kingdee order entry id → CRM line id

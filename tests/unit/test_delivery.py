@@ -15,13 +15,13 @@ from pydantic import SecretStr
 from cdchub.ledger import Position, SyncLedger, open_engine
 from cdchub.settings import ZohoSettings
 from connectors.common.delivery import Delivery, DeliveryState, deliver, shard_of
-from connectors.common.errors import PermanentError, RateLimited, TransientError
 from connectors.common.retry import RetryPolicy
 from connectors.common.sync import SyncCommand
 from connectors.common.token_cache import TokenUnavailable
 from connectors.zoho.client import ZohoClient
 from connectors.zoho.sink import ZohoUpsertPartition
-from flows.mapping import fingerprint
+from core.errors import PermanentError, RateLimited, TransientError
+from core.mapping import fingerprint
 from tests.unit.fakes import DeadLetterProducer
 
 POLICY = RetryPolicy(first_delay_s=1, max_delay_s=8, give_up_after_s=60)

@@ -10,8 +10,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from connectors.kingdee import demo_data as d
 from connectors.kingdee import models as m
+from infra.simulators.kingdee import erp as d
+from infra.simulators.kingdee.demo_seed import seed
 
 HAN = re.compile(r"[\u4e00-\u9fff]")
 NOW = datetime(2025, 7, 1, 9, 30, 0)
@@ -29,7 +30,7 @@ def _engine():
 @pytest.fixture(scope="module")
 def seeded():
     engine = _engine()
-    summary = d.seed(engine)
+    summary = seed(engine)
     return engine, summary
 
 
@@ -70,7 +71,7 @@ def test_seed_produces_the_requested_volumes(seeded):
 
 
 def test_volumes_beyond_the_catalogue(empty):
-    summary = d.seed(empty, materials=150, customers=70, orders=5, lines_per_order=(2, 2))
+    summary = seed(empty, materials=150, customers=70, orders=5, lines_per_order=(2, 2))
     assert (summary["materials"], summary["customers"], summary["orders"]) == (150, 70, 5)
     assert summary["order_lines"] == 10
     names = [r["FNAME"] for r in _rows(empty, "T_BD_CUSTOMER_L")]
@@ -233,30 +234,30 @@ def test_inventory_spans_warehouses_and_lots(seeded):
 
 def test_seeding_twice_does_not_duplicate(seeded):
     engine, summary = seeded
-    again = d.seed(engine)
+    again = seed(engine)
     assert again["skipped"] is True
     assert again["rows"] == summary["rows"] == d.count_rows(engine)
 
 
 def test_seed_is_deterministic_and_reset_reproduces_it():
     first, second = _engine(), _engine()
-    d.seed(first, materials=20, customers=8, orders=10, seed=7)
-    d.seed(second, materials=20, customers=8, orders=10, seed=7)
+    seed(first, materials=20, customers=8, orders=10, seed=7)
+    seed(second, materials=20, customers=8, orders=10, seed=7)
     assert _dump(first) == _dump(second)
     d.insert_material(first, "9.00.0001", "临时物料")
-    reset = d.seed(first, materials=20, customers=8, orders=10, seed=7, reset=True)
+    reset = seed(first, materials=20, customers=8, orders=10, seed=7, reset=True)
     assert reset["skipped"] is False
     assert _dump(first) == _dump(second)
     other = _engine()
-    d.seed(other, materials=20, customers=8, orders=10, seed=8)
+    seed(other, materials=20, customers=8, orders=10, seed=8)
     assert _dump(other) != _dump(first)
 
 
 def test_seed_rejects_impossible_volumes(empty):
     with pytest.raises(ValueError):
-        d.seed(empty, materials=0)
+        seed(empty, materials=0)
     with pytest.raises(ValueError):
-        d.seed(empty, lines_per_order=(3, 1))
+        seed(empty, lines_per_order=(3, 1))
 
 
 # --- write helpers ----------------------------------------------------------------------------------------

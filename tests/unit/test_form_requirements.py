@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from connectors.common.errors import PermanentError
 from connectors.kingdee.client import KingdeeApiError
 from connectors.kingdee.form_requirements import FormRequirements, FormRequirementsUnmet, load_defaults
+from core.errors import PermanentError
 
 
 class Kingdee:

@@ -9,12 +9,13 @@ from typing import Any
 
 from cdchub.field_clock import FieldClock
 from cdchub.ledger import Position, SyncLedger, open_engine
-from connectors.common.errors import TransientError
 from connectors.common.retry import RetryPolicy
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import TwoWayGuard
 from connectors.kingdee.sink import KingdeeSavePartition
-from flows.mapping import fingerprint, load_mapping
+from core.errors import TransientError
+from core.mapping import fingerprint
+from flows.specs import load_mapping
 from tests.unit.fakes import DeadLetterProducer
 
 API_USER = "100099"

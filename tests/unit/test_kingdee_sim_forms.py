@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import create_engine, select
 
 from connectors.kingdee import models as m
-from connectors.kingdee.demo_data import seed
 from infra.simulators.kingdee import envelope as env
+from infra.simulators.kingdee.demo_seed import seed
 from infra.simulators.kingdee.forms import FORMS, REF_TARGETS, form_by_id
 from infra.simulators.kingdee.model_input import SaveOptions, read_model
 from infra.simulators.kingdee.query import BillQuery

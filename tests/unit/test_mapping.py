@@ -2,7 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from flows.mapping import MappingConfigError, MappingError, fingerprint, load_mapping
+from core.mapping import MappingError, fingerprint
+from core.toml_specs import SpecError
+from flows.specs import load_mapping
 
 MATERIAL = {
     "FMATERIALID": 100001, "FNUMBER": "1.01.0001", "FDOCUMENTSTATUS": "C", "FFORBIDSTATUS": "A",
@@ -77,7 +79,7 @@ def test_a_mapping_showing_a_reference_must_declare_it(tmp_path: Path) -> None:
     (tmp_path / "m.toml").write_text('[source]\ndocument="material"\n[target]\nsystem="zoho"\nmodule="Products"\n'
                                      'external_key="K"\n[fields.K]\nfrom="FMATERIALID"\n'
                                      '[fields.Unit]\nfrom="base_unit_name"\n', encoding="utf-8")
-    with pytest.raises(MappingConfigError, match='declare it as reference = { via = "FBASEUNITID"'):
+    with pytest.raises(SpecError, match='declare it as reference = { via = "FBASEUNITID"'):
         load_mapping("m", tmp_path)
 
 
@@ -89,11 +91,11 @@ def test_fingerprint_ignores_key_order_but_not_values() -> None:
 def test_a_wrong_mapping_file_fails_at_start_naming_the_field(tmp_path: Path) -> None:
     (tmp_path / "bad.toml").write_text('[target]\nsystem="zoho"\nmodule="Products"\nexternal_key="K"\n'
                                        '[fields.K]\nfrom="a[b=c"\n', encoding="utf-8")
-    with pytest.raises(MappingConfigError, match=r"fields.K.from"):
+    with pytest.raises(SpecError, match=r"fields.K.from"):
         load_mapping("bad", tmp_path)
     (tmp_path / "nokey.toml").write_text('[target]\nsystem="zoho"\nmodule="Products"\nexternal_key="K"\n'
                                          '[fields.X]\nfrom="a"\n', encoding="utf-8")
-    with pytest.raises(MappingConfigError, match="external key K"):
+    with pytest.raises(SpecError, match="external key K"):
         load_mapping("nokey", tmp_path)
 
 
@@ -117,10 +119,10 @@ def test_a_field_flowing_back_needs_a_kingdee_field_and_a_target_form(tmp_path: 
     head = '[target]\nsystem="zoho"\nmodule="Products"\nexternal_key="K"\n[fields.K]\nfrom="a"\n'
     (tmp_path / "noform.toml").write_text(head + '[fields.N]\nfrom="b"\nowner="crm"\nkingdee_field="FName"\n',
                                           encoding="utf-8")
-    with pytest.raises(MappingConfigError, match="form_id and id_field"):
+    with pytest.raises(SpecError, match="form_id and id_field"):
         load_mapping("noform", tmp_path)
     (tmp_path / "nofield.toml").write_text(head + '[fields.N]\nfrom="b"\nowner="shared"\n', encoding="utf-8")
-    with pytest.raises(MappingConfigError, match="names no kingdee_field"):
+    with pytest.raises(SpecError, match="names no kingdee_field"):
         load_mapping("nofield", tmp_path)
 
 

@@ -14,23 +14,11 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 from cdchub.ledger import Position
 from connectors.common.dead_letters import DeadLetter
 from connectors.common.sync import SyncCommand
+from flows.bill_amounts import BillAmounts, BillChange, BillState, Contribution, apply_bill, bill_change
+from flows.bill_records import OrderLink, to_bill_draft
+from flows.bill_spec import load_spec
 from flows.kingdee_documents import DocumentEvent
-from flows.order_amounts import (
-    BillAmounts,
-    BillChange,
-    BillState,
-    Contribution,
-    OrderLink,
-    OrderState,
-    OrderSum,
-    TotalWrite,
-    apply_bill,
-    apply_contribution,
-    bill_change,
-    load_spec,
-    to_bill_draft,
-    total_command,
-)
+from flows.order_sums import OrderState, OrderSum, TotalWrite, apply_contribution, total_command
 
 POS = Position("t", 0, 0)
 

@@ -12,7 +12,12 @@ from sqlalchemy import Engine, create_engine, text
 
 from cdchub.settings import KafkaSettings
 from connectors.kingdee.assembly import DocumentChange, Transaction
-from connectors.kingdee.demo_data import (
+from connectors.kingdee.models import create_schema, metadata
+from connectors.kingdee.polled_capture import PollConfig, PolledCapture
+from connectors.kingdee.query_reader import QueryReader
+from connectors.kingdee.row_types import RowTypes
+from connectors.kingdee.source import MODE_KEY, CaptureConfig, KingdeeCdcSource, SlotInvalid
+from infra.simulators.kingdee.erp import (
     OrderLine,
     delete_material,
     ensure_users,
@@ -22,11 +27,6 @@ from connectors.kingdee.demo_data import (
     update_material,
     update_order_line,
 )
-from connectors.kingdee.models import create_schema, metadata
-from connectors.kingdee.polled_capture import PollConfig, PolledCapture
-from connectors.kingdee.query_reader import QueryReader
-from connectors.kingdee.row_types import RowTypes
-from connectors.kingdee.source import MODE_KEY, CaptureConfig, KingdeeCdcSource, SlotInvalid
 
 T0 = datetime(2026, 12, 7, 9, 0, 0)
 

@@ -11,9 +11,9 @@ from sqlalchemy import Engine, create_engine, update
 from sqlalchemy.dialects import mssql, oracle
 
 from connectors.kingdee import models as m
-from connectors.kingdee.demo_data import delete_material, insert_material, update_material
 from connectors.kingdee.documents import DocumentCatalog
 from connectors.kingdee.query_reader import IN_CHUNK, QueryReader
+from infra.simulators.kingdee.erp import delete_material, insert_material, update_material
 
 MATERIAL = DocumentCatalog().by_name["material"]
 CUSTOMER_TYPE = DocumentCatalog().by_name["customer_type"]

@@ -1,8 +1,8 @@
 import pytest
 
-from connectors.common.errors import PermanentError, RateLimited, TransientError
 from connectors.common.retry import GaveUp, RetryPolicy, call_with_retry
 from connectors.common.token_cache import TokenUnavailable
+from core.errors import PermanentError, RateLimited, TransientError
 
 
 class Clock:

@@ -12,9 +12,11 @@ import pytest
 from cdchub.ledger import Position
 from connectors.common.dead_letters import DeadLetter
 from connectors.common.sync import SyncCommand
+from core.mapping import MappingError, Ref, refs_in, resolve_refs
+from core.toml_specs import SpecError
 from flows.kingdee_documents import DocumentEvent
-from flows.mapping import MappingConfigError, MappingError, Ref, load_mapping, refs_in, resolve_refs
 from flows.sales_orders import AwaitReferences, Unresolved, to_draft
+from flows.specs import load_mapping
 
 MAPPING = load_mapping("sales_orders")
 
@@ -111,12 +113,12 @@ def test_bad_line_config_fails_at_start(tmp_path: Path) -> None:
     (tmp_path / "bad.toml").write_text(
         '[target]\nsystem="zoho"\nmodule="M"\nexternal_key="K"\n[fields.K]\nfrom="FID"\n'
         '[lines]\ntarget="Items"\n', encoding="utf-8")
-    with pytest.raises(MappingConfigError, match=r"\[lines\] needs"):
+    with pytest.raises(SpecError, match=r"bad.toml: lines.from: is required"):
         load_mapping("bad", tmp_path)
     (tmp_path / "bad.toml").write_text(
         '[target]\nsystem="zoho"\nmodule="M"\nexternal_key="K"\n[fields.K]\nfrom="FID"\n'
         '[status]\ntarget="S"\norder=["FDOCUMENTSTATUS"]\n', encoding="utf-8")
-    with pytest.raises(MappingConfigError, match="no table for"):
+    with pytest.raises(SpecError, match="no table for"):
         load_mapping("bad", tmp_path)
 
 

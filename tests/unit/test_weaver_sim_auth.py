@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.common.errors import PermanentError, TransientError
 from connectors.weaver.client import _filename, classify_service_code
+from core.errors import PermanentError, TransientError
 from infra.simulators.common.forms import FormError, parse_body
 from infra.simulators.common.sqlite import SqliteDb
 from infra.simulators.weaver import rsa_auth

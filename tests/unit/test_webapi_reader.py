@@ -14,14 +14,6 @@ from sqlalchemy import Engine, create_engine
 from connectors.kingdee import models as m
 from connectors.kingdee.assembly import DocumentAssembler, RowChange, Transaction, row_pk, wire_row
 from connectors.kingdee.client import KingdeeApiCredentials, KingdeeApiError
-from connectors.kingdee.demo_data import (
-    OrderLine,
-    delete_material,
-    insert_customer,
-    insert_material,
-    insert_sales_order,
-    update_material,
-)
 from connectors.kingdee.document_reader import TableRows
 from connectors.kingdee.document_store import DocumentStore
 from connectors.kingdee.documents import DOCUMENTS, DocumentCatalog, DocumentSpec
@@ -42,6 +34,14 @@ from connectors.kingdee.webapi_reader import (
 from infra.simulators.kingdee import envelope as env
 from infra.simulators.kingdee.account_forms import AccountForms
 from infra.simulators.kingdee.business_info import business_info
+from infra.simulators.kingdee.erp import (
+    OrderLine,
+    delete_material,
+    insert_customer,
+    insert_material,
+    insert_sales_order,
+    update_material,
+)
 from infra.simulators.kingdee.forms import form_by_id
 from infra.simulators.kingdee.query import BillQuery
 

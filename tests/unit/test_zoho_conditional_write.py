@@ -19,7 +19,7 @@ from connectors.common.sync import SyncCommand
 from connectors.common.two_way import MAX_REDECISIONS, TwoWayGuard
 from connectors.zoho.client import ZohoClient
 from connectors.zoho.sink import ZohoUpsertPartition
-from flows.mapping import fingerprint
+from core.mapping import fingerprint
 from tests.unit.fakes import DeadLetterProducer
 
 ENTITY = "materials:100548"

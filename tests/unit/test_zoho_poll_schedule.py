@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 from cdchub.settings import Settings, ZohoSettings
-from connectors.common.errors import TransientError
 from connectors.zoho.source import ZohoChangePoller
+from core.errors import TransientError
 
 
 class Down(ZohoChangePoller):

@@ -15,7 +15,7 @@ from connectors.common.retry import RetryPolicy
 from connectors.common.sync import SyncCommand
 from connectors.zoho.client import ZohoClient
 from connectors.zoho.sink import ZohoUpsertPartition
-from flows.mapping import fingerprint
+from core.mapping import fingerprint
 from tests.unit.fakes import DeadLetterProducer
 
 

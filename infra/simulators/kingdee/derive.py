@@ -1,7 +1,7 @@
 """What K/3 Cloud computes on save instead of taking it from the client: line amounts, totals, open quantities.
 
 Run inside the save's transaction, after the rows are written, over the whole document: prices → line amounts
-(from the tax-included price, tax split off, as ``demo_data`` does), header totals, an order line's remaining
+(from the tax-included price, tax split off: ``erp.amounts``), header totals, an order line's remaining
 quantity, base-unit quantities. So the database holds what a real save would leave there.
 """
 
@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
-from connectors.kingdee.demo_data import _amounts, _refresh_fin  # the same arithmetic as the demo data
 from connectors.kingdee.models import TABLES
+from infra.simulators.kingdee.erp.amounts import line_amounts, refresh_header_totals
 from infra.simulators.kingdee.forms import FormDef
 
 
@@ -33,7 +33,7 @@ def _line_amounts(conn: Connection, entry: str, split: str, fid: int, qty_column
         .where(e.c.FID == fid)
     ).all()
     for entry_id, qty, unit, price, tax_price, rate in rows:
-        amounts = _amounts(_dec(qty), _tax_price(_dec(price), _dec(tax_price), _dec(rate)), _dec(rate))
+        amounts = line_amounts(_dec(qty), _tax_price(_dec(price), _dec(tax_price), _dec(rate)), _dec(rate))
         conn.execute(update(f).where(f.c.FENTRYID == entry_id).values(amounts))
         conn.execute(update(e).where(e.c.FENTRYID == entry_id).values(FBASEUNITQTY=_dec(qty), FBASEUNITID=unit or 0))
 
@@ -43,7 +43,7 @@ def _sales_order(conn: Connection, fid: int) -> None:
     e, r = TABLES["T_SAL_ORDERENTRY"], TABLES["T_SAL_ORDERENTRY_R"]
     for entry_id, qty in conn.execute(select(e.c.FENTRYID, e.c.FQTY).where(e.c.FID == fid)).all():
         conn.execute(update(r).where(r.c.FENTRYID == entry_id).values(FREMAINOUTQTY=_dec(qty) - r.c.FSTOCKOUTQTY))
-    _refresh_fin(conn, "T_SAL_ORDER", fid)
+    refresh_header_totals(conn, "T_SAL_ORDER", fid)
 
 
 def _outstock(conn: Connection, fid: int) -> None:
@@ -54,7 +54,7 @@ def _outstock(conn: Connection, fid: int) -> None:
         .where(r.c.FID == fid, r.c.FSOORDERNO != " ", r.c.FSRCBILLNO == " ")
         .values(FSRCBILLNO=r.c.FSOORDERNO, FSRCTYPE="SAL_SaleOrder")
     )
-    _refresh_fin(conn, "T_SAL_OUTSTOCK", fid)
+    refresh_header_totals(conn, "T_SAL_OUTSTOCK", fid)
 
 
 def _receipt(conn: Connection, fid: int) -> None:
@@ -71,7 +71,7 @@ def _invoice(header: str) -> Any:
             select(e.c.FENTRYID, e.c.FPRICEQTY, e.c.FPRICE, e.c.FTAXPRICE, e.c.FTAXRATE).where(e.c.FID == fid)
         ).all()
         for entry_id, qty, price, tax_price, rate in rows:
-            a = _amounts(_dec(qty), _tax_price(_dec(price), _dec(tax_price), _dec(rate)), _dec(rate))
+            a = line_amounts(_dec(qty), _tax_price(_dec(price), _dec(tax_price), _dec(rate)), _dec(rate))
             conn.execute(
                 update(e)
                 .where(e.c.FENTRYID == entry_id)

@@ -16,11 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from connectors.kingdee.demo_data import (
-    BILL_TYPE_OUTSTOCK,
-    BILL_TYPE_RECEIPT,
-    BILL_TYPE_SALES_ORDER,
-)
+from infra.simulators.kingdee.erp.company import BILL_TYPE_OUTSTOCK, BILL_TYPE_RECEIPT, BILL_TYPE_SALES_ORDER
 
 KINDS = frozenset({"text", "amount", "int", "date", "status", "lang", "ref", "org", "id", "billtype"})
 #: 单据类型 by number (what a Save sends, ``{"FNumber": "XSDD01_SYS"}``) → the id Kingdee stores.

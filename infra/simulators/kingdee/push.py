@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import Engine, insert, select
 
 from connectors.kingdee import models as m
-from connectors.kingdee.demo_data import _next_bill_no
 from infra.simulators.kingdee import envelope as env
+from infra.simulators.kingdee.erp.bill_numbers import next_bill_no
 from infra.simulators.kingdee.status_ops import _as_id, targets
 
 RULES = {("SAL_SaleOrder", "AR_RECEIVEBILL"): "AR_SaleOrderToReceiveBill"}
@@ -55,7 +55,7 @@ class Pusher:
                     outcome.fail(env.NOT_OPERABLE, [env.Problem("不同客户的销售订单不能合并下推一张收款单", None)])
                 return outcome
             receipt = m.next_ids(conn, "T_AR_RECEIVEBILL", 1)[0]
-            bill_no = _next_bill_no(conn, "T_AR_RECEIVEBILL")
+            bill_no = next_bill_no(conn, "T_AR_RECEIVEBILL")
             total = sum((Decimal(row.FBILLALLAMOUNT or 0) for row in orders), Decimal(0))
             ts = m.china_now()
             conn.execute(insert(m.T_AR_RECEIVEBILL).values(

@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from connectors.kingdee.demo_data import ORG_ID
 from connectors.kingdee.models import TABLES
+from infra.simulators.kingdee.erp.company import ORG_ID
 from infra.simulators.kingdee.forms import REF_TARGETS, FieldDef
 from infra.simulators.kingdee.values import BadValue, ref_number
 

@@ -1,7 +1,8 @@
 """``Save``/``BatchSave``: create or update whole documents, one database transaction per document.
 
 - ``FID`` (or the basedata key, e.g. ``FMATERIALID``) 0 or absent: a new document in status A (创建), numbered
-  like the demo data (``XSDD000042`` continues the highest existing number) when no number is sent.
+  by the coding rule (``erp.bill_numbers``: ``XSDD000042`` continues the highest existing number) when no number
+  is sent.
 - Otherwise an update of that document, allowed only in status Z/A/D. Only the fields sent are written
   (``NeedUpDateFields`` narrows that further); with ``IsDeleteEntry`` (default true) entry lines not sent are
   deleted; a line with ``FEntryID`` updates that line, one without is added.
@@ -20,10 +21,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
 
 from connectors.kingdee import models as m
-from connectors.kingdee.demo_data import BILL_PREFIX, ORG_ID, _next_bill_no, set_document_status
 from infra.simulators.kingdee import envelope as env
 from infra.simulators.kingdee.account_forms import LENIENT, AccountForms
 from infra.simulators.kingdee.derive import derive
+from infra.simulators.kingdee.erp.bill_numbers import BILL_PREFIX, next_bill_no
+from infra.simulators.kingdee.erp.company import ORG_ID
+from infra.simulators.kingdee.erp.status import set_document_status
 from infra.simulators.kingdee.forms import FieldDef, FormDef
 from infra.simulators.kingdee.model_input import ModelInput, SaveOptions, read_model
 from infra.simulators.kingdee.refs import number_taken, resolve
@@ -209,7 +212,7 @@ class DocumentWriter:
     @staticmethod
     def _next_number(conn: Connection, form: FormDef) -> str:
         if form.header in BILL_PREFIX:
-            return _next_bill_no(conn, form.header)
+            return next_bill_no(conn, form.header)
         prefix, width = form.bill_prefix or (form.form_id.split("_")[-1][:4].upper(), 6)
         col = m.TABLES[form.header].c.FBILLNO
         numbers = conn.execute(select(col).where(col.like(f"{prefix}%"))).scalars()

@@ -15,8 +15,11 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from connectors.kingdee import models as m
-from connectors.kingdee.demo_data import _back_write, adjust_inventory, delete_document, set_document_status
 from infra.simulators.kingdee import envelope as env
+from infra.simulators.kingdee.erp.back_write import back_write_deliveries
+from infra.simulators.kingdee.erp.documents import delete_document
+from infra.simulators.kingdee.erp.inventory import adjust_inventory
+from infra.simulators.kingdee.erp.status import set_document_status
 from infra.simulators.kingdee.forms import FormDef
 from infra.simulators.kingdee.save import STATUS_NAMES, now
 
@@ -57,7 +60,7 @@ def _outstock_back_write(conn: Connection, fid: int, sign: int, user_id: int) ->
     for so_entry, qty, order_fid in rows:
         by_order.setdefault(order_fid, []).append((so_entry, Decimal(str(qty)) * sign))
     for order_fid, deliveries in by_order.items():
-        _back_write(conn, order_fid, deliveries, now(), user_id)
+        back_write_deliveries(conn, order_fid, deliveries, now(), user_id)
 
 
 class StatusOperations:

@@ -1,4 +1,4 @@
-"""One error taxonomy for every connector.
+"""One error taxonomy for the whole hub: every connector, flow and the mapping language raise these.
 
 ``TransientError`` — worth retrying (429, 5xx, timeouts, lost sessions, malformed responses from a struggling server).
 ``PermanentError`` — retrying cannot help (validation, unknown code, missing reference, a permission the credentials
@@ -9,17 +9,17 @@ transient (dlt's rule): a bug shows up as retries in the log, not as silently de
 from __future__ import annotations
 
 
-class ConnectorError(Exception):
-    """Base of every error a connector raises on purpose."""
+class HubError(Exception):
+    """Base of every error the hub raises on purpose (connectors, flows, the mapping language)."""
 
 
-class TransientError(ConnectorError):
+class TransientError(HubError):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 
 
-class PermanentError(ConnectorError):
+class PermanentError(HubError):
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
         self.code = code

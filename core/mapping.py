@@ -1,9 +1,11 @@
-"""Field mappings declared as data (TOML in ``flows/mappings/``), validated at start.
+"""The mapping language: field mappings declared as data, turned into typed rules and applied to documents.
 
-A mapping turns a captured document into the fields of one target record.  Errors are permanent and name the field
-and the value: a required value missing, a text longer than the target allows, a code absent from a code table, a
-value not matching the declared pattern, a control character in a single-line text, a reference naming a record
-that does not exist.  The flow dead-letters the record with that message.
+A mapping turns a captured document into the fields of one target record (and, for fields the target owns or
+shares, a target record back into the source's fields).  Errors are permanent and name the field and the value: a
+required value missing, a text longer than the target allows, a code absent from a code table, a value not matching
+the declared pattern, a control character in a single-line text, a reference naming a record that does not exist.
+The flow dead-letters the record with that message.  The rules are read from TOML specs by
+:mod:`core.mapping_spec`; the specs themselves stay with the flows (``flows/mappings/*.toml``).
 
 References are declared: a field showing a referenced document's number or name (``group_name``) says which id
 column it follows and whether the reference must resolve —
@@ -18,27 +20,21 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-from connectors.common.errors import PermanentError
-from connectors.kingdee.documents import DOCUMENTS, DocumentSpec
-from connectors.kingdee.models import CHINA_TIME
+from core.china_time import CHINA_TIME
+from core.errors import PermanentError
 
-MAPPINGS_DIR = Path(__file__).resolve().parent / "mappings"
-_PATH = re.compile(r"^(?P<list>\w+)\[(?P<col>\w+)=(?P<val>[^\]]+)\]\.(?P<field>\w+)$|^(?P<plain>\w+)$")
+#: A path into a document: a column (``FNUMBER``), a resolved reference (``group_name``), or one row of a list picked
+#: by a column (``texts[FLOCALEID=2052].FNAME``).
+PATH_SYNTAX = re.compile(r"^(?P<list>\w+)\[(?P<col>\w+)=(?P<val>[^\]]+)\]\.(?P<field>\w+)$|^(?P<plain>\w+)$")
 
 
 class MappingError(PermanentError):
-    pass
-
-
-class MappingConfigError(ValueError):
-    """The mapping file itself is wrong: raised at start, naming the file and the field."""
+    """A record the mapping cannot turn into a target record (permanent: it is dead-lettered with this message)."""
 
 
 @dataclass(frozen=True)
@@ -133,7 +129,7 @@ class StatusRule:
 
 
 def _read_path(doc: dict[str, Any], path: str) -> Any:
-    m = _PATH.match(path)
+    m = PATH_SYNTAX.match(path)
     assert m is not None
     if m["plain"]:
         return doc.get(m["plain"])
@@ -233,7 +229,8 @@ class Mapping:
     only_when: dict[str, list[str]]
     fields: tuple[FieldRule, ...]
     on_delete: dict[str, Any]
-    #: The Kingdee document topic the mapping reads (``[source] document``), if it is a Kingdee → CRM mapping.
+    #: The document the mapping reads (``[source] document``) and its topic, if it is a Kingdee → CRM mapping.
+    source_document: str | None = None
     source_topic: str | None = None
     #: ``[kingdee]``: the form and id field edits from the CRM are saved to (``BD_MATERIAL``, ``FMATERIALID``).
     kingdee_form: str | None = None
@@ -324,123 +321,6 @@ def fingerprint(record: dict[str, Any]) -> str:
     """Content fingerprint of a target record (stable across key order)."""
     blob = json.dumps(record, sort_keys=True, ensure_ascii=False, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:32]
-
-
-def load_mapping(name: str, directory: Path = MAPPINGS_DIR) -> Mapping:
-    path = directory / f"{name}.toml"
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise MappingConfigError(f"{path}: {exc}") from exc
-    target = raw.get("target") or {}
-    for key in ("system", "module", "external_key"):
-        if not target.get(key):
-            raise MappingConfigError(f"{path}: [target].{key} is required")
-    source = (raw.get("source") or {}).get("document")
-    spec = next((d for d in DOCUMENTS if d.name == source), None)
-    rules = _parse_rules(path, "fields", raw.get("fields") or {}, spec)
-    if target["external_key"] not in {r.target for r in rules}:
-        raise MappingConfigError(f"{path}: the external key {target['external_key']} must be mapped")
-    kingdee = raw.get("kingdee") or {}
-    if any(r.owner != "kingdee" for r in rules) and not (kingdee.get("form_id") and kingdee.get("id_field")):
-        raise MappingConfigError(f"{path}: fields flow back to Kingdee, so [kingdee] form_id and id_field are needed")
-    return Mapping(
-        name=name, system=target["system"], module=target["module"], external_key=target["external_key"],
-        only_when={k: [str(x) for x in v] for k, v in (raw.get("only_when") or {}).items()},
-        fields=tuple(rules), on_delete=dict(raw.get("on_delete") or {}),
-        source_topic=f"kingdee.{raw['source']['document']}" if (raw.get("source") or {}).get("document") else None,
-        match_also=tuple(target.get("match_also") or ()),
-        lines=_parse_lines(path, raw.get("lines"), spec),
-        status=_parse_status(path, raw.get("status")),
-        kingdee_form=(raw.get("kingdee") or {}).get("form_id"),
-        kingdee_id_field=(raw.get("kingdee") or {}).get("id_field"),
-    )
-
-
-def _parse_reference(path: Path, where: str, spec: dict[str, Any], source: str | None,
-                     document: DocumentSpec | None, list_field: str | None) -> ReferenceRule | None:
-    """The declared reference of a field; a field showing a reference of the source document must declare it."""
-    shown = next((r for r in (document.references if document else ())
-                  if r.list_field == list_field and source in (f"{r.name}_number", f"{r.name}_name")), None)
-    declared = spec.get("reference")
-    if shown is None:
-        if declared is not None:
-            raise MappingConfigError(f"{path}: {where} declares a reference but {source!r} shows none")
-        return None
-    if not isinstance(declared, dict) or set(declared) != {"via", "required"}:
-        raise MappingConfigError(
-            f"{path}: {where} shows the {shown.document} of {shown.via}: declare it as "
-            f'reference = {{ via = "{shown.via}", required = true|false }}')
-    if declared["via"] != shown.via:
-        raise MappingConfigError(f"{path}: {where}.reference.via is {declared['via']!r}; {source!r} follows "
-                                 f"{shown.via!r}")
-    return ReferenceRule(shown.via, shown.document, bool(declared["required"]))
-
-
-def _parse_rules(path: Path, section: str, specs: dict[str, Any], document: DocumentSpec | None = None,
-                 list_field: str | None = None) -> list[FieldRule]:
-    rules = []
-    for field_name, spec in specs.items():
-        if not isinstance(spec, dict) or ("from" not in spec and "value" not in spec):
-            raise MappingConfigError(f"{path}: {section}.{field_name} needs `from` or `value`")
-        unknown = set(spec) - {"from", "value", "required", "max_length", "pattern", "map", "text", "owner",
-                               "kingdee_field", "lookup", "label", "date", "reference", "multiline", "on_create"}
-        if unknown:
-            raise MappingConfigError(f"{path}: {section}.{field_name} has unknown keys {sorted(unknown)}")
-        for key in ("from", "label"):
-            if key in spec and not _PATH.match(spec[key]):
-                raise MappingConfigError(f"{path}: {section}.{field_name}.{key} {spec[key]!r} is not a valid path")
-        if "lookup" in spec and "from" not in spec:
-            raise MappingConfigError(f"{path}: {section}.{field_name} is a lookup and needs `from`")
-        try:
-            pattern = re.compile(spec["pattern"]) if "pattern" in spec else None
-        except re.error as exc:
-            raise MappingConfigError(f"{path}: {section}.{field_name}.pattern: {exc}") from exc
-        owner = spec.get("owner", "kingdee")
-        if owner not in ("kingdee", "crm", "shared"):
-            raise MappingConfigError(f"{path}: {section}.{field_name}.owner must be kingdee, crm or shared")
-        if owner != "kingdee" and not spec.get("kingdee_field"):
-            raise MappingConfigError(f"{path}: {section}.{field_name} is owned by {owner} but names no kingdee_field")
-        rules.append(
-            FieldRule(
-                target=field_name, source=spec.get("from"), constant=spec.get("value"),
-                required=bool(spec.get("required", False)), max_length=spec.get("max_length"),
-                pattern=pattern, code_table=spec.get("map"), as_text=bool(spec.get("text", False)),
-                owner=owner, kingdee_field=spec.get("kingdee_field"), lookup=spec.get("lookup"),
-                label=spec.get("label"), as_date=bool(spec.get("date", False)),
-                reference=_parse_reference(path, f"{section}.{field_name}", spec, spec.get("from"), document,
-                                           list_field),
-                multiline=bool(spec.get("multiline", False)), on_create=bool(spec.get("on_create", False)),
-            )
-        )
-    return rules
-
-
-def _parse_lines(path: Path, raw: Any, document: DocumentSpec | None) -> LineRules | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, dict) or not raw.get("target") or not raw.get("from"):
-        raise MappingConfigError(f"{path}: [lines] needs `target` (the record's list) and `from` (the document's)")
-    unknown = set(raw) - {"target", "from", "fields"}
-    if unknown:
-        raise MappingConfigError(f"{path}: [lines] has unknown keys {sorted(unknown)}")
-    rules = _parse_rules(path, "lines.fields", raw.get("fields") or {}, document, raw["from"])
-    if not rules:
-        raise MappingConfigError(f"{path}: [lines] maps no fields")
-    return LineRules(target=raw["target"], source=raw["from"], fields=tuple(rules))
-
-
-def _parse_status(path: Path, raw: Any) -> StatusRule | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, dict) or not raw.get("target") or not raw.get("order"):
-        raise MappingConfigError(f"{path}: [status] needs `target` and `order` (status columns, first decides)")
-    codes = raw.get("codes") or {}
-    missing = [c for c in raw["order"] if not isinstance(codes.get(c), dict)]
-    if missing:
-        raise MappingConfigError(f"{path}: [status.codes] has no table for {missing}")
-    return StatusRule(target=raw["target"], order=tuple(raw["order"]),
-                      codes={c: {str(k): str(v) for k, v in codes[c].items()} for c in raw["order"]})
 
 
 def refs_in(record: dict[str, Any]) -> list[Ref]:
