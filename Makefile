@@ -29,9 +29,10 @@ unit: install
 integration: install
 	$(BIN)/pytest tests/integration
 
-lint: install
+lint: install         ## ruff, the package layers (import-linter, docs/layers.md) and mypy --strict; CI runs it
 	$(BIN)/ruff check .
-	$(BIN)/mypy cdchub connectors flows infra
+	$(BIN)/lint-imports
+	$(BIN)/mypy core connectors flows cdchub infra
 
 stack-up: install
 	$(BIN)/cdchub up

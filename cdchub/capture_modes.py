@@ -12,13 +12,13 @@ import signal
 from sqlalchemy import create_engine
 
 from cdchub.kingdee_db import capture_config
-from cdchub.settings import Settings
 from connectors.kingdee.document_reader import DocumentReader
 from connectors.kingdee.document_store import DocumentStore
 from connectors.kingdee.models import metadata
 from connectors.kingdee.polled_capture import PollConfig, PolledCapture
 from connectors.kingdee.row_types import RowTypes
 from connectors.kingdee.source import CaptureStats, KingdeeCdcSource
+from connectors.settings import Settings
 
 MODES = ("log", "query", "webapi")
 

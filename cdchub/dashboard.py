@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Engine
 
-from cdchub.ledger import SUPERSEDED, open_engine, sync_history, sync_ledger
-from cdchub.settings import Settings
+from connectors.settings import Settings
+from core.ledger import SUPERSEDED, open_engine, sync_history, sync_ledger
 
 
 @dataclass

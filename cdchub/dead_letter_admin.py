@@ -24,10 +24,10 @@ from confluent_kafka import Consumer, TopicPartition
 from sqlalchemy import BigInteger, Column, Integer, String, Table, select
 from sqlalchemy.engine import Engine
 
-from cdchub.ledger import FAILED, metadata, sync_ledger
-from cdchub.settings import Settings
 from connectors.common.kafka import consumer as kafka_consumer
 from connectors.common.kafka import producer as kafka_producer
+from connectors.settings import Settings
+from core.ledger import FAILED, metadata, sync_ledger
 
 dead_letter_replays = Table(
     "dead_letter_replays",

@@ -47,9 +47,9 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from cdchub.dead_letter_admin import letters
-from cdchub.ledger import sync_ledger
-from cdchub.settings import Settings
 from connectors.common.kafka import consumer as kafka_consumer
+from connectors.settings import Settings
+from core.ledger import sync_ledger
 
 HISTORY = "history"
 LAG_SAMPLES = "flow-lag.json"
@@ -498,8 +498,8 @@ def status_report(settings: Settings) -> list[str]:
     """The flows part of ``cdchub status`` (below the stack's components): the capture, every process and every
     flow, the ZOHO budget and the access tokens."""
     from cdchub.dashboard import capture_stats, line, take
-    from cdchub.ledger import open_engine
     from connectors.kingdee.source import accepted_gaps
+    from core.ledger import open_engine
 
     out: list[str] = []
     try:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import psycopg2
 from sqlalchemy import Engine, create_engine, func, select
 
-from cdchub.settings import Settings
 from connectors.kingdee.source import CaptureConfig
+from connectors.settings import Settings
 
 
 def engine(settings: Settings) -> Engine:

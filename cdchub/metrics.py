@@ -28,8 +28,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from cdchub.ledger import sync_ledger
-from cdchub.settings import Settings
+from connectors.settings import Settings
+from core.ledger import sync_ledger
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 LATENCY_WINDOW_MS = 3600_000

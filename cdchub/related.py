@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdchub.settings import Settings
 from cdchub.topic_reads import Reads, scan
 from connectors.common.avro import AvroDecoder, registry_client
+from connectors.settings import Settings
 
 Envelope = dict[str, Any]
 #: The budget of a scan for related documents when the caller gives none (a trace gives its own).

@@ -25,10 +25,10 @@ from typing import Any, TextIO
 from bytewax.testing import run_main
 from confluent_kafka import Consumer, TopicPartition
 
-from cdchub.settings import Settings
 from connectors.common import replay_mode
 from connectors.common.kafka import consumer as kafka_consumer
 from connectors.common.replay_mode import ReplaySession
+from connectors.settings import Settings
 from core.china_time import CHINA_TIME
 
 #: Flows whose sinks all compare with their target (ledger sinks into the CRM).

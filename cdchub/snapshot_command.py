@@ -10,9 +10,9 @@ import sys
 import time
 from typing import Any
 
-from cdchub.settings import Settings
 from connectors.kingdee.documents import DocumentCatalog
 from connectors.kingdee.resnapshot import SnapshotProgress, request_snapshot, resolve_documents
+from connectors.settings import Settings
 
 #: How long to wait for a capture to pick the request up before saying none seems to be running.
 PICKUP_S = 30.0

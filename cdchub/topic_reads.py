@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from cdchub.settings import Settings
 from connectors.common.kafka import consumer as kafka_consumer
+from connectors.settings import Settings
 
 #: A gap between two wanted offsets of one partition larger than this is jumped (a new assignment) rather than read.
 JUMP_AFTER = 50

@@ -25,11 +25,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.engine import Engine
 
 from cdchub.dead_letter_admin import dlq_topics
-from cdchub.ledger import history, sync_ledger
 from cdchub.related import RELATIONS, RelatedDocument, related_documents
-from cdchub.settings import Settings
 from cdchub.topic_reads import Message, Position, Reads, fetch, scan
 from connectors.common.avro import AvroDecoder, registry_client
+from connectors.settings import Settings
+from core.ledger import history, sync_ledger
 
 RELATION_KINDS = frozenset(r.kind for r in RELATIONS)
 #: How long a trace may read Kafka, and how many messages at most (positions, dead letters, related topics).

@@ -26,8 +26,6 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.outputs import DynamicSink
 
-from cdchub.ledger import LedgerEntry, SyncLedger, open_engine
-from cdchub.settings import Settings, get_settings
 from connectors.common.dead_letters import DeadLetter, dlq_topic
 from connectors.common.delivery import deliver
 from connectors.common.kafka import producer
@@ -35,11 +33,13 @@ from connectors.common.ledger_sink import LedgerSinkPartition
 from connectors.common.retry import GaveUp, RetryPolicy
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import Planned
+from connectors.settings import Settings, get_settings
 from connectors.weaver.client import WeaverClient
 from connectors.weaver.source import TOPIC, weaver_client
 from connectors.zoho.client import ZohoClient
 from connectors.zoho.related_once import FileToCopy, LocalFile, NoteToWrite, Origin, RelatedOnce
 from core.errors import PermanentError
+from core.ledger import LedgerEntry, SyncLedger, open_engine
 from core.mapping import fingerprint
 from flows.approval_rules import ApprovalRules, attachment_key, load_rules, note_for, note_key, note_marker, oa_state
 from flows.kingdee_documents import DocumentEvent, read_documents, write_dead_letters

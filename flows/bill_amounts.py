@@ -13,7 +13,7 @@ from typing import Any
 
 from bytewax.operators import StatefulLogic
 
-from cdchub.ledger import Position
+from core.ledger import Position
 from flows.bill_spec import BillSpec, DocumentKind, bill_key
 from flows.kingdee_documents import DocumentEvent
 

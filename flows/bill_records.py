@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from cdchub.ledger import SyncLedger, open_engine
-from cdchub.settings import Settings
 from connectors.common.dead_letters import DeadLetter, dlq_topic
 from connectors.common.kafka import producer
 from connectors.common.sync import SyncCommand
+from connectors.settings import Settings
 from connectors.zoho.client import ZohoClient
 from core.errors import PermanentError
+from core.ledger import SyncLedger, open_engine
 from core.mapping import Mapping, Ref, fingerprint
 from flows.bill_spec import BillSpec, DocumentKind, bill_key
 from flows.kingdee_documents import DocumentEvent

@@ -29,8 +29,6 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.outputs import DynamicSink
 
-from cdchub.ledger import LedgerEntry, SyncLedger, open_engine
-from cdchub.settings import Settings, get_settings
 from connectors.common.dead_letters import dlq_topic
 from connectors.common.delivery import deliver
 from connectors.common.kafka import producer
@@ -38,11 +36,13 @@ from connectors.common.ledger_sink import LedgerSinkPartition
 from connectors.common.retry import GaveUp, RetryPolicy
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import Planned
+from connectors.settings import Settings, get_settings
 from connectors.weaver.client import WeaverClient
 from connectors.weaver.source import weaver_client
 from connectors.zoho.client import ZohoClient
 from connectors.zoho.source import zoho_topic
 from core.errors import PermanentError
+from core.ledger import LedgerEntry, SyncLedger, open_engine
 from core.mapping import fingerprint
 from flows.approval_rules import (
     NODE_CREATE,

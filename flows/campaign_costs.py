@@ -35,8 +35,6 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.outputs import DynamicSink
 
-from cdchub.ledger import LedgerEntry, SyncLedger, open_engine
-from cdchub.settings import Settings, get_settings
 from connectors.common.dead_letters import dlq_topic
 from connectors.common.delivery import deliver
 from connectors.common.kafka import producer
@@ -44,9 +42,11 @@ from connectors.common.retry import GaveUp, RetryPolicy
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import Planned
 from connectors.huilianyi.source import SCHEMA, TOPIC
+from connectors.settings import Settings, get_settings
 from connectors.zoho.client import ZohoClient
 from connectors.zoho.update_sink import ZohoUpdatePartition
 from core.errors import PermanentError
+from core.ledger import LedgerEntry, SyncLedger, open_engine
 from flows.bill_amounts import BillAmounts, BillChange, Contribution
 from flows.expense_rules import ExpenseRules, load_rules
 from flows.expenses_to_kingdee import report_of

@@ -32,8 +32,6 @@ from bytewax.dataflow import Dataflow, Stream
 from bytewax.outputs import DynamicSink
 from pydantic import Field
 
-from cdchub.ledger import LedgerEntry, SyncLedger, open_engine
-from cdchub.settings import Settings, get_settings
 from connectors.common.dead_letters import dlq_topic
 from connectors.common.delivery import deliver
 from connectors.common.kafka import producer
@@ -45,9 +43,11 @@ from connectors.kingdee.client import KingdeeApiError, KingdeeWebApiClient
 from connectors.kingdee.form_requirements import FormRequirements
 from connectors.kingdee.models import china_now
 from connectors.kingdee.sink import kingdee_client
+from connectors.settings import Settings, get_settings
 from connectors.zoho.client import ZohoClient
 from connectors.zoho.source import zoho_topic
 from core.errors import PermanentError
+from core.ledger import LedgerEntry, SyncLedger, open_engine
 from core.mapping import fingerprint
 from core.toml_specs import Spec, load_toml_spec
 from flows.kingdee_documents import DocumentEvent, read_documents, write_dead_letters

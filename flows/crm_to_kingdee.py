@@ -23,15 +23,15 @@ import logging
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 
-from cdchub.field_clock import FieldClock, value_fingerprint
-from cdchub.ledger import open_engine
-from cdchub.settings import Settings
 from connectors.common.dead_letters import DeadLetter
 from connectors.common.delivery import deliver
 from connectors.common.sync import SyncCommand
 from connectors.kingdee.sink import KingdeeSaveSink
+from connectors.settings import Settings
 from connectors.zoho.sink import ZohoUpsertSink
 from connectors.zoho.source import zoho_topic
+from core.field_clock import FieldClock, value_fingerprint
+from core.ledger import open_engine
 from core.mapping import Mapping, MappingError, fingerprint
 from flows.kingdee_documents import DocumentEvent, read_documents, write_dead_letters
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bytewax.dataflow import Dataflow
 
-from cdchub.settings import Settings, get_settings
+from connectors.settings import Settings, get_settings
 from core.mapping import Mapping
 from flows.kingdee_to_crm import build_kingdee_to_crm
 from flows.specs import load_mapping

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from bytewax.dataflow import Dataflow, operator
 
-from cdchub.settings import Settings
+from connectors.settings import Settings
 
 #: Which flows each dataflow runs.  Grouped by target system: a bug (an unexpected exception) stops its whole
 #: dataflow, so it stops one target's flows and no other; per-record failures are dead letters anywhere.
@@ -54,7 +54,7 @@ def _builder(name: str, settings: Settings) -> Callable[[Dataflow], object]:
 
 def dataflow(name: str) -> Dataflow:
     """The dataflow ``name`` of :data:`DATAFLOWS` (the factory ``python -m bytewax.run`` calls)."""
-    from cdchub.runtime import prepare_process
+    from flows.process import prepare_process
 
     settings = prepare_process(name, DATAFLOWS[name])
     flow = Dataflow(name)
@@ -75,7 +75,7 @@ def _settled(flow: Dataflow) -> Dataflow:
 
 def single(name: str) -> Dataflow:
     """One flow as a dataflow of its own, with the flow's own step names (``materials.read``)."""
-    from cdchub.runtime import prepare_process
+    from flows.process import prepare_process
 
     if name not in FLOWS:
         raise KeyError(f"no flow {name!r}; flows: {', '.join(FLOWS)}")

@@ -31,8 +31,8 @@ from datetime import timedelta
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 
-from cdchub.settings import Settings, get_settings
 from connectors.common.delivery import deliver
+from connectors.settings import Settings, get_settings
 from connectors.zoho.sink import ZohoUpsertSink
 from flows.delivery_lookups import CrmLookups, CrmOrder, Lookups
 from flows.delivery_rules import DELIVERIES_MODULE, EXTERNAL_KEY, FLOW

@@ -8,10 +8,10 @@ from typing import Protocol
 
 from sqlalchemy.engine import Engine
 
-from cdchub.id_map import IdMap
-from cdchub.ledger import open_engine
-from cdchub.settings import Settings
+from connectors.settings import Settings
 from connectors.zoho.client import ZohoClient
+from core.id_map import IdMap
+from core.ledger import open_engine
 from flows.delivery_rules import LINE_KEY, LINES_FIELD, ORDERS_FLOW, ORDERS_MODULE
 
 

@@ -9,16 +9,16 @@ from typing import Any
 
 from bytewax.outputs import DynamicSink
 
-from cdchub.ledger import LedgerEntry, SyncLedger, open_engine
-from cdchub.settings import Settings
 from connectors.common.dead_letters import dlq_topic
 from connectors.common.kafka import producer
 from connectors.common.retry import RetryPolicy
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import Planned
+from connectors.settings import Settings
 from connectors.zoho.client import ZohoClient
 from connectors.zoho.update_sink import ZohoUpdatePartition
 from core.errors import PermanentError
+from core.ledger import LedgerEntry, SyncLedger, open_engine
 from flows.delivery_rules import FLOW, LINE_KEY, LINES_FIELD, ORDERS_MODULE, OrderNotInCrm, delivery_status
 
 

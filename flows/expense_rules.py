@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from cdchub.settings import get_settings
+from connectors.settings import get_settings
 from core.china_time import CHINA_TIME
 from core.errors import PermanentError
 from core.toml_specs import Spec, load_toml_spec

@@ -29,8 +29,6 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.outputs import DynamicSink
 
-from cdchub.ledger import LedgerEntry, SyncLedger, open_engine
-from cdchub.settings import Settings, get_settings
 from connectors.common.dead_letters import dlq_topic
 from connectors.common.delivery import deliver
 from connectors.common.kafka import producer
@@ -43,7 +41,9 @@ from connectors.huilianyi.source import SCHEMA, TOPIC
 from connectors.kingdee.client import KingdeeApiError, KingdeeWebApiClient
 from connectors.kingdee.form_requirements import FormRequirements
 from connectors.kingdee.sink import kingdee_client
+from connectors.settings import Settings, get_settings
 from core.errors import PermanentError
+from core.ledger import LedgerEntry, SyncLedger, open_engine
 from flows.expense_rules import ExpenseRules, intent_fingerprint, load_rules
 from flows.kingdee_documents import DocumentEvent, read_documents, write_dead_letters
 

@@ -43,13 +43,13 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.operators import StatefulLogic
 
-from cdchub.id_map import LedgerLookup
-from cdchub.ledger import Position
-from cdchub.settings import Settings, get_settings
 from connectors.common.dead_letters import DeadLetter
 from connectors.common.delivery import deliver
 from connectors.common.sync import SyncCommand
+from connectors.settings import Settings, get_settings
 from connectors.zoho.update_sink import ZohoUpdateSink
+from core.id_map import LedgerLookup
+from core.ledger import Position
 from flows.kingdee_documents import DocumentEvent, read_documents, write_dead_letters
 from flows.live_sum import LiveSum
 from flows.waiting import ReferenceWait

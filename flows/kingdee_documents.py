@@ -14,8 +14,6 @@ from bytewax.connectors.kafka import KafkaSinkMessage, KafkaSourceMessage
 from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow, Stream
 
-from cdchub.ledger import Position
-from cdchub.settings import RegistrySettings, Settings
 from connectors.common import replay_mode
 from connectors.common.avro import AvroDecoder, load_schema_text, registry_client
 from connectors.common.dead_letters import DeadLetter, dlq_topic
@@ -27,6 +25,9 @@ from connectors.common.kafka import (
     ensure_topics,
 )
 from connectors.common.kafka_input import SharedKafkaSource
+from connectors.settings import Settings
+from core.ledger import Position
+from core.settings import RegistrySettings
 
 REPLAY_CONSUMER_CONFIG = {"fetch.wait.max.ms": "20", "session.timeout.ms": "10000"}
 

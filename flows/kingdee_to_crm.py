@@ -16,10 +16,10 @@ from typing import Any
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 
-from cdchub.settings import Settings
 from connectors.common.dead_letters import DeadLetter
 from connectors.common.delivery import deliver
 from connectors.common.sync import SyncCommand
+from connectors.settings import Settings
 from connectors.zoho.sink import ZohoUpsertSink
 from core.china_time import CHINA_TIME
 from core.mapping import Mapping, MappingError, fingerprint

@@ -36,12 +36,12 @@ from typing import Any
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream, operator
 
-from cdchub.id_map import LedgerLookup
-from cdchub.settings import Settings
 from connectors.common.dead_letters import DeadLetter
 from connectors.common.delivery import deliver
 from connectors.common.sync import SyncCommand
+from connectors.settings import Settings
 from connectors.zoho.update_sink import ZohoUpdateSink
+from core.id_map import LedgerLookup
 from flows.bill_amounts import BillAmounts, BillChange, BillState, bill_change
 from flows.bill_records import ORDERS_FLOW, BillSink, LinkingResolver, OrderLink, to_bill_draft
 from flows.bill_spec import BillSpec

@@ -26,11 +26,11 @@ import bytewax.operators as op
 from bytewax.dataflow import Stream
 from bytewax.operators import StatefulLogic
 
-from cdchub.ledger import Position
 from connectors.common.dead_letters import DeadLetter
 from connectors.common.sync import SyncCommand
 from connectors.common.token_cache import TokenUnavailable
 from core.errors import TransientError
+from core.ledger import Position
 from core.mapping import fingerprint
 from flows.delivery_lookups import CrmOrder, Lookups
 from flows.delivery_rules import EXTERNAL_KEY, FLOW, ORDER_KEY_PREFIX, OrderNotInCrm

@@ -19,10 +19,10 @@ from typing import TypeVar
 
 from bytewax.operators import StatefulLogic
 
-from cdchub.ledger import Position
 from connectors.common.dead_letters import DeadLetter
 from connectors.common.sync import SyncCommand
 from core.errors import PermanentError
+from core.ledger import Position
 from flows.bill_amounts import Contribution
 from flows.live_sum import LiveSum
 from flows.waiting import ReferenceWait

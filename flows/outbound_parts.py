@@ -10,8 +10,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from cdchub.ledger import Position
 from connectors.common.dead_letters import DeadLetter
+from core.ledger import Position
 from flows.delivery_rules import FLOW, UnknownStatus, is_live
 from flows.kingdee_documents import DocumentEvent
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from bytewax.dataflow import Dataflow
 
-from cdchub.settings import Settings, get_settings
+from connectors.settings import Settings, get_settings
 from core.mapping import Mapping
 from flows.crm_to_kingdee import build_crm_to_kingdee
 from flows.specs import load_mapping

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from bytewax.dataflow import Dataflow
 
-from cdchub.settings import Settings, get_settings
+from connectors.settings import Settings, get_settings
 from flows.bill_spec import BillSpec, load_spec
 from flows.order_amounts import build_bill_flow
 

@@ -30,17 +30,17 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.operators import StatefulBatchLogic
 
-from cdchub.id_map import IdMap
-from cdchub.ledger import LedgerEntry, SyncLedger, open_engine
-from cdchub.settings import Settings, get_settings
 from connectors.common.dead_letters import DeadLetter, dlq_topic
 from connectors.common.delivery import deliver
 from connectors.common.kafka import producer
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import Planned
+from connectors.settings import Settings, get_settings
 from connectors.zoho.client import ZohoClient
 from connectors.zoho.sink import ZohoUpsertPartition, ZohoUpsertSink
 from core.errors import PermanentError
+from core.id_map import IdMap
+from core.ledger import LedgerEntry, SyncLedger, open_engine
 from core.mapping import Mapping, MappingError, Ref, fingerprint, refs_in, resolve_refs
 from flows.kingdee_documents import DocumentEvent, read_documents, write_dead_letters
 from flows.specs import load_mapping

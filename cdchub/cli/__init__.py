@@ -10,7 +10,7 @@ the runtime's processes import :func:`configure_logging` from here without loadi
 
 from __future__ import annotations
 
-from cdchub.cli.logs import configure_logging
+from core.logs import configure_logging
 
 __all__ = ["configure_logging", "main"]
 

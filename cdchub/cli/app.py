@@ -10,7 +10,7 @@ import typer
 from cdchub.cli import internal, operate, stack
 from cdchub.cli.common import INVOCATION
 from cdchub.cli.errors import EXIT_INTERRUPTED, EXIT_USAGE, Failure, one_line, report
-from cdchub.cli.logs import configure_logging, silence_native_stderr
+from core.logs import configure_logging, silence_native_stderr
 
 #: Commands for a person at a terminal: warnings only (and cdchub's own information) in the log, through rich, and
 #: native code's stderr (librdkafka's lines, Bytewax's panics) dropped unless ``-v``.  The others are processes that
@@ -68,7 +68,7 @@ def _stderr(line: str) -> None:
 
 def run(argv: list[str] | None = None) -> int:
     """Run one command line; every failure ends here and is reported once (:func:`cdchub.cli.errors.report`)."""
-    from cdchub.supervisor import guard_child
+    from core.process import guard_child
 
     guard_child()
     args, INVOCATION.verbose = split_verbose(list(sys.argv[1:] if argv is None else argv))

@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from cdchub.settings import Settings, get_settings
+from connectors.settings import Settings, get_settings
 from flows.dataflows import DATAFLOWS, FLOWS
 
 if TYPE_CHECKING:

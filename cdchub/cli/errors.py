@@ -133,7 +133,7 @@ def _kafka_exception(exc: BaseException) -> Failure:
     error: Any = exc.args[0] if exc.args else None
     reason = error.str() if hasattr(error, "str") else str(exc)
     try:
-        from cdchub.settings import get_settings
+        from connectors.settings import get_settings
 
         where = f" at {get_settings().kafka.bootstrap_servers}"
     except Exception:  # settings that do not even load were reported before this could happen

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 import typer
 
 from cdchub.cli.common import FLOW_NAMES, FlowName, share_org_limits
-from cdchub.settings import get_settings
+from connectors.settings import get_settings
 
 log = logging.getLogger("cdchub")
 

@@ -13,7 +13,8 @@ from typing import Annotated, Literal
 import typer
 
 from cdchub.cli.common import FLOW_NAMES, INVOCATION, OPERATE, FlowName, fresh_settings, log, share_org_limits
-from cdchub.settings import PROJECT_ROOT, get_settings
+from connectors.settings import get_settings
+from core.settings import PROJECT_ROOT
 
 Json = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 Quiet = Annotated[bool, typer.Option("--quiet", help="no progress bar")]
@@ -158,8 +159,8 @@ def trace(term: Annotated[str, typer.Argument(
 
     Captured versions, every write with its latency, related documents and dead letters.  Exit 1 when nothing is
     found."""
-    from cdchub.ledger import open_engine
     from cdchub.trace import trace as find
+    from core.ledger import open_engine
 
     settings = get_settings()
     found = find(settings, open_engine(settings.ledger_database_url()), term)
@@ -240,7 +241,7 @@ def dlq(
 ) -> int:
     """Dead letters: list, show, replay them after a fix."""
     from cdchub import dead_letter_admin as letters_of
-    from cdchub.ledger import open_engine
+    from core.ledger import open_engine
 
     settings = get_settings()
     share_org_limits(settings, "dlq")
@@ -310,8 +311,8 @@ def metrics(
     once: Annotated[bool, typer.Option("--once", help="print the exposition once and stop")] = False,
 ) -> int:
     """Serve Prometheus metrics (Grafana dashboard in infra/grafana)."""
-    from cdchub.ledger import open_engine
     from cdchub.metrics import exposition, serve
+    from core.ledger import open_engine
 
     settings = get_settings()
     engine = open_engine(settings.ledger_database_url())

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from cdchub.cli.common import STACK, start_local_stack
-from cdchub.settings import get_settings
+from connectors.settings import get_settings
 
 
 def up(components: Annotated[list[str] | None, typer.Argument(

@@ -33,8 +33,8 @@ from cdchub.console import pages
 from cdchub.console.auth import LoginBrake, PasswordHash, Sessions
 from cdchub.console.credentials import console_password
 from cdchub.console.views import ConsoleData
-from cdchub.ledger import open_engine
-from cdchub.settings import Settings
+from connectors.settings import Settings
+from core.ledger import open_engine
 
 log = logging.getLogger("cdchub.console")
 

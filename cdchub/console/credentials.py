@@ -9,7 +9,7 @@ import os
 import secrets
 from pathlib import Path
 
-from cdchub.settings import SECRETS_DIR, ConsoleSettings
+from core.settings import SECRETS_DIR, ConsoleSettings
 
 PASSWORD_FILE = "console_password"
 

@@ -21,9 +21,10 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdchub.ledger import Position
-from cdchub.settings import PROJECT_ROOT, get_settings
 from connectors.common.replay_mode import ReplaySession
+from connectors.settings import get_settings
+from core.ledger import Position
+from core.settings import PROJECT_ROOT
 
 #: The dry run of a flow in the preview's child process: at most this long.
 PREVIEW_TIMEOUT_S = 180.0

@@ -16,8 +16,8 @@ from cdchub.console.pictures import Sparkline, sparkline
 from cdchub.console.replay_preview import dry_run
 from cdchub.dashboard import Snapshot, rate_history, take
 from cdchub.flow_status import FlowRow, RuntimeStatus, lag_history, runtime_status
-from cdchub.settings import Settings
 from cdchub.trace import Trace, trace
+from connectors.settings import Settings
 
 #: A dead-letter replay and a preview at a time (a preview must not see letters half replayed).
 _REPLAYS = threading.Lock()

@@ -32,7 +32,7 @@ from pydantic import ValidationError
 
 from cdchub.doctor import kafka_checks, kingdee_checks, target_checks
 from cdchub.doctor.base import Context, Finding, Skipped, describe, fail, ok, warn
-from cdchub.settings import Settings, get_settings
+from connectors.settings import Settings, get_settings
 
 __all__ = ["Context", "Finding", "checks_for", "main", "run"]
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from cdchub.settings import Settings
+from connectors.settings import Settings
 
 Status = Literal["ok", "warn", "fail", "skip"]
 MARKS: dict[Status, str] = {"ok": "✓", "warn": "⚠", "fail": "✗", "skip": "–"}

@@ -12,12 +12,12 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from cdchub.doctor.base import CONNECT_TIMEOUT_S, Context, Finding, describe, fail, ok, warn
-from cdchub.settings import Settings
 from connectors.common.dead_letters import dlq_topic
 from connectors.common.kafka import BATCH_OVERHEAD_BYTES, CHANGE_TOPIC_CONFIG, DLQ_TOPIC_CONFIG
 from connectors.huilianyi.source import TOPIC as HUILIANYI_TOPIC
 from connectors.kingdee.documents import DocumentCatalog
 from connectors.kingdee.source import CAPTURE_FLOW
+from connectors.settings import Settings
 from connectors.weaver.source import TOPIC as WEAVER_TOPIC
 from connectors.zoho.source import zoho_topic
 from flows.dataflows import FLOWS

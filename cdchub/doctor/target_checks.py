@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from cdchub.doctor.base import CONNECT_TIMEOUT_S, Context, Finding, Skipped, describe, fail, ok
-from cdchub.settings import Settings
 from connectors.common.token_cache import Token, TokenUnavailable
 from connectors.huilianyi.client import CHINA_TZ, HuilianyiClient
 from connectors.kingdee.client import KingdeeApiCredentials, KingdeeApiError, KingdeeWebApiClient
 from connectors.kingdee.documents import DocumentCatalog
 from connectors.kingdee.webapi_reader import WebApiReader
+from connectors.settings import Settings
 from connectors.weaver.source import weaver_client
 from connectors.zoho.client import TOKEN_MINTS_PER_WINDOW, ZohoClient
 from connectors.zoho.scopes import REQUIRED_SCOPES

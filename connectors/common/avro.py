@@ -23,10 +23,10 @@ import fastavro
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from cdchub.settings import RegistrySettings
 from connectors.common.avro_codegen import NotCompilable
 from connectors.common.avro_reader import compile_reader
 from connectors.common.avro_writer import compile_writer
+from core.settings import RegistrySettings
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 MAGIC = 0
@@ -47,7 +47,7 @@ def load_schema_text(name: str) -> str:
 
 
 def registry_client(registry: RegistrySettings | str) -> SchemaRegistryClient:
-    """A registry client from the installation's :class:`~cdchub.settings.RegistrySettings` (URL, basic or bearer
+    """A registry client from the installation's :class:`~core.settings.RegistrySettings` (URL, basic or bearer
     credentials, CA), or from a bare URL (a registry with no credentials: tests, the local stack)."""
     return SchemaRegistryClient({"url": registry} if isinstance(registry, str) else registry.client_config())
 

@@ -1,7 +1,7 @@
 """Kafka topics and clients shared by capture, pollers, flows and sinks.
 
 Every client — producer, consumer, admin client, Bytewax's Kafka connectors (:func:`bytewax_config`) — is made from
-the installation's :class:`~cdchub.settings.KafkaSettings` through ``KafkaSettings.client_config()`` (bootstrap
+the installation's :class:`~core.settings.KafkaSettings` through ``KafkaSettings.client_config()`` (bootstrap
 servers plus the librdkafka security settings and their secrets), and every topic the project creates gets its
 replication settings (the cluster's broker count decides them when none are set) and the event size limit
 (``max_event_bytes``), raised on topics an older version created smaller.
@@ -29,7 +29,7 @@ from confluent_kafka.admin._metadata import ClusterMetadata
 from confluent_kafka.admin._resource import ResourceType
 from confluent_kafka.cimpl import NewTopic
 
-from cdchub.settings import KafkaSettings
+from core.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 #: librdkafka's own log lines (CONFWARN, broker state) through Python logging, not raw stderr: quiet unless ``-v``.

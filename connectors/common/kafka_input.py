@@ -47,9 +47,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, ConsumerGroupTopicPartit
 from confluent_kafka import KafkaError as ConfluentKafkaError
 from confluent_kafka.admin import AdminClient
 
-from cdchub.settings import KafkaSettings
 from connectors.common.health import HEALTH
 from connectors.common.kafka import CONNECTION_KEYS, LIBRDKAFKA, bytewax_brokers, bytewax_config, connect_admin
+from core.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 

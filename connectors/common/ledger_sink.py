@@ -29,8 +29,6 @@ from typing import Any, TypeVar
 from bytewax.outputs import StatelessSinkPartition
 from confluent_kafka import Producer
 
-from cdchub.field_clock import FieldClock
-from cdchub.ledger import LedgerEntry, SyncLedger
 from connectors.common import replay_mode
 from connectors.common.dead_letters import DeadLetter
 from connectors.common.drift import differing_fields
@@ -39,6 +37,8 @@ from connectors.common.retry import GaveUp, RetryPolicy, call_with_retry
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import HumanChange, Planned, TwoWayGuard
 from core.errors import PermanentError, TransientError
+from core.field_clock import FieldClock
+from core.ledger import LedgerEntry, SyncLedger
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -23,7 +23,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdchub.ledger import Position
+from core.ledger import Position
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cdchub.ledger import Position
+from core.ledger import Position
 
 
 @dataclass(frozen=True)

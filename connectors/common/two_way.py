@@ -1,5 +1,5 @@
 """The two-way rules applied at a sink, just before it writes: echo suppression and conflict resolution per field,
-using the field clock (``cdchub/field_clock.py``) and a look at the target record.
+using the field clock (``core/field_clock.py``) and a look at the target record.
 
 For each command the sink asks ``plan``: which of its fields to write. Fields whose value the target already has (as
 far as the clock knows) are dropped — that is what stops echoes. ``shared`` fields whose value is older than the
@@ -28,9 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdchub.field_clock import ClockEntry, FieldClock, newer
 from connectors.common.drift import same
 from connectors.common.sync import SyncCommand
+from core.field_clock import ClockEntry, FieldClock, newer
 
 #: How often in a row a conditional write refused because the target changed since the look is decided again.
 MAX_REDECISIONS = 3

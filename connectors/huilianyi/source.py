@@ -24,11 +24,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cdchub.settings import Settings
 from connectors.common.avro import AvroEncoder, load_schema_text, registry_client
 from connectors.common.kafka import CHANGE_TOPIC_CONFIG, ensure_topics, producer
 from connectors.common.poll_loop import PollLoop
 from connectors.huilianyi.client import HuilianyiClient, parse_instant
+from connectors.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from pydantic import RootModel
 
-from cdchub.settings import PROJECT_ROOT
 from core.errors import PermanentError, TransientError
+from core.settings import PROJECT_ROOT
 from core.toml_specs import load_toml_spec
 
 log = logging.getLogger(__name__)

@@ -17,9 +17,6 @@ from typing import Any
 
 from bytewax.outputs import DynamicSink
 
-from cdchub.field_clock import FieldClock
-from cdchub.ledger import LedgerEntry, SyncLedger, open_engine
-from cdchub.settings import Settings
 from connectors.common.dead_letters import dlq_topic
 from connectors.common.kafka import producer
 from connectors.common.ledger_sink import LedgerSinkPartition
@@ -27,8 +24,11 @@ from connectors.common.retry import GaveUp, RetryPolicy
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import HumanChange, Planned, TwoWayGuard
 from connectors.kingdee.client import KingdeeApiCredentials, KingdeeWebApiClient
+from connectors.settings import Settings
 from core.china_time import CHINA_TIME
 from core.errors import PermanentError
+from core.field_clock import FieldClock
+from core.ledger import LedgerEntry, SyncLedger, open_engine
 from core.mapping import Mapping
 
 log = logging.getLogger(__name__)

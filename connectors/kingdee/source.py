@@ -37,7 +37,6 @@ import psycopg2
 import psycopg2.extras
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from cdchub.settings import KafkaSettings, RegistrySettings
 from connectors.common import failpoints
 from connectors.common.avro import AvroEncoder, load_schema_text, registry_client
 from connectors.common.dead_letters import DeadLetter, dlq_topic
@@ -58,6 +57,7 @@ from connectors.kingdee.publication import ensure_publication
 from connectors.kingdee.resnapshot import SNAPSHOT_PREFIX, SnapshotProgress, SnapshotRequest, read_tables
 from connectors.kingdee.row_types import BadValue, RowTypes
 from connectors.kingdee.schema_evolution import SchemaEvolver
+from core.settings import KafkaSettings, RegistrySettings
 
 log = logging.getLogger(__name__)
 

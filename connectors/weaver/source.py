@@ -31,12 +31,13 @@ from typing import Any
 from pydantic import Field
 from sqlalchemy import Engine, select
 
-from cdchub.settings import PROJECT_ROOT, Settings
 from connectors.common.avro import AvroEncoder, load_schema_text, registry_client
 from connectors.common.kafka import CHANGE_TOPIC_CONFIG, ensure_topics, producer
 from connectors.common.poll_loop import PollLoop
+from connectors.settings import Settings
 from connectors.weaver.client import WeaverClient, client_for
 from core.errors import PermanentError, TransientError
+from core.settings import PROJECT_ROOT
 from core.toml_specs import Spec, load_toml_spec
 
 log = logging.getLogger(__name__)
@@ -156,7 +157,7 @@ class WeaverRequestPoller(PollLoop):
     def created_by_us(self) -> list[str]:
         """Requests cdchub started (the ``campaign_approvals`` ledger's targets): created as the campaign's owner,
         they are in that person's list, which nobody here reads."""
-        from cdchub.ledger import open_engine, sync_ledger
+        from core.ledger import open_engine, sync_ledger
 
         if self._ledger is None:
             self._ledger = open_engine(self.settings.ledger_database_url())

@@ -20,11 +20,11 @@ from typing import Any
 
 import httpx
 
-from cdchub.settings import ZohoSettings
 from connectors.common.shared_state import SharedSlots
 from connectors.common.token_cache import CachedToken, Token, TokenUnavailable
 from connectors.zoho.budget import METER
 from connectors.zoho.scopes import scope_for
+from connectors.zoho.settings import ZohoSettings
 from core.errors import MissingScope, PermanentError, RateLimited, TransientError
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ the record as it is.  A miss is checked against the list API, which never lags: 
 key).  Whatever is found is read again by id, and kept only if it still carries the key.
 
 The flows themselves never need this: they name records by the id the create returned (kept in the sync ledger,
-``cdchub/id_map.py``) and write by upsert on the key field, which ZOHO matches without the search index.  It is the
+``core/id_map.py``) and write by upsert on the key field, which ZOHO matches without the search index.  It is the
 fallback of a lookup with no ledger entry (a replay from an empty ledger).
 """
 

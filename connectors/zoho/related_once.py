@@ -22,8 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cdchub.ledger import SYNCED, Position, SyncLedger
 from connectors.zoho.client import ZohoClient
+from core.ledger import SYNCED, Position, SyncLedger
 
 log = logging.getLogger(__name__)
 

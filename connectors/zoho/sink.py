@@ -19,19 +19,19 @@ from typing import Any
 
 from bytewax.outputs import DynamicSink
 
-from cdchub.field_clock import FieldClock
-from cdchub.ledger import LedgerEntry, SyncLedger, open_engine
-from cdchub.settings import Settings
 from connectors.common.dead_letters import dlq_topic
 from connectors.common.kafka import producer
 from connectors.common.ledger_sink import LedgerSinkPartition
 from connectors.common.retry import GaveUp, RetryPolicy
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import MAX_REDECISIONS, HumanChange, Planned, TwoWayGuard
+from connectors.settings import Settings
 from connectors.zoho.client import MAX_RECORDS_PER_WRITE, ZohoClient
 from connectors.zoho.listed import ListedRecords, list_for
 from connectors.zoho.lookup import find_by_key
 from core.errors import PermanentError
+from core.field_clock import FieldClock
+from core.ledger import LedgerEntry, SyncLedger, open_engine
 
 log = logging.getLogger(__name__)
 

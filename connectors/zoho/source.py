@@ -21,9 +21,9 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from cdchub.settings import Settings
 from connectors.common.avro import AvroEncoder, load_schema_text, registry_client
 from connectors.common.kafka import CHANGE_TOPIC_CONFIG, ensure_topics, producer
+from connectors.settings import Settings
 from connectors.zoho.client import ZohoClient
 from connectors.zoho.watch import WatchListener
 from core.errors import TransientError

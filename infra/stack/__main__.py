@@ -13,7 +13,7 @@ import logging
 import sys
 import time
 
-from cdchub.settings import Settings
+from connectors.settings import Settings
 from infra.stack import StackError, debian, down, reset_kingdee_db, status, up
 from infra.stack.component import ComponentStatus
 

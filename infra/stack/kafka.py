@@ -25,7 +25,7 @@ import subprocess
 import uuid
 from dataclasses import dataclass
 
-from cdchub.settings import Settings
+from connectors.settings import Settings
 from infra.stack.component import ComponentStatus
 from infra.stack.errors import StackError
 from infra.stack.java import system_java

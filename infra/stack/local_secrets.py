@@ -1,6 +1,6 @@
 """Secrets of the local stack, generated once into ``.cache/secrets/`` (dir 700, files 600) and never printed.
 
-``cdchub.settings`` reads the same files (``read_secret``); the ZOHO simulator accepts exactly these
+``core.settings`` reads the same files (``read_secret``); the ZOHO simulator accepts exactly these
 credentials.
 Values are alphanumeric so they can sit unquoted in DSNs and URLs.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import string
+from collections.abc import Callable
 
 from infra.stack.paths import SECRETS_DIR, ensure_dir
 
@@ -22,7 +23,7 @@ def _random(alphabet: str, n: int) -> str:
 
 
 # name -> generator; the ZOHO values follow the shape of real ZOHO OAuth credentials ("1000.<...>").
-GENERATORS = {
+GENERATORS: dict[str, Callable[[], str]] = {
     "pg_password": lambda: _random(_ALNUM, 32),
     "zoho_client_id": lambda: "1000." + _random(string.ascii_uppercase + string.digits, 30),
     "zoho_client_secret": lambda: _random(_HEX, 42),

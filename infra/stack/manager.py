@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from cdchub.settings import Settings
+from connectors.settings import Settings
 from infra.stack.component import Component, ComponentStatus
 from infra.stack.errors import StackError
 from infra.stack.kafka import Kafka

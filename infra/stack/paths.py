@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cdchub.settings import CACHE_DIR, PROJECT_ROOT, SECRETS_DIR
+from core.settings import CACHE_DIR, PROJECT_ROOT, SECRETS_DIR
 
 INFRA_DIR = PROJECT_ROOT / "infra"
 RUN_DIR = CACHE_DIR / "run"  # pid files, logs and the stack lock

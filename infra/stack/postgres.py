@@ -26,7 +26,7 @@ from pathlib import Path
 
 import psycopg2
 
-from cdchub.settings import Settings
+from connectors.settings import Settings
 from infra.stack import debian
 from infra.stack.component import ComponentStatus
 from infra.stack.errors import StackError

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from cdchub.settings import Settings
+from connectors.settings import Settings
 from infra.stack.component import ComponentStatus
 from infra.stack.errors import StackError
 from infra.stack.java import temurin_java
@@ -136,7 +136,7 @@ class Registry:
             got = client.get("/config").json().get("compatibilityLevel")
         if got != want:
             raise StackError(f"registry: global compatibility is {got!r} after setting {want!r}")
-        return got
+        return str(got)
 
     def up(self) -> str:
         daemon = self.daemon()

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cdchub.settings import Settings
+from connectors.settings import Settings
 from connectors.zoho.scopes import REQUIRED_SCOPES
 from infra.stack.component import ComponentStatus
 from infra.stack.local_secrets import ensure_secrets

@@ -12,9 +12,10 @@ import httpx
 import pytest
 from sqlalchemy import Engine, create_engine
 
-from cdchub.settings import KingdeeApiSettings, Settings
 from connectors.kingdee.client import KingdeeWebApiClient
+from connectors.kingdee.settings import KingdeeApiSettings
 from connectors.kingdee.sink import kingdee_client
+from connectors.settings import Settings
 from tests.acceptance.hops import Hops
 from tests.acceptance.people import CrmPerson, CrmUser
 from tests.integration.conftest import stack  # noqa: F401  (the shared local stack, started once)

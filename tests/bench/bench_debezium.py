@@ -26,10 +26,11 @@ from pathlib import Path
 
 from confluent_kafka import Message
 
-from cdchub.settings import PROJECT_ROOT, Settings, get_settings
 from connectors.common.avro import AvroDecoder, registry_client
 from connectors.common.kafka import ensure_topics
 from connectors.kingdee.documents import DocumentCatalog
+from connectors.settings import Settings, get_settings
+from core.settings import PROJECT_ROOT
 from infra.simulators.kingdee.erp import bulk_insert_materials
 from tests.bench.capture_workloads import (
     CaptureUnderTest,

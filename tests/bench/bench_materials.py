@@ -22,8 +22,9 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 
-from cdchub.settings import CACHE_DIR, get_settings
+from connectors.settings import get_settings
 from connectors.zoho.client import ZohoClient
+from core.settings import CACHE_DIR
 from infra.simulators.common.process import SimulatorProcess
 from infra.simulators.kingdee.erp import bulk_insert_materials, insert_material
 from tests.bench.polling_baseline import PollingBaseline

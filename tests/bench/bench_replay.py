@@ -21,7 +21,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cdchub.settings import PROJECT_ROOT, get_settings
+from connectors.settings import get_settings
+from core.settings import PROJECT_ROOT
 from infra.simulators.common.process import SimulatorProcess
 from infra.simulators.kingdee.erp import bulk_insert_materials
 from tests.integration.harness import IsolatedEnv, ZohoSim, isolated_env, wait_for

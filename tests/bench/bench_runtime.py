@@ -33,9 +33,10 @@ from typing import Any
 import httpx
 from sqlalchemy import create_engine, func, select, text
 
-from cdchub.settings import CACHE_DIR, PROJECT_ROOT, Settings, get_settings
-from cdchub.supervisor import interruptible
 from connectors.kingdee import models as m
+from connectors.settings import Settings, get_settings
+from core.process import interruptible
+from core.settings import CACHE_DIR, PROJECT_ROOT
 from infra.simulators.common.process import SimulatorProcess
 from infra.simulators.kingdee.erp import bulk_insert_materials, insert_material
 from tests.bench.installation import (

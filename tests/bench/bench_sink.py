@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from cdchub.settings import Settings, get_settings
+from connectors.settings import Settings, get_settings
 from infra.simulators.common.process import SimulatorProcess
 from infra.simulators.kingdee.erp import bulk_insert_materials
 from tests.bench import sink_ceiling, sink_latency

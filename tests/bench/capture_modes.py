@@ -30,9 +30,9 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
-from cdchub.settings import get_settings
 from connectors.common.avro import AvroDecoder, registry_client
 from connectors.kingdee.documents import DocumentCatalog
+from connectors.settings import get_settings
 from infra.simulators.common.process import SimulatorProcess
 from infra.simulators.kingdee.demo_seed import seed
 from infra.simulators.kingdee.erp import (

@@ -44,10 +44,11 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, create_engine, text
 
-from cdchub.settings import PROJECT_ROOT, Settings, get_settings
-from cdchub.supervisor import interruptible
 from connectors.common.drift import differing_fields
+from connectors.settings import Settings, get_settings
 from core.mapping import Ref
+from core.process import interruptible
+from core.settings import PROJECT_ROOT
 from flows.specs import load_mapping
 from infra.simulators.kingdee import erp as kd
 from tests.bench import bad_input

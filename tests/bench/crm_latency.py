@@ -27,8 +27,8 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Engine, create_engine, text
 
-from cdchub.settings import Settings, get_settings
-from cdchub.supervisor import interruptible
+from connectors.settings import Settings, get_settings
+from core.process import interruptible
 from tests.bench.installation import Installation, SupervisedRun
 from tests.integration.harness import ZohoSim, wait_for
 

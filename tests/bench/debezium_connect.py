@@ -27,7 +27,8 @@ from types import TracebackType
 
 import httpx
 
-from cdchub.settings import CACHE_DIR, Settings
+from connectors.settings import Settings
+from core.settings import CACHE_DIR
 from infra.stack.java import system_java
 from infra.stack.maven import copy_dependencies
 

@@ -21,8 +21,10 @@ from typing import Any
 import httpx
 from sqlalchemy import create_engine
 
-from cdchub.settings import CACHE_DIR, PROJECT_ROOT, KingdeeDbSettings, Settings
 from connectors.kingdee import models as m
+from connectors.kingdee.settings import KingdeeDbSettings
+from connectors.settings import Settings
+from core.settings import CACHE_DIR, PROJECT_ROOT
 from infra.simulators.common.process import SimulatorProcess, free_port
 from infra.simulators.kingdee.signing import make_app_id
 from tests.integration.harness import IsolatedEnv, ZohoSim, drop_database, wait_for

@@ -13,7 +13,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from cdchub.settings import get_settings
+from connectors.settings import get_settings
 from infra.stack.kafka import LIBS, LOG4J2_CONFIG, MAIN_CLASS, STORAGE_TOOL, Kafka, _cluster_id
 from infra.stack.process import Daemon
 

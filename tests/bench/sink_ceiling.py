@@ -12,9 +12,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from cdchub.settings import ZohoSettings
 from connectors.zoho.budget import credits_for
 from connectors.zoho.client import MAX_RECORDS_PER_WRITE, ZohoClient
+from connectors.zoho.settings import ZohoSettings
 
 
 def product(i: int, prefix: str) -> dict[str, Any]:

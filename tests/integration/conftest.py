@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cdchub.settings import Settings, get_settings
+from connectors.settings import Settings, get_settings
 from infra.simulators.common.process import SimulatorProcess
 from infra.stack.simulators import zoho_args
 from tests.integration.harness import IsolatedEnv, ZohoSim, isolated_env

@@ -21,9 +21,12 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from sqlalchemy import Engine, create_engine
 
-from cdchub.settings import PROJECT_ROOT, KafkaSettings, KingdeeDbSettings, Settings, ZohoSettings
 from connectors.kingdee.client import KingdeeApiCredentials, KingdeeWebApiClient
 from connectors.kingdee.models import create_schema
+from connectors.kingdee.settings import KingdeeDbSettings
+from connectors.settings import Settings
+from connectors.zoho.settings import ZohoSettings
+from core.settings import PROJECT_ROOT, KafkaSettings
 from infra.simulators.common.process import SimulatorProcess
 from infra.simulators.kingdee.demo_seed import seed
 

@@ -17,7 +17,9 @@ from pathlib import Path
 from confluent_kafka.admin import AdminClient
 from sqlalchemy import create_engine
 
-from cdchub.settings import PROJECT_ROOT, KingdeeDbSettings, Settings
+from connectors.kingdee.settings import KingdeeDbSettings
+from connectors.settings import Settings
+from core.settings import PROJECT_ROOT
 from infra.simulators.common.process import free_port
 from infra.stack.simulators import SIMULATORS, Simulator
 from tests.integration.harness import IsolatedEnv, ZohoSim, drop_database

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from cdchub.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 from infra.simulators.kingdee.erp import insert_material
 from tests.integration.harness import IsolatedEnv, wait_for
 

@@ -18,8 +18,8 @@ from sqlalchemy import text
 
 from cdchub import doctor
 from cdchub.doctor.kafka_checks import expected_topics
-from cdchub.settings import Settings, get_settings
 from connectors.common.kafka import DLQ_TOPIC_CONFIG, ensure_topics
+from connectors.settings import Settings, get_settings
 from tests.integration.harness import IsolatedEnv, ZohoSim, isolated_env, wait_for
 from tests.integration.huilianyi_harness import start_huilianyi
 from tests.integration.weaver_harness import start_weaver

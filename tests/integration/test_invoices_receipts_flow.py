@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import update
 
-from cdchub.settings import PROJECT_ROOT
 from connectors.kingdee import models as m
+from core.settings import PROJECT_ROOT
 from infra.simulators.kingdee import erp
 from infra.simulators.kingdee.erp import (
     OrderLine,

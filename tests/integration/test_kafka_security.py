@@ -28,7 +28,6 @@ from bytewax.testing import run_main
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
-from cdchub.settings import Settings
 from connectors.common.avro import AvroEncoder, registry_client
 from connectors.common.kafka import (
     KafkaAuthenticationFailed,
@@ -39,6 +38,7 @@ from connectors.common.kafka import (
     producer,
 )
 from connectors.common.kafka_input import SharedKafkaSource, kafka_sink, kafka_source
+from connectors.settings import Settings
 from infra.stack.local_secrets import secret
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,8 @@ import sys
 import psycopg2
 from sqlalchemy import text
 
-from cdchub.settings import PROJECT_ROOT
 from connectors.common.avro import AvroDecoder, registry_client
+from core.settings import PROJECT_ROOT
 from infra.simulators.kingdee.demo_seed import seed
 from infra.simulators.kingdee.erp import OrderLine, insert_material, insert_sales_order, update_order_line
 from tests.integration.harness import IsolatedEnv, at_least, wait_for

@@ -22,9 +22,9 @@ import httpx
 import pytest
 from sqlalchemy import Engine, select, text
 
-from cdchub.settings import Settings
 from connectors.kingdee import models as m
 from connectors.kingdee.client import KingdeeApiCredentials, KingdeeApiError, KingdeeWebApiClient
+from connectors.settings import Settings
 from core.errors import PermanentError, TransientError
 from infra.simulators.common.process import SimulatorProcess
 from infra.simulators.kingdee.erp import bulk_insert_materials

@@ -8,7 +8,7 @@ import sys
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from cdchub.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 from infra.simulators.kingdee.erp import insert_material
 from tests.integration.harness import IsolatedEnv, wait_for
 

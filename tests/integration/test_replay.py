@@ -10,7 +10,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cdchub.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 from infra.simulators.kingdee.erp import bulk_insert_materials, insert_material
 from tests.integration.harness import IsolatedEnv, wait_for
 

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from cdchub.settings import PROJECT_ROOT, Settings
+from connectors.settings import Settings
+from core.settings import PROJECT_ROOT
 from infra.simulators.kingdee.erp import insert_material
 from tests.integration.harness import ZohoSim, wait_for
 from tests.integration.run_harness import Run, alive, children_of, dead_letters, run_installation

@@ -8,8 +8,8 @@ import sys
 
 from sqlalchemy import text
 
-from cdchub.settings import PROJECT_ROOT
 from connectors.common.avro import AvroDecoder, registry_client
+from core.settings import PROJECT_ROOT
 from infra.simulators.kingdee.erp import insert_material
 from tests.integration.harness import IsolatedEnv, wait_for
 

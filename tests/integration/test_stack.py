@@ -17,7 +17,7 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from psycopg2.extras import LogicalReplicationConnection
 
-from cdchub.settings import Settings
+from connectors.settings import Settings
 from infra.stack import reset_kingdee_db
 from infra.stack.postgres import connect
 from infra.stack.registry import Registry

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from typing import Any
 
-from cdchub.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 from infra.simulators.kingdee.erp import insert_material, update_material
 from tests.integration.harness import IsolatedEnv, wait_for
 from tests.integration.huilianyi_harness import huilianyi_poller, start_huilianyi

@@ -10,9 +10,9 @@ from confluent_kafka import Producer
 
 import cdchub.trace as trace_module
 from cdchub import topic_reads
-from cdchub.ledger import open_engine
 from cdchub.topic_reads import Message, Reads
 from cdchub.trace import trace
+from core.ledger import open_engine
 from infra.simulators.kingdee.erp import insert_material, update_material
 from tests.integration.harness import IsolatedEnv, wait_for
 

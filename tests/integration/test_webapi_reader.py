@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from cdchub.settings import Settings
 from connectors.kingdee import models as m
 from connectors.kingdee.client import KingdeeApiCredentials, KingdeeWebApiClient
 from connectors.kingdee.document_reader import TableRows
 from connectors.kingdee.documents import DocumentCatalog, DocumentSpec
 from connectors.kingdee.query_reader import QueryReader
 from connectors.kingdee.webapi_reader import WebApiReader
+from connectors.settings import Settings
 from infra.simulators.kingdee.erp import (
     OrderLine,
     delete_material,

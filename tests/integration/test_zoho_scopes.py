@@ -6,10 +6,11 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from cdchub.settings import Settings, ZohoSettings
 from connectors.common.retry import RetryPolicy, call_with_retry
+from connectors.settings import Settings
 from connectors.zoho.client import ZohoClient
 from connectors.zoho.scopes import REQUIRED_SCOPES
+from connectors.zoho.settings import ZohoSettings
 from core.errors import MissingScope
 from tests.integration.harness import ZohoSim
 

@@ -9,8 +9,8 @@ import json
 import pytest
 from sqlalchemy import delete
 
-from cdchub.ledger import open_engine, sync_ledger
 from connectors.zoho.client import ZohoClient
+from core.ledger import open_engine, sync_ledger
 from infra.simulators.kingdee.erp import insert_material
 from tests.integration.harness import IsolatedEnv, wait_for
 from tests.integration.test_replay import cdchub, crm_writes

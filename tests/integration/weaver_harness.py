@@ -11,9 +11,9 @@ import httpx
 from pydantic import SecretStr
 from sqlalchemy import delete, select
 
-from cdchub.ledger import open_engine, sync_ledger
 from connectors.weaver.client import WeaverClient, client_for
 from connectors.zoho.client import ZohoClient
+from core.ledger import open_engine, sync_ledger
 from infra.simulators.common.process import SimulatorProcess
 from tests.integration.harness import ChildProcess, IsolatedEnv, wait_for
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import httpx
 from pydantic import SecretStr
 
-from cdchub.ledger import Position, SyncLedger, open_engine
-from cdchub.settings import ZohoSettings
 from connectors.common.retry import RetryPolicy
 from connectors.common.sync import SyncCommand
 from connectors.zoho.client import ZohoClient
+from connectors.zoho.settings import ZohoSettings
 from connectors.zoho.sink import ZohoUpsertPartition
+from core.ledger import Position, SyncLedger, open_engine
 from core.mapping import fingerprint
 from tests.unit.fakes import DeadLetterProducer
 

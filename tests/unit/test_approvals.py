@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from cdchub.ledger import Position, SyncLedger, open_engine
 from connectors.common.dead_letters import DeadLetter
 from connectors.common.sync import SyncCommand
 from connectors.weaver.source import change_fingerprint, form_values, log_entry
 from connectors.zoho.related_once import FileToCopy, LocalFile, NoteToWrite, Origin, RelatedOnce
+from core.ledger import Position, SyncLedger, open_engine
 from flows import approval_status, campaign_approvals
 from flows.approval_rules import (
     RULES_PATH,

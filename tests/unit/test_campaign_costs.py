@@ -12,8 +12,8 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, run_main
 
-from cdchub.ledger import Position
 from connectors.huilianyi.source import to_event
+from core.ledger import Position
 from flows.bill_amounts import BillAmounts, Contribution
 from flows.campaign_costs import CampaignCost, cost_command, report_change
 from flows.expense_rules import RULES_PATH, load_rules

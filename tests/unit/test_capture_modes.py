@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from cdchub import capture_modes
-from cdchub.settings import CaptureSettings, Settings
 from connectors.kingdee.polled_capture import PolledCapture
 from connectors.kingdee.query_reader import QueryReader
+from connectors.kingdee.settings import CaptureSettings
 from connectors.kingdee.source import KingdeeCdcSource
+from connectors.settings import Settings
 
 
 @pytest.fixture()

@@ -12,7 +12,7 @@ from rich.console import Console
 from cdchub.cli.app import run, split_verbose
 from cdchub.cli.errors import explain
 from cdchub.live_view import Figures, panel
-from cdchub.settings import get_settings
+from connectors.settings import get_settings
 from core.errors import PermanentError
 from flows.dataflows import FLOWS
 

@@ -16,7 +16,7 @@ from bytewax.connectors.stdio import StdOutSink
 from bytewax.dataflow import Dataflow
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
-from cdchub.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 
 
 class _Idle(StatefulSourcePartition[str, None]):
@@ -42,8 +42,8 @@ class _IdleSource(FixedPartitionedSource[str, None]):
 
 def idle_dataflow() -> Dataflow:
     """The factory ``python -m bytewax.run`` calls, set up like the runtime's (``flows/dataflows.py``)."""
-    from cdchub.cli.logs import configure_logging
-    from cdchub.runtime import stop_quietly
+    from core.logs import configure_logging
+    from flows.process import stop_quietly
 
     configure_logging()
     stop_quietly("idle")

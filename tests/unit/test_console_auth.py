@@ -15,7 +15,8 @@ from starlette.testclient import TestClient
 from cdchub.console.app import COOKIE, create_app
 from cdchub.console.auth import LoginBrake, PasswordHash, Sessions
 from cdchub.console.credentials import console_password
-from cdchub.settings import ConsoleSettings, Settings
+from connectors.settings import Settings
+from core.settings import ConsoleSettings
 
 
 def test_a_password_verifies_and_others_do_not() -> None:

@@ -16,8 +16,9 @@ from cdchub.console.pictures import sparkline, trace_picture
 from cdchub.console.views import Health, LetterRow, ReplayPreview
 from cdchub.dead_letter_admin import Letter
 from cdchub.flow_status import BudgetStatus, FlowRow, ProcessStatus, RuntimeStatus, TokenStatus
-from cdchub.settings import ConsoleSettings, Settings
 from cdchub.trace import Hop, Trace
+from connectors.settings import Settings
+from core.settings import ConsoleSettings
 from flows.dataflows import DATAFLOWS, FLOWS
 
 EVIL = '<script>alert("x")</script>'

@@ -6,7 +6,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from cdchub.ledger import Position
+from core.ledger import Position
 from flows.crm_orders_to_kingdee import Line, _same, load_rules, to_command
 from flows.kingdee_documents import DocumentEvent
 

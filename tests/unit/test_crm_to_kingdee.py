@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-from cdchub.ledger import Position
 from connectors.common.dead_letters import DeadLetter
 from connectors.common.sync import SyncCommand
+from core.ledger import Position
 from flows.crm_to_kingdee import to_kingdee_command
 from flows.kingdee_documents import DocumentEvent
 from flows.specs import load_mapping

@@ -14,9 +14,9 @@ from bytewax.dataflow import Dataflow
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSink, TestingSource, run_main
 
-from cdchub.ledger import Position
 from connectors.common.dead_letters import DeadLetter
 from connectors.common.sync import SyncCommand
+from core.ledger import Position
 from flows.delivery_lookups import CrmOrder
 from flows.delivery_rules import DELIVERED, NOT_DELIVERED, PARTLY_DELIVERED, delivery_status
 from flows.kingdee_documents import DocumentEvent

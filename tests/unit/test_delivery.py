@@ -12,15 +12,15 @@ from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSource, run_main
 from pydantic import SecretStr
 
-from cdchub.ledger import Position, SyncLedger, open_engine
-from cdchub.settings import ZohoSettings
 from connectors.common.delivery import Delivery, DeliveryState, deliver, shard_of
 from connectors.common.retry import RetryPolicy
 from connectors.common.sync import SyncCommand
 from connectors.common.token_cache import TokenUnavailable
 from connectors.zoho.client import ZohoClient
+from connectors.zoho.settings import ZohoSettings
 from connectors.zoho.sink import ZohoUpsertPartition
 from core.errors import PermanentError, RateLimited, TransientError
+from core.ledger import Position, SyncLedger, open_engine
 from core.mapping import fingerprint
 from tests.unit.fakes import DeadLetterProducer
 

@@ -22,8 +22,9 @@ import pytest
 from pydantic import BaseModel
 
 from cdchub.runtime import EPOCH_S, RECOVERY_PARTITIONS
-from cdchub.settings import PROJECT_ROOT, Settings
 from connectors.kingdee.documents import DocumentCatalog
+from connectors.settings import Settings
+from core.settings import PROJECT_ROOT
 from flows.dataflows import DATAFLOWS
 
 DEPLOY = PROJECT_ROOT / "infra" / "deploy"

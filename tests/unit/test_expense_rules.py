@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from cdchub.ledger import Position
 from connectors.huilianyi.source import OVERLAP_S, PollCursor, to_event, version_of
+from core.ledger import Position
 from flows.expense_rules import RULES_PATH, UnmappedExpenseType, intent_fingerprint, load_rules
 from flows.expenses_to_kingdee import to_command
 from flows.kingdee_documents import DocumentEvent

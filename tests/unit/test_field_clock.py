@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cdchub.field_clock import ClockEntry, FieldClock, newer, value_fingerprint
-from cdchub.ledger import open_engine
+from core.field_clock import ClockEntry, FieldClock, newer, value_fingerprint
+from core.ledger import open_engine
 
 SHARED = frozenset({"Product_Name"})
 

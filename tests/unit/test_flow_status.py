@@ -15,11 +15,11 @@ import pytest
 
 from cdchub.dashboard import rate_history
 from cdchub.flow_status import lag_history, record_lag, runtime_status
-from cdchub.ledger import open_engine, sync_history
-from cdchub.settings import Settings
 from connectors.common import shared_state
 from connectors.common.health import Health
 from connectors.common.token_cache import CachedToken, Token, TokenUnavailable, token_stats
+from connectors.settings import Settings
+from core.ledger import open_engine, sync_history
 from flows.dataflows import DATAFLOWS, FLOWS
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
-from cdchub.ledger import Position, SyncLedger
 from cdchub.metrics import CdchubCollector
+from core.ledger import Position, SyncLedger
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "infra" / "grafana" / "cdchub-dashboard.json"
 
@@ -19,8 +19,8 @@ DASHBOARD = Path(__file__).resolve().parents[2] / "infra" / "grafana" / "cdchub-
 def exposed_names(tmp_path: Path) -> set[str]:
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from cdchub.ledger import open_engine
-    from cdchub.settings import Settings
+    from connectors.settings import Settings
+    from core.ledger import open_engine
 
     settings = Settings(state_dir=tmp_path)
     (tmp_path / "capture-stats.json").write_text(json.dumps({"events": 3, "transactions": 2, "dead_letters": 0,

@@ -12,9 +12,11 @@ from confluent_kafka import KafkaError
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
-from cdchub.settings import KafkaSettings, KingdeeDbSettings, RegistrySettings, Settings
 from connectors.common import kafka as kafka_module
 from connectors.common.kafka import FailOnRefusal, KafkaAuthenticationFailed, bytewax_config, ensure_topics
+from connectors.kingdee.settings import KingdeeDbSettings
+from connectors.settings import Settings
+from core.settings import KafkaSettings, RegistrySettings
 from infra.stack.kafka import server_properties
 
 

@@ -19,12 +19,12 @@ from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSink, TestingSource, run_main
 from pydantic import SecretStr
 
-from cdchub.ledger import Position, SyncLedger, open_engine
-from cdchub.settings import ZohoSettings
 from connectors.common.dead_letters import DeadLetter
 from connectors.common.retry import RetryPolicy
 from connectors.zoho.client import ZohoClient
+from connectors.zoho.settings import ZohoSettings
 from connectors.zoho.update_sink import ZohoUpdatePartition
+from core.ledger import Position, SyncLedger, open_engine
 from flows.inventory import (
     RowChange,
     StockSum,

@@ -7,13 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cdchub.field_clock import FieldClock
-from cdchub.ledger import Position, SyncLedger, open_engine
 from connectors.common.retry import RetryPolicy
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import TwoWayGuard
 from connectors.kingdee.sink import KingdeeSavePartition
 from core.errors import TransientError
+from core.field_clock import FieldClock
+from core.ledger import Position, SyncLedger, open_engine
 from core.mapping import fingerprint
 from flows.specs import load_mapping
 from tests.unit.fakes import DeadLetterProducer

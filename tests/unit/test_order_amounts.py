@@ -11,9 +11,9 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, run_main
 
-from cdchub.ledger import Position
 from connectors.common.dead_letters import DeadLetter
 from connectors.common.sync import SyncCommand
+from core.ledger import Position
 from flows.bill_amounts import BillAmounts, BillChange, BillState, Contribution, apply_bill, bill_change
 from flows.bill_records import OrderLink, to_bill_draft
 from flows.bill_spec import load_spec

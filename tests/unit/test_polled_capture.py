@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from cdchub.settings import KafkaSettings
 from connectors.kingdee.assembly import DocumentChange, Transaction
 from connectors.kingdee.models import create_schema, metadata
 from connectors.kingdee.polled_capture import PollConfig, PolledCapture
 from connectors.kingdee.query_reader import QueryReader
 from connectors.kingdee.row_types import RowTypes
 from connectors.kingdee.source import MODE_KEY, CaptureConfig, KingdeeCdcSource, SlotInvalid
+from core.settings import KafkaSettings
 from infra.simulators.kingdee.erp import (
     OrderLine,
     delete_material,

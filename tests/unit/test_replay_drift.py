@@ -6,12 +6,12 @@ import io
 
 import pytest
 
-from cdchub.ledger import Position
 from cdchub.replay import Bound, ProgressBar, ReplayRefused
 from connectors.common.drift import differing_fields, same
 from connectors.common.replay_mode import ReplaySession
 from connectors.common.sync import SyncCommand
 from connectors.zoho.listed import LIST_FROM, list_for
+from core.ledger import Position
 
 
 @pytest.mark.parametrize(("desired", "current"), [

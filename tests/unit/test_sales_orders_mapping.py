@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from cdchub.ledger import Position
 from connectors.common.dead_letters import DeadLetter
 from connectors.common.sync import SyncCommand
+from core.ledger import Position
 from core.mapping import MappingError, Ref, refs_in, resolve_refs
 from core.toml_specs import SpecError
 from flows.kingdee_documents import DocumentEvent

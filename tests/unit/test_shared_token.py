@@ -12,10 +12,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from cdchub.settings import ZohoSettings
 from connectors.common import shared_state
 from connectors.common.token_cache import TokenUnavailable, token_stats
 from connectors.zoho.client import ZohoClient
+from connectors.zoho.settings import ZohoSettings
 
 
 class Accounts:

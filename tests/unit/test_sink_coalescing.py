@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cdchub.ledger import history
 from connectors.common.delivery import Delivery
 from connectors.common.retry import RetryPolicy
+from core.ledger import history
 from tests.unit.pipelined_crm import GatedCrm, cmd, landed, pipelined_sink
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cdchub.ledger import HISTORY_DAYS, Position, SyncLedger, history, open_engine, sync_history
+from core.ledger import HISTORY_DAYS, Position, SyncLedger, history, open_engine, sync_history
 
 POS = Position("t", 0, 7)
 

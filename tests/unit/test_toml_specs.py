@@ -122,6 +122,6 @@ def test_every_spec_the_project_ships_loads() -> None:
 
 
 def test_no_module_reads_toml_but_the_one_loader() -> None:
-    readers = [str(p.relative_to(ROOT)) for package in ("cdchub", "connectors", "flows", "core")
+    readers = [str(p.relative_to(ROOT)) for package in ("cdchub", "connectors", "flows", "core", "infra")
                for p in (ROOT / package).rglob("*.py") if "tomllib" in p.read_text(encoding="utf-8")]
     assert readers == ["core/toml_specs.py"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cdchub.field_clock import FieldClock
-from cdchub.ledger import Position, open_engine
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import HumanChange, TwoWayGuard
+from core.field_clock import FieldClock
+from core.ledger import Position, open_engine
 
 ENTITY = "materials:100548"
 SYNCED_AT = 1_796_615_294_965

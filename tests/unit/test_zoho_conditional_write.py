@@ -11,14 +11,14 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from cdchub.field_clock import FieldClock
-from cdchub.ledger import Position, SyncLedger, open_engine
-from cdchub.settings import ZohoSettings
 from connectors.common.retry import RetryPolicy
 from connectors.common.sync import SyncCommand
 from connectors.common.two_way import MAX_REDECISIONS, TwoWayGuard
 from connectors.zoho.client import ZohoClient
+from connectors.zoho.settings import ZohoSettings
 from connectors.zoho.sink import ZohoUpsertPartition
+from core.field_clock import FieldClock
+from core.ledger import Position, SyncLedger, open_engine
 from core.mapping import fingerprint
 from tests.unit.fakes import DeadLetterProducer
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 from pydantic import SecretStr
 
-from cdchub.settings import ZohoSettings
 from connectors.zoho.client import ZohoClient
 from connectors.zoho.lookup import find_by_key
+from connectors.zoho.settings import ZohoSettings
 
 
 class Crm:

@@ -6,7 +6,8 @@ import threading
 import time
 from pathlib import Path
 
-from cdchub.settings import Settings, ZohoSettings
+from connectors.settings import Settings
+from connectors.zoho.settings import ZohoSettings
 from connectors.zoho.source import ZohoChangePoller
 from core.errors import TransientError
 

@@ -6,10 +6,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from cdchub.settings import ZohoSettings
 from connectors.common.retry import RetryPolicy, call_with_retry
 from connectors.zoho.client import ZohoClient
 from connectors.zoho.scopes import REQUIRED_SCOPES, scope_for
+from connectors.zoho.settings import ZohoSettings
 from core.errors import MissingScope, PermanentError
 
 MISMATCH = {"code": "OAUTH_SCOPE_MISMATCH", "details": {}, "message": "invalid oauth scope to access this URL",

@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from collections import deque
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,7 +24,7 @@ DEFAULT_SKIP_PREFIXES = ("/__sim", "/healthz")
 
 def notes(scope: Scope) -> dict[str, Any]:
     """The per-request notes dict that ends up in the request log entry."""
-    return scope.setdefault("sim_notes", {})
+    return cast("dict[str, Any]", scope.setdefault("sim_notes", {}))
 
 
 def token_fingerprint(token: str) -> str:

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 _META_SCHEMA = "CREATE TABLE IF NOT EXISTS sim_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 
@@ -65,7 +65,7 @@ class SqliteDb:
 
     def query_one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         with self._lock:
-            return self._conn.execute(sql, params).fetchone()
+            return cast("sqlite3.Row | None", self._conn.execute(sql, params).fetchone())
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement in its own transaction (or the caller's); returns the affected row count."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -27,7 +27,7 @@ EXPENSE_REPORT_ENTITY = 1002  # approvals/pass entityType of an expense report (
 
 
 def _sim(request: Request) -> HuilianyiSimulator:
-    return request.app.state.sim
+    return cast(HuilianyiSimulator, request.app.state.sim)
 
 
 def _json(body: Any, status: int = 200) -> Response:

@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     database_url = args.database_url
     if not database_url:
-        from cdchub.settings import get_settings
+        from connectors.settings import get_settings
 
         database_url = get_settings().kingdee_db.sqlalchemy_url()
     credentials = resolve_credentials(

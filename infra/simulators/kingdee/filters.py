@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import String, and_, not_, or_
 from sqlalchemy.sql.elements import ColumnElement
@@ -178,11 +178,12 @@ def compile_filter(
     values = [coerce(node.field, v) for v in node.values]
     op = node.op
     if op == "=":
-        return col == values[0]
+        return cast("ColumnElement[bool]", col == values[0])
     if op == "<>":
-        return col != values[0]
+        return cast("ColumnElement[bool]", col != values[0])
     if op in (">", ">=", "<", "<="):
-        return {">": col > values[0], ">=": col >= values[0], "<": col < values[0], "<=": col <= values[0]}[op]
+        compared = {">": col > values[0], ">=": col >= values[0], "<": col < values[0], "<=": col <= values[0]}
+        return cast("ColumnElement[bool]", compared[op])
     if op in ("LIKE", "NOTLIKE"):
         cond = col.cast(String()).like(str(node.values[0]))
         return not_(cond) if op == "NOTLIKE" else cond

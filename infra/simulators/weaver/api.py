@@ -7,7 +7,7 @@ JSON body (values as JSON or as JSON strings); all three are merged, body over q
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -26,7 +26,7 @@ JSON_PARAMS = ("mainData", "detailData", "otherParams")
 
 
 def _sim(request: Request) -> WeaverSimulator:
-    return request.app.state.sim
+    return cast(WeaverSimulator, request.app.state.sim)
 
 
 def ok(data: Any) -> Response:

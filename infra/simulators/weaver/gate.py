@@ -7,6 +7,8 @@ Reads headers ``appid``, ``token``, ``userid`` (RSA-encrypted OA user id); on fa
 
 from __future__ import annotations
 
+from typing import cast
+
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -21,7 +23,7 @@ PRINCIPAL_KEY = "weaver_principal"
 
 
 def principal_of(scope: Scope) -> Principal:
-    return scope[PRINCIPAL_KEY]
+    return cast(Principal, scope[PRINCIPAL_KEY])
 
 
 def needs_token(path: str) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -28,7 +28,7 @@ MAX_RECORDS_PER_CALL = 100
 
 
 def _sim(request: Request) -> ZohoSimulator:
-    return request.app.state.sim
+    return cast(ZohoSimulator, request.app.state.sim)
 
 
 def respond(body: dict[str, Any] | None, status: int = 200) -> Response:

@@ -230,22 +230,22 @@ def _condition_predicate(node: Condition, field: FieldDef, clock: ZohoClock) -> 
         except (ValueError, InvalidOperation):
             return False
         if op == "equals":
-            return value == wanted[0]
+            return bool(value == wanted[0])
         if op == "not_equal":
-            return value != wanted[0]
+            return bool(value != wanted[0])
         if op == "in":
             return value in wanted
         if op == "starts_with":
             return isinstance(value, str) and value.startswith(wanted[0])
         if op == "between":
-            return wanted[0] <= value <= wanted[1]
+            return bool(wanted[0] <= value <= wanted[1])
         if op == "greater_than":
-            return value > wanted[0]
+            return bool(value > wanted[0])
         if op == "greater_equal":
-            return value >= wanted[0]
+            return bool(value >= wanted[0])
         if op == "less_than":
-            return value < wanted[0]
-        return value <= wanted[0]  # less_equal
+            return bool(value < wanted[0])
+        return bool(value <= wanted[0])  # less_equal
 
     return predicate
 

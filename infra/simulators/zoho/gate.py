@@ -10,6 +10,7 @@ call. The authenticated :class:`~infra.simulators.zoho.auth.Principal` is left i
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import cast
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
@@ -27,7 +28,7 @@ PRINCIPAL_KEY = "zoho_principal"
 
 
 def principal_of(scope: Scope) -> Principal:
-    return scope[PRINCIPAL_KEY]
+    return cast(Principal, scope[PRINCIPAL_KEY])
 
 
 class ApiGate:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, cast
 from urllib.parse import unquote
 
 MAX_FIELD_BYTES = 64 * 1024
@@ -47,7 +47,7 @@ def boundary_of(content_type: str) -> bytes:
         raise MultipartError("not multipart/form-data")
     for name, value in _PARAM.findall(";" + params):
         if name.lower() == "boundary":
-            return value.strip('"').encode("latin-1")
+            return cast(bytes, value.strip('"').encode("latin-1"))
     raise MultipartError("no boundary")
 
 

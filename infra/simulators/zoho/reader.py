@@ -17,7 +17,7 @@ import binascii
 import heapq
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from infra.simulators.zoho.criteria import CriteriaError, compile_criteria, index_lookup, parse_criteria
 from infra.simulators.zoho.errors import ZohoApiError, invalid_param, invalid_query, required_param
@@ -143,7 +143,7 @@ class RecordReader:
             raise invalid_param("page_token", "invalid page token")
         if state["e"] < now_ms():
             raise invalid_param("page_token", "the page token has expired")
-        return state
+        return cast("dict[str, Any]", state)
 
     # -- operations ------------------------------------------------------------------------------------------
     def list(self, module: ModuleDef, version: str, params: Params, if_modified_since: str | None) -> Body:

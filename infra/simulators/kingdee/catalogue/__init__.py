@@ -12,21 +12,22 @@ matters: the seed hands out ids and numbers in file order, so the same files and
 
 from __future__ import annotations
 
-import tomllib
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args
+from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic_core import ErrorDetails
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from core.toml_specs import SpecError, load_toml_spec
 
 CATALOGUE_DIR = Path(__file__).resolve().parent
 
 CustomerRole = Literal["public_hospital", "private_hospital", "distributor"]
 
 
-class CatalogueError(ValueError):
-    """A catalogue file that cannot be read or does not validate; the message names the file and the field."""
+#: A catalogue file that cannot be read or does not validate; the message names the file and the field (the one
+#: loader of every TOML file the project reads, ``core.toml_specs``).
+CatalogueError = SpecError
 
 
 class _Entry(BaseModel):
@@ -162,40 +163,20 @@ class Catalogue(_Entry):
         return next(t.number for t in self.basedata.customer_type if t.role == role)
 
 
-M = TypeVar("M", bound=BaseModel)
-
-
-def _read(path: Path, model: type[M]) -> M:
-    try:
-        raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise CatalogueError(f"{path}: {exc}") from exc
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        raise CatalogueError(f"{path}: {'; '.join(_problem(err) for err in exc.errors())}") from None
-
-
-def _problem(err: ErrorDetails) -> str:
-    """``field.path: message``; a check across fields already names its field in the message."""
-    where = ".".join(str(p) for p in err["loc"])
-    return f"{where}: {err['msg']}" if where else err["msg"].removeprefix("Value error, ")
-
-
 def load_catalogue(directory: Path = CATALOGUE_DIR) -> Catalogue:
     """Read and validate ``basedata.toml``, ``products.toml`` and ``customers.toml`` of ``directory``."""
-    basedata = _read(directory / "basedata.toml", Basedata)
+    basedata = load_toml_spec(directory / "basedata.toml", Basedata)
     products_path = directory / "products.toml"
-    products = _read(products_path, Products)
+    products = load_toml_spec(products_path, Products)
     groups = {g.number for g in basedata.material_group}
     units = {u.number for u in basedata.unit}
     for i, product in enumerate(products.product):
         if product.group not in groups:
-            raise CatalogueError(f"{products_path}: product.{i}.group: {product.group!r} is not a material_group of "
-                                 "basedata.toml")
+            raise SpecError.at(products_path, f"product[{i}].group",
+                                  f"{product.group!r} is not a material_group of basedata.toml")
         if product.unit not in units:
-            raise CatalogueError(f"{products_path}: product.{i}.unit: {product.unit!r} is not a unit of basedata.toml")
-    customers = _read(directory / "customers.toml", Customers)
+            raise SpecError.at(products_path, f"product[{i}].unit", f"{product.unit!r} is not a unit of basedata.toml")
+    customers = load_toml_spec(directory / "customers.toml", Customers)
     return Catalogue(basedata=basedata, products=products, customers=customers)
 
 

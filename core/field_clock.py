@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, Integer, String, Table, Text, bindparam, inspect, select, text
 from sqlalchemy.engine import Engine
 
-from cdchub.ledger import metadata, upsert_rows
+from core.ledger import metadata, upsert_rows
 
 field_clock = Table(
     "field_clock",

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from cdchub.ledger import FAILED, sync_ledger
+from core.ledger import FAILED, sync_ledger
 
 
 class IdMap:
@@ -86,7 +86,7 @@ class LedgerLookup:
 
     def _map(self) -> IdMap:
         if self._ids is None:
-            from cdchub.ledger import open_engine
+            from core.ledger import open_engine
 
             self._ids = IdMap(open_engine(self.ledger_url))
         return self._ids
