@@ -67,3 +67,11 @@ def share_org_limits(settings: Settings, process: str) -> None:
 
     shared_state.share(settings.state_dir)
     budget.enable(settings.state_dir, process)
+
+
+def on_this_host(addresses: str) -> bool:
+    """Whether every ``host[:port]`` of ``addresses`` (comma-separated) is on the loopback interface: the local
+    stack's Kafka or database, not a real installation's."""
+    hosts = [a.strip().rsplit(":", 1)[0].strip("[]") if a.count(":") == 1 or "]" in a else a.strip()
+             for a in addresses.split(",") if a.strip()]
+    return all(h in ("127.0.0.1", "localhost", "::1") for h in hosts)

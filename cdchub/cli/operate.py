@@ -12,7 +12,16 @@ from typing import Annotated, Literal
 
 import typer
 
-from cdchub.cli.common import FLOW_NAMES, INVOCATION, OPERATE, FlowName, fresh_settings, log, share_org_limits
+from cdchub.cli.common import (
+    FLOW_NAMES,
+    INVOCATION,
+    OPERATE,
+    FlowName,
+    fresh_settings,
+    log,
+    on_this_host,
+    share_org_limits,
+)
 from connectors.settings import get_settings
 from core.settings import PROJECT_ROOT
 
@@ -27,10 +36,11 @@ def run(
 ) -> int:
     """Set up everything and run it with a live view; Ctrl-C stops.
 
-    Starts what is missing of the local stack (`up`), prepares and seeds the Kingdee database (`prepare`), then
-    supervises the capture, the pollers and the dataflows (docs/runtime.md), restarting what exits.  The set-up
-    runs in child processes, so this supervisor stays small: it only starts, watches and stops processes and reads
-    their health reports for the live view."""
+    Starts what is missing of the local stack (`up`), prepares and seeds the Kingdee database (`prepare`) — both
+    only when the installation's Kafka (and its Kingdee database) is on this host — then supervises the capture,
+    the pollers and the dataflows (docs/runtime.md), restarting what exits.  The set-up runs in child processes, so
+    this supervisor stays small: it only starts, watches and stops processes and reads their health reports for
+    the live view."""
     from cdchub.live_view import watch
     from cdchub.runtime import dataflow_commands
     from cdchub.supervisor import AlreadyRunning, Supervisor, silence_stdout, stop_on_hangup
@@ -46,9 +56,20 @@ def run(
     supervisor: Supervisor | None = None
     cli = [sys.executable, "-m", "cdchub.cli"]
     try:
-        print("starting the local stack (first start downloads Kafka and the registry; later starts are quick)…",
-              flush=True)
-        for step in (["up"], ["prepare", "--materials", str(materials)]):
+        settings = get_settings()
+        steps = [["up"], ["prepare", "--materials", str(materials)]]
+        if not on_this_host(settings.kafka.bootstrap_servers):
+            # a real installation: its Kafka, registry and Kingdee database are not ours to start, create or seed
+            print("the installation's Kafka is not on this host: running capture, pollers and dataflows only (no local "
+                  "stack, no demo database; `cdchub doctor` checks the installation)", flush=True)
+            steps = []
+        elif not on_this_host(settings.kingdee_db.host):
+            print("the Kingdee database is not on this host: it is not prepared or seeded", flush=True)
+            steps = [["up"]]
+        if steps:
+            print("starting the local stack (first start downloads Kafka and the registry; later starts are quick)…",
+                  flush=True)
+        for step in steps:
             done = subprocess.run([*cli, *step], cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL)
             if done.returncode != 0:
                 print(f"cdchub run: `cdchub {' '.join(step)}` failed (exit {done.returncode}); see above",
@@ -104,6 +125,17 @@ def _stack_report() -> tuple[list[str], bool]:
     from infra.stack.manager import status as stack_status
 
     settings = get_settings()
+    if not on_this_host(settings.kafka.bootstrap_servers):
+        # a real installation: no local stack to look at; Kafka and the registry as the doctor checks them
+        from cdchub.doctor import reachability
+
+        findings = reachability(settings)
+        reachable = all(f.status != "fail" for f in findings)
+        lines = [f.line() for f in findings]
+        if not reachable:
+            return [*lines, "flows: not available while Kafka or the registry cannot be reached (`cdchub doctor`)"
+                    ], False
+        return [*lines, *status_report(settings)], True
     rows = stack_status(settings)
     report = [f"{row.name:<14} {'up' if row.running else 'DOWN':<5} {row.detail}" for row in rows]
     if not all(r.running for r in rows if r.name in ("kafka", "registry")):

@@ -34,7 +34,7 @@ from cdchub.doctor import kafka_checks, kingdee_checks, target_checks
 from cdchub.doctor.base import Context, Finding, Skipped, describe, fail, ok, warn
 from connectors.settings import Settings, get_settings
 
-__all__ = ["Context", "Finding", "checks_for", "main", "run"]
+__all__ = ["Context", "Finding", "checks_for", "main", "reachability", "run"]
 
 Check = Callable[[Context], Finding]
 
@@ -154,6 +154,17 @@ def run(settings: Settings, *, verbose: bool = False, out: TextIO | None = None)
     print(f"{len(findings)} checks: {count['ok']} passed, {count['warn']} to look at, {count['fail']} failed"
           + (f", {count['skip']} not checked" if count["skip"] else ""), file=out, flush=True)
     return findings
+
+
+def reachability(settings: Settings) -> list[Finding]:
+    """Kafka and the schema registry, checked as the doctor does (bounded): what ``cdchub status`` shows of an
+    installation that does not run on the local stack."""
+    ctx = Context(settings)
+    try:
+        return [_bounded(name, check, ctx) for name, check in
+                (("kafka", kafka_checks.check_kafka), ("registry", kafka_checks.check_registry))]
+    finally:
+        ctx.close()
 
 
 def main(verbose: bool = False) -> int:

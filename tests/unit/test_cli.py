@@ -147,3 +147,45 @@ def test_the_live_view_shows_figures_and_every_process() -> None:
                         [("capture", 101, "running", 0), ("to_crm", 102, "exited 1, restart in 4s", 2)]))
     text = console.export_text()
     assert "289" in text and "338" in text and "exited 1, restart in 4s" in text and "to_crm" in text
+
+
+def test_status_of_an_installation_on_a_remote_cluster_checks_it_instead_of_the_local_stack(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CDCHUB_KAFKA__BOOTSTRAP_SERVERS", "kafka-1.cdchub.invalid:9093")
+    monkeypatch.setenv("CDCHUB_REGISTRY__URL", "http://registry.cdchub.invalid:8081/apis/ccompat/v7")
+    monkeypatch.setattr("infra.stack.manager.status", lambda *_: pytest.fail("the local stack was looked at"))
+    assert run(["status"]) == 1
+    out = lines(capsys.readouterr().out)
+    assert out[0].startswith("✗ kafka") and "kafka-1.cdchub.invalid:9093" in out[0]
+    assert out[1].startswith(("✗ registry", "– registry")) and "cannot be reached" in out[-1]
+
+
+@pytest.mark.parametrize(("addresses", "local"), [
+    ("127.0.0.1:19092", True), ("localhost:9092,127.0.0.1:9093", True), ("[::1]:9092", True), ("127.0.0.1", True),
+    ("kafka-1:9092", False), ("127.0.0.1:19092,kafka-2:9092", False), ("db.example.cn", False)])
+def test_the_local_stack_is_what_is_on_the_loopback_interface(addresses: str, local: bool) -> None:
+    from cdchub.cli.common import on_this_host
+
+    assert on_this_host(addresses) is local
+
+
+def test_run_on_a_remote_cluster_starts_no_local_stack_and_prepares_nothing(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CDCHUB_KAFKA__BOOTSTRAP_SERVERS", "kafka-1.cdchub.invalid:9093")
+    started: list[list[str]] = []
+
+    def start(argv: list[str], **_: object) -> None:
+        started.append(argv)
+        pytest.fail(f"ran {argv}")
+
+    monkeypatch.setattr("subprocess.run", start)
+
+    def acquire(self: object) -> None:
+        from cdchub.supervisor import AlreadyRunning
+
+        raise AlreadyRunning("stopped here, before any process is spawned")
+
+    monkeypatch.setattr("cdchub.supervisor.Supervisor.acquire", acquire)
+    assert run(["run"]) == 2
+    assert started == []
+    assert "no local stack, no demo database" in capsys.readouterr().out
