@@ -50,6 +50,7 @@ from cdchub.dead_letter_admin import letters
 from connectors.common.kafka import consumer as kafka_consumer
 from connectors.settings import Settings
 from core.ledger import sync_ledger
+from core.process import pid_alive
 
 HISTORY = "history"
 LAG_SAMPLES = "flow-lag.json"
@@ -232,18 +233,6 @@ def capture_mode_line(stats: dict[str, Any]) -> str | None:
 # --- processes -------------------------------------------------------------------------------------------------
 
 
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _run_pids(state_dir: Path) -> dict[str, Any]:
     try:
         body = json.loads((state_dir / "run.pids").read_text(encoding="utf-8"))
@@ -271,7 +260,7 @@ def processes(state_dir: Path, reports: list[dict[str, Any]] | None = None) -> l
     seen: set[int] = set()
     supervisor = int(recorded.get("supervisor") or 0) or None
     if supervisor:
-        supervised = _pid_alive(supervisor)
+        supervised = pid_alive(supervisor)
         out.append(ProcessStatus("supervisor", supervisor, "alive" if supervised else "stopped"))
         for name, pid in (recorded.get("children") or {}).items():
             pid = int(pid or 0) or None
@@ -279,7 +268,7 @@ def processes(state_dir: Path, reports: list[dict[str, Any]] | None = None) -> l
             flows = _dataflow_flows(name)
             if not supervised:
                 liveness = "stopped"
-            elif not _pid_alive(pid):
+            elif not pid_alive(pid):
                 liveness = "restarting"
             elif report is not None:
                 liveness = "alive" if report["alive"] else "not responding"
@@ -292,7 +281,7 @@ def processes(state_dir: Path, reports: list[dict[str, Any]] | None = None) -> l
         pid = int(report.get("pid") or 0)
         if pid in seen:
             continue
-        liveness = "alive" if report["alive"] else ("not responding" if _pid_alive(pid) else "stopped")
+        liveness = "alive" if report["alive"] else ("not responding" if pid_alive(pid) else "stopped")
         out.append(ProcessStatus(str(report.get("role")), pid, liveness, sorted(report.get("flows") or {}),
                                  int(report.get("started_ms") or 0) or None))
     return out

@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import json
 import logging
@@ -30,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from core.process import SUPERVISOR_ENV
+from core.process import SUPERVISOR_ENV, pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +39,6 @@ LOCK_FD_ENV = "CDCHUB_RUN_LOCK_FD"
 
 class AlreadyRunning(RuntimeError):
     """Another ``cdchub run`` (or its children, still stopping) uses this state dir."""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError as exc:
-        return exc.errno == errno.EPERM
-    return True
 
 
 RESTART_FIRST_S = 1.0
@@ -98,7 +89,7 @@ class Supervisor:
         except (OSError, ValueError):
             recorded = {}
         alive = {name: pid for name, pid in {"supervisor": recorded.get("supervisor"),
-                                             **recorded.get("children", {})}.items() if pid and _alive(int(pid))}
+                                             **recorded.get("children", {})}.items() if pid and pid_alive(int(pid))}
         listed = ", ".join(f"{name} (pid {pid})" for name, pid in alive.items()) or "unknown processes"
         return (f"another `cdchub run` uses the state dir {self.state_dir}: {listed}. Stop it (Ctrl-C in its "
                 f"terminal, or `kill {' '.join(str(p) for p in alive.values())}`) and try again.")

@@ -4,6 +4,7 @@ is the supervisor's side): stay interruptible, and die with the supervisor that 
 from __future__ import annotations
 
 import ctypes
+import errno
 import logging
 import os
 import signal
@@ -41,3 +42,14 @@ def guard_child() -> None:
         log.debug("PR_SET_PDEATHSIG is not available")
     if os.getppid() != int(supervisor):  # the supervisor died before the request took effect
         sys.exit(0)
+
+
+def pid_alive(pid: int | None) -> bool:
+    """Whether a process ``pid`` exists (one of another user's counts: it exists, signals are just not ours)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError as exc:
+        return exc.errno == errno.EPERM
+    return True

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import typer
@@ -48,34 +49,33 @@ def capture(
     return 0
 
 
+def _poll(system: str, role: str, run_poller: Callable[..., Any], once: bool) -> int:
+    """Run one system's change poller in this process (sharing the org's limits) until stopped."""
+    share_org_limits(get_settings(), role)
+    poller = run_poller(get_settings(), once=once)
+    log.info("%s poller stopped after %d events", system, poller.events)
+    return 0
+
+
 def poll_zoho(once: Once = False) -> int:
     """Poll ZOHO CRM for changes into zoho.<module> topics."""
     from connectors.zoho.source import run_poller
 
-    share_org_limits(get_settings(), "poll-zoho")
-    poller = run_poller(get_settings(), once=once)
-    log.info("ZOHO poller stopped after %d events", poller.events)
-    return 0
+    return _poll("ZOHO", "poll-zoho", run_poller, once)
 
 
 def poll_weaver(once: Once = False) -> int:
     """Follow Weaver OA approval requests into the weaver.requests topic."""
     from connectors.weaver.source import run_poller
 
-    share_org_limits(get_settings(), "poll-weaver")
-    poller = run_poller(get_settings(), once=once)
-    log.info("Weaver poller stopped after %d events", poller.events)
-    return 0
+    return _poll("Weaver", "poll-weaver", run_poller, once)
 
 
 def poll_huilianyi(once: Once = False) -> int:
     """Poll Huilianyi expense reports into the huilianyi.expense_reports topic."""
     from connectors.huilianyi.source import run_poller
 
-    share_org_limits(get_settings(), "poll-huilianyi")
-    poller = run_poller(get_settings(), once=once)
-    log.info("Huilianyi poller stopped after %d events", poller.events)
-    return 0
+    return _poll("Huilianyi", "poll-huilianyi", run_poller, once)
 
 
 def pollers(only: Annotated[str | None, typer.Option(

@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.process import pid_alive
+
 WRITE_EVERY_S = 2.0
 #: Latencies kept per flow (source change → applied in the target) and how far back they count.
 LATENCIES_KEPT = 500
@@ -160,16 +162,6 @@ class Health:
 HEALTH = Health()
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def read_reports(state_dir: Path) -> list[dict[str, Any]]:
     """Every runtime process's last report, with ``alive`` (fresh and its pid running)."""
     reports = []
@@ -179,7 +171,7 @@ def read_reports(state_dir: Path) -> list[dict[str, Any]]:
             body = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        body["alive"] = now - int(body.get("updated_ms") or 0) < STALE_AFTER_S * 1000 and _pid_alive(
+        body["alive"] = now - int(body.get("updated_ms") or 0) < STALE_AFTER_S * 1000 and pid_alive(
             int(body.get("pid") or 0))
         if not body["alive"] and now - int(body.get("updated_ms") or 0) > 24 * 3600 * 1000:
             path.unlink(missing_ok=True)  # a day-old report of a dead process: forget it
