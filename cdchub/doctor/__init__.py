@@ -7,7 +7,8 @@ is ✗, 1 otherwise, so it can gate a deployment or run from a timer.
 What is checked follows the capture mode (``CDCHUB_CAPTURE__MODE``, docs/capture-modes.md):
 
 - always: the state dir, Kafka (metadata with the installation's client security settings), the topics and their
-  partitions, the schema registry and its compatibility level, ZOHO (token and scopes), the Kingdee WebAPI, Weaver OA
+  partitions, the schema registry and its compatibility level, ZOHO (token, scopes, and the fields the mappings
+  write), the Kingdee WebAPI, Weaver OA
   and Huilianyi;
 - ``log``: the Kingdee database (connect, ``wal_level``, replication connection, slot, publication, SELECT grants,
   clock);  ``query``: the database URL, that every captured table can be read, clock;  ``webapi``: every form the
@@ -89,6 +90,7 @@ def checks_for(settings: Settings) -> list[tuple[str, Check]]:
             ("registry", k.check_registry), *database,
             ("zoho-token", _needs_token_store(t.check_zoho_token)),
             ("zoho-scopes", _needs_token_store(t.check_zoho_scopes)),
+            ("zoho-fields", _needs_token_store(t.check_zoho_fields)),
             ("kingdee-webapi", t.check_kingdee_webapi), ("weaver", t.check_weaver),
             ("huilianyi", t.check_huilianyi)]
 

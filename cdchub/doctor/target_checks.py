@@ -131,6 +131,56 @@ def check_zoho_scopes(ctx: Context) -> Finding:
     return ok("zoho-scopes", "the token may do what cdchub does: " + ", ".join(wanted), tuple(details))
 
 
+def crm_fields_written() -> dict[str, set[str]]:
+    """The CRM fields the mappings write (``flows/mappings/*.toml`` with ``[target] system = "zoho"``), by module:
+    each mapped field and the external key."""
+    from core.toml_specs import read_toml
+    from flows.specs import MAPPINGS_DIR
+
+    wanted: dict[str, set[str]] = {}
+    for path in sorted(MAPPINGS_DIR.glob("*.toml")):
+        raw = read_toml(path)
+        target = raw.get("target") or {}
+        if target.get("system") != "zoho" or not target.get("module"):
+            continue
+        fields = wanted.setdefault(str(target["module"]), set())
+        fields.update(str(name) for name in raw.get("fields") or {})
+        if target.get("external_key"):
+            fields.add(str(target["external_key"]))
+    return wanted
+
+
+def check_zoho_fields(ctx: Context) -> Finding:
+    """Every field the mappings write exists in the org (custom fields are made by the org's admin, not by us)."""
+    scopes = ctx.found.get("zoho-scopes")
+    if scopes is None or scopes.status != "ok":
+        raise Skipped("not checked: zoho-scopes failed (above)")
+    client = zoho_client(ctx)
+    missing: dict[str, list[str]] = {}
+    details: list[str] = []
+    for module, fields in sorted(crm_fields_written().items()):
+        try:
+            _, meta = client.request("GET", "settings/fields", params={"module": module})
+        except (PermanentError, TransientError) as exc:
+            return fail("zoho-fields", f"the fields of {module} could not be read: {describe(exc)}",
+                        f"check that the org has the {module} module and cdchub's user may read its fields")
+        have = {str(f.get("api_name")) for f in (meta or {}).get("fields") or []}
+        lacking = sorted(fields - have)
+        details.append(f"{module}: {len(fields)} written, "
+                       + (f"missing {', '.join(lacking)}" if lacking else "all there"))
+        if lacking:
+            missing[module] = lacking
+    if missing:
+        return fail("zoho-fields", "the CRM lacks fields the mappings write: "
+                    + "; ".join(f"{m}: {', '.join(f)}" for m, f in missing.items()),
+                    "an admin creates them as custom fields (Setup → Customization → Modules and Fields; API names, "
+                    "types and uniqueness as infra/simulators/README.md lists them) — until then every record of "
+                    "those modules is dead-lettered with INVALID_DATA", tuple(details))
+    written = crm_fields_written()
+    return ok("zoho-fields", f"the org has every field the mappings write ({sum(map(len, written.values()))} "
+                             f"fields of {', '.join(sorted(written))})", tuple(details))
+
+
 # --- Kingdee WebAPI -----------------------------------------------------------------------------------------------
 
 def _kingdee(ctx: Context) -> KingdeeWebApiClient:

@@ -26,8 +26,8 @@ from tests.integration.weaver_harness import start_weaver
 
 #: Every check of the ``log`` capture mode, in the order the doctor prints them.
 LOG_MODE_CHECKS = ["state-dir", "kafka", "topics", "registry", "kingdee-db", "wal_level", "replication", "slot",
-                   "publication", "grants", "clock", "zoho-token", "zoho-scopes", "kingdee-webapi", "weaver",
-                   "huilianyi"]
+                   "publication", "grants", "clock", "zoho-token", "zoho-scopes", "zoho-fields", "kingdee-webapi",
+                   "weaver", "huilianyi"]
 
 
 def _settings_from(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
@@ -123,7 +123,7 @@ def test_polled_capture_modes_check_what_they_need(installation: IsolatedEnv, mo
     code, lines = _doctor(installation, monkeypatch, capsys, CDCHUB_CAPTURE__MODE=mode)
     assert code == 0
     assert list(lines) == ["state-dir", "kafka", "topics", "registry", *database_checks, "zoho-token",
-                           "zoho-scopes", "kingdee-webapi", "weaver", "huilianyi"]
+                           "zoho-scopes", "zoho-fields", "kingdee-webapi", "weaver", "huilianyi"]
     assert all(line.startswith("✓") for line in lines.values()), lines
     if mode == "query":
         assert "all 34 captured tables can be read" in lines["grants"]
