@@ -11,7 +11,6 @@ from typing import Any
 
 import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaSinkMessage, KafkaSourceMessage
-from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow, Stream
 
 from connectors.common import replay_mode
@@ -20,11 +19,9 @@ from connectors.common.dead_letters import DeadLetter, dlq_topic
 from connectors.common.kafka import (
     CHANGE_TOPIC_CONFIG,
     DLQ_TOPIC_CONFIG,
-    bytewax_brokers,
-    bytewax_config,
     ensure_topics,
 )
-from connectors.common.kafka_input import SharedKafkaSource
+from connectors.common.kafka_input import SharedKafkaSource, kafka_sink, kafka_source
 from connectors.settings import Settings
 from core.ledger import Position
 from core.settings import RegistrySettings
@@ -91,15 +88,14 @@ def read_documents(
     if replay is not None:
         replay.input_topic(full_topic)
     if replay is not None:  # a replay reads to the end of its topics and stops
-        src = kop.input("read", flow, brokers=bytewax_brokers(settings.kafka), topics=[full_topic], batch_size=500,
-                        add_config=bytewax_config(settings.kafka, REPLAY_CONSUMER_CONFIG), tail=False)
-        oks, errs = src.oks, src.errs
-        op.inspect("replay_progress", oks, lambda _step, msg: replay.saw(msg.topic or full_topic))
+        source: Any = kafka_source(settings.kafka, [full_topic], tail=False, overrides=REPLAY_CONSUMER_CONFIG)
     else:
-        messages = op.input("read", flow, SharedKafkaSource.from_settings(settings.kafka, [full_topic],
-                                                                           flow=flow_name))
-        split_read = op.branch("read_ok", messages, lambda m: isinstance(m, KafkaSourceMessage))
-        oks, errs = split_read.trues, split_read.falses  # type: ignore[assignment]
+        source = SharedKafkaSource.from_settings(settings.kafka, [full_topic], flow=flow_name)
+    messages = op.input("read", flow, source)
+    split_read = op.branch("read_ok", messages, lambda m: isinstance(m, KafkaSourceMessage))
+    oks, errs = split_read.trues, split_read.falses
+    if replay is not None:
+        op.inspect("replay_progress", oks, lambda _step, msg: replay.saw(msg.topic or full_topic))
     read_errors = op.map(
         "read_errors", errs,
         lambda e: DeadLetter(flow=flow_name, stage="read", error_class="KafkaError", error=str(e.err),
@@ -128,6 +124,5 @@ def write_dead_letters(flow_name: str, settings: Settings, letters: Stream[DeadL
              "error": letter.error}))
         return
     messages = op.map("dead_letter_messages", letters, to_message)
-    kop.output("dead_letters", messages, brokers=bytewax_brokers(settings.kafka),
-               topic=settings.kafka.topic(dlq_topic(flow_name)), add_config=bytewax_config(
-                   settings.kafka, {"message.max.bytes": str(settings.kafka.max_event_bytes)}))
+    op.output("dead_letters", messages, kafka_sink(settings.kafka, settings.kafka.topic(dlq_topic(flow_name)),
+                                                  {"message.max.bytes": str(settings.kafka.max_event_bytes)}))

@@ -9,8 +9,8 @@ cause.  Anything else is a bug and is reported as one, traceback included.
 
 Exit codes: 1 a failure, 2 a usage error, a bad setting or a refusal to start, 130 an interrupt.
 
-Classes are matched by name along their MRO, so the handler needs no import of the connectors (and keeps working
-while error classes move between packages).
+Classes are matched by name along their MRO, so the handler imports no connector (the CLI starts without loading
+them) — a renamed error class must be renamed here too (``tests/unit/test_cli.py`` checks the known ones).
 """
 
 from __future__ import annotations

@@ -3,17 +3,19 @@ the partitions it expects, and the compatibility level its subjects are checked 
 
 from __future__ import annotations
 
-import logging
 import time
-from typing import Any
 
 import httpx
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
 
 from cdchub.doctor.base import CONNECT_TIMEOUT_S, Context, Finding, describe, fail, ok, warn
 from connectors.common.dead_letters import dlq_topic
-from connectors.common.kafka import BATCH_OVERHEAD_BYTES, CHANGE_TOPIC_CONFIG, DLQ_TOPIC_CONFIG
+from connectors.common.kafka import (
+    BATCH_OVERHEAD_BYTES,
+    CHANGE_TOPIC_CONFIG,
+    DLQ_TOPIC_CONFIG,
+    KafkaConnectionError,
+    connect_admin,
+)
 from connectors.huilianyi.source import TOPIC as HUILIANYI_TOPIC
 from connectors.kingdee.documents import DocumentCatalog
 from connectors.kingdee.source import CAPTURE_FLOW
@@ -21,11 +23,6 @@ from connectors.settings import Settings
 from connectors.weaver.source import TOPIC as WEAVER_TOPIC
 from connectors.zoho.source import zoho_topic
 from flows.dataflows import FLOWS
-
-#: librdkafka's own log lines (connection refused, again and again) would bury the findings.
-_QUIET = logging.getLogger("cdchub.doctor.librdkafka")
-_QUIET.addHandler(logging.NullHandler())
-_QUIET.propagate = False
 
 
 def change_topics(settings: Settings) -> list[str]:
@@ -59,14 +56,11 @@ def create_command(settings: Settings, topic: str, partitions: int) -> str:
 
 def check_kafka(ctx: Context) -> Finding:
     kafka = ctx.settings.kafka
-    config: dict[str, Any] = {**kafka.client_config(), "logger": _QUIET}
     started = time.monotonic()
     try:
-        metadata = AdminClient(config).list_topics(timeout=CONNECT_TIMEOUT_S)
-    except KafkaException as exc:
-        protocol = kafka.client.get("security.protocol", "PLAINTEXT")
-        return fail("kafka", f"no metadata from {kafka.bootstrap_servers} ({protocol}) within "
-                             f"{CONNECT_TIMEOUT_S:.0f} s: {describe(exc)}",
+        metadata = connect_admin(kafka.client_config(), timeout_s=CONNECT_TIMEOUT_S)[1]
+    except KafkaConnectionError as exc:  # refused credentials or TLS within a second, else no answer in time
+        return fail("kafka", str(exc),
                     "check CDCHUB_KAFKA__BOOTSTRAP_SERVERS (host:port of the listener for clients) and its security: "
                     "CDCHUB_KAFKA__CLIENT (security.protocol, sasl.mechanism, ssl.ca.location), "
                     "CDCHUB_KAFKA__SASL_USERNAME / CDCHUB_KAFKA__SASL_PASSWORD; a firewall must let this host reach "

@@ -178,11 +178,6 @@ def connect_admin(config: Mapping[str, Any], timeout_s: float = CONNECT_TIMEOUT_
             raise KafkaUnreachable(f"{_who(connection)} did not answer within {timeout_s:g} s: {reason}")
 
 
-def check_connection(kafka: KafkaSettings, timeout_s: float = CONNECT_TIMEOUT_S) -> ClusterMetadata:
-    """The cluster's metadata, or a one-line :class:`KafkaConnectionError` within ``timeout_s``."""
-    return connect_admin(kafka.client_config(), timeout_s)[1]
-
-
 #: How long a topic may take to be usable (every partition with a leader) after it was created.
 TOPIC_READY_TIMEOUT_S = 30.0
 

@@ -109,8 +109,6 @@ CONSUMER_CONFIG = {
     "session.timeout.ms": "10000",
     "queued.max.messages.kbytes": "16384",
 }
-#: Settings an admin client takes from a consumer's (the connection and its security).
-_CONNECTION_KEYS = CONNECTION_KEYS
 
 Message = KafkaSourceMessage[bytes | None, bytes | None] | KafkaError[bytes | None, bytes | None]
 
@@ -201,7 +199,7 @@ class _Committer:
         with self._lock:
             self._positions.setdefault(group, {})[(topic, partition)] = offset
             if self._thread is None:
-                self._admin = AdminClient({k: v for k, v in config.items() if k.startswith(_CONNECTION_KEYS)})
+                self._admin = AdminClient({k: v for k, v in config.items() if k.startswith(CONNECTION_KEYS)})
                 self._thread = threading.Thread(target=self._loop, name="offset-commits", daemon=True)
                 self._thread.start()
 
@@ -303,7 +301,6 @@ class SharedKafkaSource(FixedPartitionedSource[Message, int]):
         shared.batch_size = self.batch_size
         return _Partition(shared, topic, int(index), OFFSET_BEGINNING if resume_state is None else resume_state,
                           self.batch_size, self.flow, self.config)
-
 
 
 class _CheckedKafkaSource(KafkaSource):

@@ -189,3 +189,24 @@ def test_run_on_a_remote_cluster_starts_no_local_stack_and_prepares_nothing(
     assert run(["run"]) == 2
     assert started == []
     assert "no local stack, no demo database" in capsys.readouterr().out
+
+
+def test_every_error_class_the_handler_names_exists() -> None:
+    """The handler matches classes by name: a renamed or moved error class would silently become a "bug" report."""
+    import builtins
+    import importlib
+    import pkgutil
+
+    from cdchub.cli.errors import RULES
+
+    defined = {name for name in dir(builtins) if isinstance(getattr(builtins, name), type)}
+    for package in ("core", "connectors", "flows", "cdchub"):
+        root = importlib.import_module(package)
+        for info in pkgutil.walk_packages(root.__path__, f"{package}."):
+            if info.name.endswith("__main__"):
+                continue
+            module = importlib.import_module(info.name)
+            defined |= {name for name, value in vars(module).items() if isinstance(value, type)}
+    for library in ("pydantic", "sqlalchemy.exc", "httpx", "confluent_kafka", "confluent_kafka.schema_registry"):
+        defined |= {name for name, value in vars(importlib.import_module(library)).items() if isinstance(value, type)}
+    assert [name for name, _ in RULES if name not in defined] == []
