@@ -29,8 +29,6 @@ from flows.waiting import ReferenceWait
 
 #: How long a removed bill's tombstone (and so an emptied order's state) is kept.
 RETIRE_AFTER = timedelta(minutes=15)
-FIRST_RETRY_S = 0.5
-MAX_RETRY_S = 30.0
 
 Clock = Callable[[], float]
 
@@ -146,7 +144,7 @@ class OrderSum(SumOverBills["TotalWrite | DeadLetter"]):
             s.pending = None
             s.wait.clear()
             return [TotalWrite(total, target)]
-        look_again = s.wait.miss(now, self.wait_s, FIRST_RETRY_S, MAX_RETRY_S)
+        look_again = s.wait.miss(now, self.wait_s)
         if look_again is not None:
             s.next_at = look_again
             return []

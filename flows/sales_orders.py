@@ -51,10 +51,6 @@ FLOW = "sales_orders"
 PLACED_FROM = "crm_orders_to_kingdee"
 log = logging.getLogger(__name__)
 
-#: Backoff between look-ups of a missing reference (seconds): first, cap.
-FIRST_RETRY_S = 0.5
-MAX_RETRY_S = 30.0
-
 
 def to_draft(flow_name: str, mapping: Mapping, event: DocumentEvent) -> SyncCommand | DeadLetter | None:
     """The CRM write an order change asks for, with references still unresolved (:class:`Ref` values); a dead
@@ -189,7 +185,7 @@ class AwaitReferences(StatefulBatchLogic[SyncCommand, "SyncCommand | Unresolved"
         if resolved is not None:
             return [resolved], StatefulBatchLogic.DISCARD
         now = self.clock()
-        look_again = self.wait.miss(now, self.wait_s, FIRST_RETRY_S, MAX_RETRY_S)
+        look_again = self.wait.miss(now, self.wait_s)
         if look_again is None:
             return [Unresolved(cmd, tuple(missing), self.wait.waited(now), self.wait.attempts)], \
                 StatefulBatchLogic.DISCARD

@@ -3,7 +3,7 @@
 An order waits for its customer and materials, a delivery for its CRM order, a bill's total for its order, a stock
 figure for its product.  What waits stays in keyed Bytewax state (so a crash loses nothing, and nothing sleeps);
 :meth:`ReferenceWait.miss` records one more look that found nothing and says when to look again — 0.5 s, 1 s, 2 s …
-capped — or that the wait is over, when the caller dead-letters naming what is missing (or, where a declared rule
+capped at 2 s by default — or that the wait is over, when the caller dead-letters naming what is missing (or, where a declared rule
 says so, keeps it parked).  A wait nobody is to blame for (no access token yet, the target not answering) moves the
 deadline with it (:meth:`ReferenceWait.pause`).
 """
@@ -13,7 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 FIRST_LOOK_S = 0.5
-MAX_LOOK_S = 30.0
+#: A look in the id map or a ledger is one indexed SQLite read, so looking often is cheap, and the cap bounds how
+#: long a waiting record stays behind once its reference arrives (a 30 s cap once kept an order waiting 30 s after its
+#: customer and materials were in the CRM).  Waits that read the CRM itself pass a larger cap.
+MAX_LOOK_S = 2.0
 
 
 @dataclass

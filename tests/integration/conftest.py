@@ -9,7 +9,8 @@ never touched. That simulator is strict like the local stack's: cdchub's client 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,26 @@ from tests.integration.harness import IsolatedEnv, ZohoSim, isolated_env
 pytestmark = pytest.mark.integration
 
 STACK = ["postgres", "kafka", "registry"]
+#: Lines of each child's log a failed test's report ends with.
+LOG_TAIL_LINES = 40
+
+# the tests' own HTTP calls to the simulators' admin APIs would fill a failure's captured log
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport,
+                                                                                             pytest.TestReport]:
+    """A failed test's report ends with the tail of every log its processes wrote (capture, flows, pollers,
+    simulators): they live in the test's temporary folder, which a CI run does not keep."""
+    report = yield
+    test_env = getattr(item, "funcargs", {}).get("env")
+    if report.failed and isinstance(test_env, IsolatedEnv):
+        for path in sorted(test_env.tmp.rglob("*.log")):
+            lines = path.read_text(errors="replace").splitlines()
+            title = f"{path.relative_to(test_env.tmp)}, last {LOG_TAIL_LINES} lines"
+            report.sections.append((title, "\n".join(lines[-LOG_TAIL_LINES:])))
+    return report
 
 
 @pytest.fixture(scope="session")

@@ -163,7 +163,7 @@ def test_gives_up_after_the_wait_naming_the_missing_material() -> None:
     resolver.ids = {("customers", "3001"): "A1", ("materials", "2001"): "P1"}
     logic = AwaitReferences(resolver, 60.0, None, clock=lambda: now[0])  # type: ignore[arg-type]
     logic.on_batch([draft(5)])
-    for _ in range(20):
+    for _ in range(60):
         next_at = logic.notify_at()
         assert next_at is not None and next_at.timestamp() <= 1060.0
         now[0] = next_at.timestamp()
@@ -173,6 +173,25 @@ def test_gives_up_after_the_wait_naming_the_missing_material() -> None:
     assert len(out) == 1 and isinstance(out[0], Unresolved)
     message = str(out[0].error())
     assert "1.01.0002" in message and "1.01.0001" not in message and "after 60 s" in message
+
+
+def test_an_order_that_waited_long_goes_within_two_seconds_of_its_references() -> None:
+    now = [1000.0]
+    resolver = FakeResolver()
+    logic = AwaitReferences(resolver, 300.0, None, clock=lambda: now[0])  # type: ignore[arg-type]
+    logic.on_batch([draft(5)])
+    while now[0] < 1100.0:  # 100 s of looks that find nothing
+        next_at = logic.notify_at()
+        assert next_at is not None
+        now[0] = next_at.timestamp()
+        assert logic.on_notify() == ([], False)
+    resolver.ids = {("customers", "3001"): "A1", ("materials", "2001"): "P1", ("materials", "2002"): "P2"}
+    arrived = now[0]
+    next_at = logic.notify_at()
+    assert next_at is not None and next_at.timestamp() - arrived <= 2.0
+    now[0] = next_at.timestamp()
+    out, discard = logic.on_notify()
+    assert discard and len(out) == 1 and isinstance(out[0], SyncCommand)
 
 
 def test_replayed_versions_do_not_wait() -> None:
