@@ -2,10 +2,10 @@
 
 An order waits for its customer and materials, a delivery for its CRM order, a bill's total for its order, a stock
 figure for its product.  What waits stays in keyed Bytewax state (so a crash loses nothing, and nothing sleeps);
-:meth:`ReferenceWait.miss` records one more look that found nothing and says when to look again — 0.5 s, 1 s, 2 s …
-capped at 2 s by default — or that the wait is over, when the caller dead-letters naming what is missing (or, where a declared rule
-says so, keeps it parked).  A wait nobody is to blame for (no access token yet, the target not answering) moves the
-deadline with it (:meth:`ReferenceWait.pause`).
+:meth:`ReferenceWait.miss` records one more look that found nothing and says when to look again — 0.5 s, 1 s, then
+every 2 s by default — or that the wait is over, when the caller dead-letters naming what is missing (or, where a
+declared rule says so, keeps it parked).  A wait nobody is to blame for (no access token yet, the target not
+answering) moves the deadline with it (:meth:`ReferenceWait.pause`).
 """
 
 from __future__ import annotations
