@@ -19,10 +19,22 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Integer, String, Table, Text, bindparam, inspect, select, text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    String,
+    Table,
+    Text,
+    bindparam,
+    inspect,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy.engine import Engine
 
-from core.ledger import metadata, upsert_rows
+from core.ledger import metadata, upsert_tuples
 
 field_clock = Table(
     "field_clock",
@@ -50,6 +62,10 @@ def newer(a_ms: int, b_ms: int) -> bool:
 #: ``json.dumps(v, ensure_ascii=False, sort_keys=True, default=str)`` without building an encoder per call.
 _FINGERPRINT_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str).encode
 _VALUE_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
+#: The columns :meth:`FieldClock.record_many` writes, in its rows' order.
+RECORD_COLUMNS = ("entity", "field", "side", "source_time_ms", "fingerprint", "value", "pending", "updated_at_ms")
+#: Entities read in one statement by :meth:`FieldClock.known`.
+KNOWN_CHUNK = 500
 
 
 def value_fingerprint(value: Any) -> str:
@@ -69,13 +85,35 @@ def _scalar_fingerprint(value: Any) -> str:
     return _fingerprint(value)
 
 
-@dataclass(frozen=True)
 class ClockEntry:
-    side: str
-    source_time_ms: int
-    fingerprint: str
-    value: Any
-    pending: bool = False
+    """What the clock knows of one field.  A value read from the ledger is decoded from its JSON only when asked for
+    (a plan compares fingerprints; values are needed only when a person changed the record or a write is undone)."""
+
+    __slots__ = ("side", "source_time_ms", "fingerprint", "pending", "_value", "_encoded")
+
+    def __init__(self, side: str, source_time_ms: int, fingerprint: str, value: Any = None, pending: bool = False,
+                 *, encoded: str | None = None) -> None:
+        self.side, self.source_time_ms, self.fingerprint, self.pending = side, source_time_ms, fingerprint, pending
+        self._value, self._encoded = value, encoded
+
+    @property
+    def value(self) -> Any:
+        if self._encoded is not None:
+            self._value, self._encoded = json.loads(self._encoded), None
+        return self._value
+
+    def _key(self) -> tuple[str, int, str, Any, bool]:
+        return self.side, self.source_time_ms, self.fingerprint, self.value, self.pending
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ClockEntry) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash((self.side, self.source_time_ms, self.fingerprint, self.pending))
+
+    def __repr__(self) -> str:
+        return (f"ClockEntry(side={self.side!r}, source_time_ms={self.source_time_ms}, "
+                f"fingerprint={self.fingerprint!r}, value={self.value!r}, pending={self.pending})")
 
 
 @dataclass(frozen=True)
@@ -93,18 +131,31 @@ class FieldClock:
             with engine.begin() as conn:  # a ledger made before the column existed
                 conn.execute(text("ALTER TABLE field_clock ADD COLUMN pending INTEGER NOT NULL DEFAULT 0"))
         self._confirm = self._confirm_sql()
+        self._known_by_size: dict[int, tuple[str, bool]] = {}
 
     def known(self, entities: Iterable[str]) -> dict[str, dict[str, ClockEntry]]:
         wanted = list(dict.fromkeys(entities))
         out: dict[str, dict[str, ClockEntry]] = {e: {} for e in wanted}
-        t = field_clock.c
         with self.engine.connect() as conn:
-            for i in range(0, len(wanted), 500):
-                for r in conn.execute(select(field_clock).where(t.entity.in_(wanted[i : i + 500]))):
-                    out[r.entity][r.field] = ClockEntry(r.side, r.source_time_ms, r.fingerprint,
-                                                        json.loads(r.value) if r.value else None,
-                                                        bool(r.pending))
+            for i in range(0, len(wanted), KNOWN_CHUNK):
+                chunk = wanted[i : i + KNOWN_CHUNK]
+                sql, positional = self._known_sql(len(chunk))
+                params = tuple(chunk) if positional else {f"e{j}": e for j, e in enumerate(chunk)}
+                for entity, name, side, time_ms, fp, value, pending in conn.exec_driver_sql(sql, params).fetchall():
+                    out[entity][name] = ClockEntry(side, time_ms, fp, None, bool(pending), encoded=value or None)
         return out
+
+    def _known_sql(self, n: int) -> tuple[str, bool]:
+        """The driver-level select of ``n`` entities' fields (SQLAlchemy's row handling cost more than the read),
+        and whether its parameters are positional (SQLite) or named ``e0``… (psycopg2)."""
+        found = self._known_by_size.get(n)
+        if found is None:
+            t = field_clock.c
+            stmt = select(t.entity, t.field, t.side, t.source_time_ms, t.fingerprint, t.value, t.pending).where(
+                t.entity.in_([bindparam(f"e{i}") for i in range(n)]))
+            compiled = stmt.compile(dialect=self.engine.dialect)
+            found = self._known_by_size[n] = (compiled.string, bool(compiled.positional))
+        return found
 
     @staticmethod
     def decide(known: dict[str, ClockEntry], side: str, time_ms: int, values: dict[str, Any],
@@ -132,20 +183,22 @@ class FieldClock:
             if e is not None:
                 self.record_many([(entity, e.side, e.source_time_ms, {name: e.value})], pending=e.pending)
 
-    def confirm(self, items: Iterable[tuple[str, dict[str, Any]]]) -> None:
-        """The writes that claimed these (entity, values) succeeded."""
-        rows = [{"e": entity, "f": name, "fp": value_fingerprint(value), "pending": 0}
-                for entity, values in items for name, value in values.items()]
+    def confirm(self, items: Iterable[tuple[str, str, int]]) -> None:
+        """The writes that claimed these (entity, side, source time) succeeded: one statement per entity clears
+        what that claim set, and nothing recorded since (another side's value, a newer time) is touched."""
+        rows = [(entity, side, time_ms) for entity, side, time_ms in items]
         if rows:
             sql, order = self._confirm
-            with self.engine.begin() as conn:  # the driver's executemany: one confirmation per field written
-                conn.exec_driver_sql(sql, [tuple(r[k] for k in order) for r in rows] if order else rows)
+            with self.engine.begin() as conn:  # the driver's executemany: one confirmation per entity written
+                params = [dict(zip(("e", "s", "t"), r, strict=True)) for r in rows]
+                conn.exec_driver_sql(sql, [tuple(p[k] for k in order) for p in params] if order else params)
 
     def _confirm_sql(self) -> tuple[str, tuple[str, ...] | None]:
         t = field_clock.c
         stmt = field_clock.update().where(
-            t.entity == bindparam("e"), t.field == bindparam("f"), t.fingerprint == bindparam("fp")
-        ).values(pending=0)
+            t.entity == bindparam("e"), t.side == bindparam("s"), t.source_time_ms == bindparam("t"),
+            t.pending == literal_column("1"),
+        ).values(pending=literal_column("0"))
         compiled = stmt.compile(dialect=self.engine.dialect)
         return compiled.string, tuple(compiled.positiontup or ()) if compiled.positional else None
 
@@ -153,12 +206,9 @@ class FieldClock:
         self.record_many([(entity, side, time_ms, values)])
 
     def record_many(self, items: Iterable[tuple[str, str, int, dict[str, Any]]], *, pending: bool = False) -> None:
+        now_ms, flag = int(time.time() * 1000), int(pending)
         rows = [
-            {"entity": entity, "field": name, "side": side, "source_time_ms": time_ms,
-             "fingerprint": value_fingerprint(value), "value": _VALUE_JSON(value),
-             "pending": int(pending), "updated_at_ms": int(time.time() * 1000)}
+            (entity, name, side, time_ms, value_fingerprint(value), _VALUE_JSON(value), flag, now_ms)
             for entity, side, time_ms, values in items for name, value in values.items()
         ]
-        if not rows:
-            return
-        upsert_rows(self.engine, field_clock, rows, ("entity", "field"))
+        upsert_tuples(self.engine, field_clock, RECORD_COLUMNS, rows, ("entity", "field"))

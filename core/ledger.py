@@ -129,9 +129,23 @@ def upsert_rows(engine: Engine, table: Table, rows: list[dict[str, Any]], keys: 
     if not rows:
         return
     columns = tuple(rows[0])
+    upsert_tuples(engine, table, columns, [tuple(r[c] for c in columns) for r in rows], keys, conn)
+
+
+def upsert_tuples(engine: Engine, table: Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]],
+                  keys: tuple[str, ...], conn: Connection | None = None) -> None:
+    """:func:`upsert_rows` of rows given as tuples in ``columns``' order (no dict per row on hot paths)."""
+    if not rows:
+        return
     sql, order = _upsert_sql(engine, table, columns, keys)
-    params: list[Any] = ([tuple(r[c] for c in order) for r in rows] if order is not None
-                         else [{c: r[c] for c in columns} for r in rows])
+    params: list[Any]
+    if order is None:
+        params = [dict(zip(columns, r, strict=True)) for r in rows]
+    elif order == columns:
+        params = rows
+    else:
+        at = [columns.index(c) for c in order]
+        params = [tuple(r[i] for i in at) for r in rows]
     if conn is not None:
         conn.exec_driver_sql(sql, params)
         return

@@ -121,7 +121,8 @@ class TwoWayGuard:
         )
 
     def confirm(self, planned: list[Planned]) -> None:
-        self.clock.confirm((p.command.entity or p.command.key, p.write) for p in planned)
+        self.clock.confirm((p.command.entity or p.command.key, self.side, p.command.changed_at_ms)
+                           for p in planned if p.write)
 
     def release(self, planned: Planned) -> None:
         self.clock.restore(planned.command.entity or planned.command.key, planned.previous)

@@ -58,6 +58,8 @@ def test_an_unconfirmed_claim_counts_for_the_other_side_only(tmp_path: Path) -> 
     assert echo.dropped == {"Product_Name": "unchanged"}, "the write's echo finds its value"
     again = FieldClock.decide(known, "crm", 5_000, {"Product_Name": "新"}, SHARED)
     assert again.write == {"Product_Name": "新"}, "after a crash the writer does not trust its own claim"
-    clock.confirm([("materials:1", {"Product_Name": "新"})])
+    clock.record_many([("materials:1", "kingdee", 5_000, {"Description": "说明"})], pending=True)
+    clock.confirm([("materials:1", "crm", 5_000), ("materials:2", "crm", 5_000)])
     known = clock.known(["materials:1"])["materials:1"]
     assert FieldClock.decide(known, "crm", 5_000, {"Product_Name": "新"}, SHARED).write == {}
+    assert known["Description"].pending, "another side's claim of the same entity is not confirmed by this one"
