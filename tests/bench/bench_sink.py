@@ -33,6 +33,7 @@ from infra.simulators.common.process import SimulatorProcess
 from infra.simulators.kingdee.erp import bulk_insert_materials
 from tests.bench import sink_ceiling, sink_latency
 from tests.bench.bench_materials import fmt, percentiles, topic_size
+from tests.bench.process_meter import cpu_seconds
 from tests.bench.sim_writes import SimWrites
 from tests.integration.harness import ZohoSim, isolated_env, wait_for
 
@@ -103,10 +104,16 @@ def main() -> None:
 
             print(f"== 2. the materials flow draining {args.records} materials from Kafka into the CRM simulator")
             credits0 = credits_used(sim.base_url)
+            sim_cpu0 = cpu_seconds(sim.pid)
             t0 = time.time()
             flow = env.flow()
+            assert flow.proc is not None
+            first = wait_for(lambda: writes.poll(), 900, "the flow's first write", 0.05)
+            flow_cpu_writing0 = cpu_seconds(flow.proc.pid)
             wait_for(lambda: writes.poll() >= args.records, 900, "the backlog in the CRM", 0.1)
             from_start = time.time() - t0
+            flow_cpu, sim_cpu = cpu_seconds(flow.proc.pid), cpu_seconds(sim.pid) - sim_cpu0
+            per_record_writing = (flow_cpu - flow_cpu_writing0) / max(1, args.records - first) * 1e6
             stamps = sorted(writes.first_applied.values())
             writing = (stamps[-1] - stamps[0]) / 1000
             credits = credits_used(sim.base_url) - credits0
@@ -116,6 +123,8 @@ def main() -> None:
                   f"last write ({writing:.2f} s)")
             print(f"ratio to the ceiling: {rate / ceiling.rate:.0%} (target >= 80 %); "
                   f"from the start {args.records / from_start / ceiling.rate:.0%}")
+            print(f"CPU: the flow {flow_cpu:.1f} s ({per_record_writing:.0f} µs per record once writing, start-up "
+                  f"excluded); the simulator {sim_cpu:.1f} s = {sim_cpu / args.records * 1e6:.0f} µs per record")
             print(f"credits: {credits} for {args.records} records = {credits / args.records:.3f} per record "
                   f"(target <= 0.1)")
 

@@ -55,6 +55,11 @@ class SimulatorProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None, "not started"
+        return self._proc.pid
+
     def start(self, timeout_s: float = 30.0) -> SimulatorProcess:
         cmd = [sys.executable, "-m", self.module, "--port", str(self.port), *self.args]
         with self.log_path.open("ab") as log:
