@@ -444,6 +444,9 @@ class KingdeeCdcSource:
 
     def _messages(self, cur: Any, timeout: float) -> Iterator[Any]:
         msg = cur.read_message()
+        if msg is None and self.store.has_pending():
+            self.store.write_pending()  # nothing to read: the batch's rows go to SQLite now, not at its commit
+            msg = cur.read_message()
         if msg is None:
             ready, _, _ = select.select([cur], [], [], timeout)
             if ready:
