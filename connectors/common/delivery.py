@@ -49,7 +49,7 @@ from bytewax.operators import StatefulLogic
 from bytewax.outputs import DynamicSink
 
 from connectors.common import replay_mode
-from connectors.common.batching import PER_CALL, batch_take
+from connectors.common.batching import CREDIT_UNIT, PER_CALL, batch_take
 from connectors.common.health import HEALTH
 from connectors.common.kafka_input import backlog, wake_by
 from connectors.common.retry import RetryPolicy
@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 SHARDS = 4
 Clock = Callable[[], float]
 #: While commands are in flight the step looks for answers this often (s); the call itself takes longer.
-COLLECT_EVERY_S = 0.002
+COLLECT_EVERY_S = 0.005
 
 
 class Writer(Protocol):
@@ -104,12 +104,14 @@ class Delivery(StatefulLogic[SyncCommand, SyncCommand, DeliveryState]):
     """One shard's pending commands (see the module doc)."""
 
     def __init__(self, state: DeliveryState | None, writer: Callable[[], Writer], policy: RetryPolicy,
-                 clock: Clock = time.time, flow: str = "?") -> None:
+                 clock: Clock = time.time, flow: str = "?", linger_s: float = 0.0) -> None:
         self.state = state or DeliveryState()
         self.writer = writer
         self.policy = policy
         self.clock = clock
         self.flow = flow
+        #: A pipelined call of fewer than ``CREDIT_UNIT`` commands waits this long for more (``batching.py``).
+        self.linger_s = linger_s
         #: Keys of this shard whose write is in flight (pipelined writers; none after a resume).
         self._flying: set[str] = set()
 
@@ -149,7 +151,8 @@ class Delivery(StatefulLogic[SyncCommand, SyncCommand, DeliveryState]):
         flights = self.writer().flights  # type: ignore[attr-defined]
         while True:
             self._collect(self.clock())
-            self._attempt(self._due(None, self.writer().free_calls() * PER_CALL), self.clock())  # type: ignore
+            self._attempt(self._due(None, self.writer().free_calls() * PER_CALL), self.clock(),  # type: ignore
+                          linger=False)
             if not self._flying:
                 break
             wait_for_any([f.future for f in flights.flying], return_when=FIRST_COMPLETED)
@@ -163,8 +166,8 @@ class Delivery(StatefulLogic[SyncCommand, SyncCommand, DeliveryState]):
         now = self.clock()
         if self._flying:
             at = now + COLLECT_EVERY_S
-        elif self._due(now, 1):
-            at = now
+        elif due := self._due(now, CREDIT_UNIT):
+            at = now if len(due) >= CREDIT_UNIT or not self.linger_s else max(now, due[0].due_at + self.linger_s)
         else:
             at = min(p.due_at for p in self.state.pending.values())
         wake_by(at)  # the worker's input does not hold the worker past it (kafka_input.py)
@@ -208,12 +211,14 @@ class Delivery(StatefulLogic[SyncCommand, SyncCommand, DeliveryState]):
             self._flying.difference_update(keys)
             self._outcomes([self.state.pending[k] for k in keys], {k: settled.pop(k) for k in keys}, now)
 
-    def _attempt(self, due: list[Pending], now: float) -> None:
+    def _attempt(self, due: list[Pending], now: float, linger: bool = True) -> None:
         if not due:
             return
         writer = self.writer()
         if self._pipelined():
-            due = due[:batch_take(len(due), writer.free_calls())]  # type: ignore[attr-defined]
+            # (a millisecond of slack: the wake-up may be a hair early)
+            lingered = not linger or now - due[0].due_at >= self.linger_s - 0.001
+            due = due[:batch_take(len(due), writer.free_calls(), lingered=lingered)]  # type: ignore[attr-defined]
             if not due:
                 return
         failed = writer.deliver([p.command for p in due])
@@ -330,5 +335,6 @@ def deliver(step_id: str, commands: Stream[SyncCommand], sink: DynamicSink[SyncC
     writers = _Writers(step_id, sink)
     keyed = op.key_on(f"{step_id}_shard", commands, lambda c: shard_of(c.key, shards))
     name = flow or str(getattr(sink, "flow", step_id))
-    done = op.stateful(step_id, keyed, lambda state: Delivery(state, writers, retry, clock, name))
+    linger_s = float(getattr(sink, "batch_linger_s", 0.0))
+    done = op.stateful(step_id, keyed, lambda state: Delivery(state, writers, retry, clock, name, linger_s))
     op.inspect(f"{step_id}_end", done, lambda _step, _item: None)  # the branch's end (emits nothing)

@@ -29,10 +29,13 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+#: ``row_image`` is an ordinary (rowid) table: its rows are whole Kingdee rows as JSON (~1 KB), too big for a
+#: WITHOUT ROWID table's B-tree, where writes cost twice as much (60,000 rows: 0.76 against 0.40 CPU-s; 20,000
+#: replaced: 0.43 against 0.20).  A store made before keeps its layout; both read and write the same.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS row_image (
     tbl TEXT NOT NULL, doc TEXT NOT NULL, pk TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (tbl, doc, pk)
-) WITHOUT ROWID;
+);
 DROP INDEX IF EXISTS row_image_bill_no;
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 """

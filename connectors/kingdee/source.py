@@ -457,7 +457,9 @@ class KingdeeCdcSource:
         self._wal_seen = max(self._wal_seen, int(getattr(cur, "wal_end", 0) or 0))  # keepalives were read too
 
     def _stream(self, cur: Any, admin: Any, until_idle: bool) -> None:
-        reader = TransactionReader()
+        # of an old row only its keys are read: the before-image is built from the document store
+        reader = TransactionReader({table: {part.doc_key, *part.pk}
+                                    for table, (_, part) in self.catalog.by_table.items()})
         last_heartbeat = 0.0
         last_feedback = 0.0
         pending_lsn: int | None = None

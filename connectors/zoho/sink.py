@@ -221,6 +221,8 @@ class ZohoUpsertSink(DynamicSink[SyncCommand]):
         #: Set for two-way master data: the guard is used, with these fields last-writer-wins.
         self.shared_fields = shared_fields
         self.match_also = match_also
+        #: Read by the delivery step (``connectors/common/delivery.py``).
+        self.batch_linger_s = settings.zoho.batch_linger_ms / 1000
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> ZohoUpsertPartition:
         engine = open_engine(self.settings.ledger_database_url())

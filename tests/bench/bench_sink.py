@@ -130,8 +130,13 @@ def main() -> None:
 
             print(f"== 3. end to end at {args.rate:g} single-material transactions/s for {args.duration:g} s, "
                   f"{args.writers} writer connections")
+            steady_cpu0, steady_credits0 = cpu_seconds(flow.proc.pid), credits_used(sim.base_url)
             lat = sink_latency.steady(env, writes, args.rate, args.duration, args.writers)
-            print(f"written: {lat.sent} transactions in {lat.write_s:.1f} s = {lat.write_rate:.0f} tx/s")
+            steady_cpu = cpu_seconds(flow.proc.pid) - steady_cpu0
+            steady_credits = credits_used(sim.base_url) - steady_credits0
+            print(f"written: {lat.sent} transactions in {lat.write_s:.1f} s = {lat.write_rate:.0f} tx/s; the flow's "
+                  f"CPU {steady_cpu:.1f} s = {steady_cpu / max(1, lat.sent) * 1e6:.0f} µs per record; "
+                  f"{steady_credits / max(1, lat.sent):.3f} credits per record")
             print(f"commit → applied  {fmt(percentiles(lat.end_to_end_ms))}   (targets p50 <= 150, p99 <= 1000)")
             print(f"  capture (commit → Kafka)   {fmt(percentiles(lat.capture_ms))}")
             print(f"  flow (Kafka → applied)     {fmt(percentiles(lat.flow_ms))}")

@@ -146,3 +146,18 @@ def test_rows_of_an_unknown_relation_or_with_the_wrong_width_fail_loudly() -> No
     reader.feed(MATERIAL, 3)
     with pytest.raises(ProtocolError, match="5"):
         reader.feed(b"I" + struct.pack("!I", 16400) + b"N" + tuple_data(["1"]), 4)
+
+
+def test_an_old_row_is_decoded_only_in_the_columns_asked_for() -> None:
+    reader = TransactionReader({"T_BD_MATERIAL": {"FMATERIALID"}})
+    reader.feed(begin(78), 100)
+    reader.feed(MATERIAL, 101)
+    old = tuple_data(["1", "旧", "1.0000000000", "f", None])
+    new = tuple_data(["1", "新", "2.0000000000", "f", None])
+    reader.feed(b"U" + struct.pack("!I", 16400) + b"O" + old + b"N" + new, 120)
+    reader.feed(b"D" + struct.pack("!I", 16400) + b"O" + old, 130)
+    tx = reader.feed(commit(0xB1, 1714521600000), 140)
+    assert isinstance(tx, Transaction)
+    update, delete = tx.changes
+    assert update.before == {"FMATERIALID": 1} and delete.before == {"FMATERIALID": 1}
+    assert update.after is not None and update.after["FNUMBER"] == "新" and len(update.after) == 5, "new rows whole"

@@ -25,7 +25,41 @@ def test_batch_take_fills_free_calls_in_hundreds_and_rounds_to_the_credit_unit()
     assert batch_take(250, 5) == 250
     assert batch_take(205, 3) == 200, "a rest under 10 behind full calls waits to join one"
     assert batch_take(37, 5) == 30, "light load: a multiple of 10 — 37 would cost what 40 do"
-    assert batch_take(7, 5) == 7, "under 10: at once (latency first)"
+    assert batch_take(7, 5) == 7, "under 10, once the oldest has waited the linger"
+    assert batch_take(7, 5, lingered=False) == 0, "under 10 before the linger: waits for more to join"
+    assert batch_take(12, 5, lingered=False) == 10, "a credit's worth goes at once"
+
+
+def test_a_few_changes_wait_the_linger_for_more_then_go_together(tmp_path: Path) -> None:
+    crm = GatedCrm()
+    crm.open()
+    sink = pipelined_sink(tmp_path, crm, concurrency=5)
+    clock = Clock()
+    step = Delivery(None, lambda: sink, RetryPolicy(), clock, linger_s=0.03)
+    for i in range(3):
+        step.on_item(cmd(i))
+    at = step.notify_at()
+    assert at is not None and round(at.timestamp() - clock.now, 3) == 0.03, "woken when the linger is over"
+    clock.now += 0.01
+    step.on_notify()
+    assert crm.calls == [] and len(step.state.pending) == 3, "nothing sent within the linger"
+    for i in range(3, 6):
+        step.on_item(cmd(i))
+    clock.now += 0.02
+    step.on_notify()
+    crm.wait_arrivals(1)
+    assert [len(c) for c in crm.calls] == [6], "the six went as one call, one credit"
+    while step.state.pending:
+        landed(sink)
+        step.on_notify()
+    for i in range(6, 16):
+        step.on_item(cmd(i))
+    at = step.notify_at()
+    assert at is not None and at.timestamp() == clock.now, "a credit's worth does not wait"
+    while step.state.pending:
+        landed(sink)
+        step.on_notify()
+    assert sink.ledger.counts() == {"synced": 16}
 
 
 def test_five_calls_of_100_in_flight_then_one_more_per_answer(tmp_path: Path) -> None:
