@@ -150,8 +150,8 @@ class SharedConsumer:
         first = self.consumer.consume(1, wait_s) if wait_s > 0 else []
         got = 0
         # at a steady few hundred messages a second each came alone, and each went through the whole dataflow (and
-        # its own sink call) by itself: a short linger lets a few travel together
-        linger = self.linger_s if first else 0
+        # its own sink call) by itself: a short linger lets a few travel together (never past a step's wake-up)
+        linger = min(self.linger_s, idle_wait_s()) if first else 0
         for msg in chain(first, self.consumer.consume(self.batch_size * max(1, len(self.buffers)), linger)):
             error = msg.error()
             buffer = self.buffers.get((str(msg.topic()), int(msg.partition() or 0)))

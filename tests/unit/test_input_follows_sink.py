@@ -77,3 +77,8 @@ def test_once_a_message_came_the_input_lingers_for_more_to_come_with_it() -> Non
     shared.consumer = _Consumer([])  # type: ignore[assignment]
     assert shared._fill(0.25) == 0
     assert shared.consumer.waits == [0.25, 0], "nothing came: no linger"
+    kafka_input.wake_by(time.time() + 0.002)  # a step is due in 2 ms: the linger ends by then
+    shared.consumer = _Consumer([[_Message()]])  # type: ignore[assignment]
+    shared._fill(0.002)
+    assert shared.consumer.waits[1] <= 0.002
+    kafka_input.wake_by(time.time() - 10)
