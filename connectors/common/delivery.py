@@ -63,6 +63,9 @@ SHARDS = 4
 Clock = Callable[[], float]
 #: While commands are in flight the step looks for answers this often (s); the call itself takes longer.
 COLLECT_EVERY_S = 0.005
+#: A shard that sent a call this recently (s) is busy: only then do its small calls linger for more commands.  A
+#: lone change (a clerk's save) goes at once, latency first.
+BUSY_S = 0.1
 
 
 class Writer(Protocol):
@@ -110,8 +113,10 @@ class Delivery(StatefulLogic[SyncCommand, SyncCommand, DeliveryState]):
         self.policy = policy
         self.clock = clock
         self.flow = flow
-        #: A pipelined call of fewer than ``CREDIT_UNIT`` commands waits this long for more (``batching.py``).
+        #: A pipelined call of fewer than ``CREDIT_UNIT`` commands waits this long for more while the shard is busy
+        #: (``batching.py``).
         self.linger_s = linger_s
+        self._last_sent_at = 0.0
         #: Keys of this shard whose write is in flight (pipelined writers; none after a resume).
         self._flying: set[str] = set()
 
@@ -167,7 +172,7 @@ class Delivery(StatefulLogic[SyncCommand, SyncCommand, DeliveryState]):
         if self._flying:
             at = now + COLLECT_EVERY_S
         elif due := self._due(now, CREDIT_UNIT):
-            at = now if len(due) >= CREDIT_UNIT or not self.linger_s else max(now, due[0].due_at + self.linger_s)
+            at = now if len(due) >= CREDIT_UNIT or not self._lingers(now) else max(now, due[0].due_at + self.linger_s)
         else:
             at = min(p.due_at for p in self.state.pending.values())
         wake_by(at)  # the worker's input does not hold the worker past it (kafka_input.py)
@@ -217,10 +222,11 @@ class Delivery(StatefulLogic[SyncCommand, SyncCommand, DeliveryState]):
         writer = self.writer()
         if self._pipelined():
             # (a millisecond of slack: the wake-up may be a hair early)
-            lingered = not linger or now - due[0].due_at >= self.linger_s - 0.001
+            lingered = not linger or not self._lingers(now) or now - due[0].due_at >= self.linger_s - 0.001
             due = due[:batch_take(len(due), writer.free_calls(), lingered=lingered)]  # type: ignore[attr-defined]
             if not due:
                 return
+            self._last_sent_at = now
         failed = writer.deliver([p.command for p in due])
         flying = writer.in_flight() if self._pipelined() else set()  # type: ignore[attr-defined]
         for p in due:
@@ -228,6 +234,9 @@ class Delivery(StatefulLogic[SyncCommand, SyncCommand, DeliveryState]):
                 p.flying = True
                 self._flying.add(p.command.key)
         self._outcomes([p for p in due if not p.flying], failed, now)
+
+    def _lingers(self, now: float) -> bool:
+        return self.linger_s > 0 and now - self._last_sent_at < BUSY_S
 
     def _outcomes(self, due: list[Pending], failed: Mapping[str, BaseException | None], now: float) -> None:
         """Settle what came back: written (or skipped, or dead-lettered) leaves the state, a key's queued newer
