@@ -8,8 +8,8 @@ records cost what 100 do.  Given the commands due and the calls that could start
 - otherwise as many full calls of 100 as are free, then what is left if a call is still free: all of it when
   under 10 records once the oldest of them has waited the sink's linger (``batch_linger_ms``, 30 ms for ZOHO: at a
   steady few hundred changes a second, calls of 2–3 records had cost 3–5× the credits and most of the flow's CPU;
-  until then it waits for more to join), else rounded down to a multiple of 10 (the rest, the newest, leads the
-  next call);
+  until then it waits for more to join; only a busy shard lingers, ``delivery.BUSY_S``: a lone change goes at
+  once), else rounded down to a multiple of 10 (the rest, the newest, leads the next call);
 - a rest under 10 behind full calls waits for the next free call (a backlog: it joins a full one).
 """
 

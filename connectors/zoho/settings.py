@@ -18,9 +18,9 @@ class ZohoSettings(BaseModel):
     refresh_token: SecretStr = Field(default_factory=lambda: SecretStr(read_secret("zoho_refresh_token")))
     timeout_s: float = 10.0
     max_concurrency: int = 5
-    #: How long a write of fewer than 10 records (one credit's worth) may wait for more to join it.  ZOHO charges a
-    #: credit per call of up to 10 records, so at a steady few hundred changes a second calls of 2–3 records cost
-    #: 3–5× the credits and most of the flow's CPU; 0 sends every change at once.
+    #: How long a write of fewer than 10 records (one credit's worth) may wait for more to join it while changes keep
+    #: coming (a lone change goes at once).  ZOHO charges a credit per call of up to 10 records, so at a steady few
+    #: hundred changes a second calls of 2–3 records cost 3–5× the credits and most of the flow's CPU; 0: never.
     batch_linger_ms: int = 30
     #: The org's API credits per rolling 24 h (Standard: 50,000 + 250 per user); `cdchub status` shows the share used.
     daily_credits: int = 50_000
