@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from core.ledger import metadata, upsert_tuples
+from core.ledger import driver_params, driver_sql, metadata, upsert_tuples
 
 field_clock = Table(
     "field_clock",
@@ -131,7 +131,7 @@ class FieldClock:
             with engine.begin() as conn:  # a ledger made before the column existed
                 conn.execute(text("ALTER TABLE field_clock ADD COLUMN pending INTEGER NOT NULL DEFAULT 0"))
         self._confirm = self._confirm_sql()
-        self._known_by_size: dict[int, tuple[str, bool]] = {}
+        self._known_by_size: dict[int, tuple[str, tuple[str, ...] | None]] = {}
 
     def known(self, entities: Iterable[str]) -> dict[str, dict[str, ClockEntry]]:
         wanted = list(dict.fromkeys(entities))
@@ -139,22 +139,21 @@ class FieldClock:
         with self.engine.connect() as conn:
             for i in range(0, len(wanted), KNOWN_CHUNK):
                 chunk = wanted[i : i + KNOWN_CHUNK]
-                sql, positional = self._known_sql(len(chunk))
-                params = tuple(chunk) if positional else {f"e{j}": e for j, e in enumerate(chunk)}
+                sql, order = self._known_sql(len(chunk))
+                params = driver_params(order, {f"e{j}": e for j, e in enumerate(chunk)})
                 for entity, name, side, time_ms, fp, value, pending in conn.exec_driver_sql(sql, params).fetchall():
                     out[entity][name] = ClockEntry(side, time_ms, fp, None, bool(pending), encoded=value or None)
         return out
 
-    def _known_sql(self, n: int) -> tuple[str, bool]:
-        """The driver-level select of ``n`` entities' fields (SQLAlchemy's row handling cost more than the read),
-        and whether its parameters are positional (SQLite) or named ``e0``… (psycopg2)."""
+    def _known_sql(self, n: int) -> tuple[str, tuple[str, ...] | None]:
+        """The driver-level select of ``n`` entities' fields, parameters ``e0``… (SQLAlchemy's row handling cost
+        more than the read)."""
         found = self._known_by_size.get(n)
         if found is None:
             t = field_clock.c
             stmt = select(t.entity, t.field, t.side, t.source_time_ms, t.fingerprint, t.value, t.pending).where(
                 t.entity.in_([bindparam(f"e{i}") for i in range(n)]))
-            compiled = stmt.compile(dialect=self.engine.dialect)
-            found = self._known_by_size[n] = (compiled.string, bool(compiled.positional))
+            found = self._known_by_size[n] = driver_sql(stmt, self.engine)
         return found
 
     @staticmethod
@@ -186,21 +185,18 @@ class FieldClock:
     def confirm(self, items: Iterable[tuple[str, str, int]]) -> None:
         """The writes that claimed these (entity, side, source time) succeeded: one statement per entity clears
         what that claim set, and nothing recorded since (another side's value, a newer time) is touched."""
-        rows = [(entity, side, time_ms) for entity, side, time_ms in items]
-        if rows:
-            sql, order = self._confirm
+        sql, order = self._confirm
+        params = [driver_params(order, {"e": entity, "s": side, "t": time_ms}) for entity, side, time_ms in items]
+        if params:
             with self.engine.begin() as conn:  # the driver's executemany: one confirmation per entity written
-                params = [dict(zip(("e", "s", "t"), r, strict=True)) for r in rows]
-                conn.exec_driver_sql(sql, [tuple(p[k] for k in order) for p in params] if order else params)
+                conn.exec_driver_sql(sql, params)
 
     def _confirm_sql(self) -> tuple[str, tuple[str, ...] | None]:
         t = field_clock.c
-        stmt = field_clock.update().where(
+        return driver_sql(field_clock.update().where(
             t.entity == bindparam("e"), t.side == bindparam("s"), t.source_time_ms == bindparam("t"),
             t.pending == literal_column("1"),
-        ).values(pending=literal_column("0"))
-        compiled = stmt.compile(dialect=self.engine.dialect)
-        return compiled.string, tuple(compiled.positiontup or ()) if compiled.positional else None
+        ).values(pending=literal_column("0")), self.engine)
 
     def record(self, entity: str, side: str, time_ms: int, values: dict[str, Any]) -> None:
         self.record_many([(entity, side, time_ms, values)])

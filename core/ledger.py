@@ -14,10 +14,10 @@ SQLite by default (WAL mode, one writer per flow process), PostgreSQL for produc
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -38,6 +38,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement
 
 metadata = MetaData()
 
@@ -153,18 +155,27 @@ def upsert_tuples(engine: Engine, table: Table, columns: tuple[str, ...], rows: 
         own.exec_driver_sql(sql, params)
 
 
+def driver_sql(stmt: ClauseElement, engine: Engine) -> tuple[str, tuple[str, ...] | None]:
+    """``stmt`` as the driver runs it (``exec_driver_sql``), and the names of its positional parameters in order —
+    None where the driver takes them by name (psycopg2).  Compiled once by its callers, which keep it."""
+    compiled = cast(SQLCompiler, stmt.compile(dialect=engine.dialect))
+    return compiled.string, tuple(compiled.positiontup or ()) if compiled.positional else None
+
+
+def driver_params(order: tuple[str, ...] | None, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+    """One statement's parameters as the driver takes them (see :func:`driver_sql`)."""
+    return tuple(values[k] for k in order) if order is not None else dict(values)
+
+
 def insert_rows(engine: Engine, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """Plain inserts of many rows with the first row's columns, through the driver's ``executemany``."""
     columns = tuple(rows[0])
     cache_key = (engine.dialect.name, table.name, columns, ("-insert-",))
     found = _UPSERT_SQL.get(cache_key)
     if found is None:
-        compiled = table.insert().values({c: bindparam(c) for c in columns}).compile(dialect=engine.dialect)
-        order = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
-        found = _UPSERT_SQL[cache_key] = (compiled.string, order)
+        found = _UPSERT_SQL[cache_key] = driver_sql(table.insert().values({c: bindparam(c) for c in columns}), engine)
     sql, order = found
-    conn.exec_driver_sql(sql, [tuple(r.get(c) for c in order) for r in rows] if order is not None
-                         else [{c: r.get(c) for c in columns} for r in rows])
+    conn.exec_driver_sql(sql, [driver_params(order, {c: r.get(c) for c in columns}) for r in rows])
 
 
 _UPSERT_SQL: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], tuple[str, tuple[str, ...] | None]] = {}
@@ -184,9 +195,7 @@ def _upsert_sql(engine: Engine, table: Table, columns: tuple[str, ...],
         stmt = dialect.insert(table).values({c: bindparam(c) for c in columns})
         stmt = stmt.on_conflict_do_update(index_elements=list(keys),
                                           set_={c: stmt.excluded[c] for c in columns if c not in keys})
-        compiled = stmt.compile(dialect=engine.dialect)
-        order = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
-        found = _UPSERT_SQL[cache_key] = (compiled.string, order)
+        found = _UPSERT_SQL[cache_key] = driver_sql(stmt, engine)
     return found
 
 

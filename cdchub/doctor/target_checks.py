@@ -156,9 +156,10 @@ def check_zoho_fields(ctx: Context) -> Finding:
     if scopes is None or scopes.status != "ok":
         raise Skipped("not checked: zoho-scopes failed (above)")
     client = zoho_client(ctx)
+    written = crm_fields_written()
     missing: dict[str, list[str]] = {}
     details: list[str] = []
-    for module, fields in sorted(crm_fields_written().items()):
+    for module, fields in sorted(written.items()):
         try:
             _, meta = client.request("GET", "settings/fields", params={"module": module})
         except (PermanentError, TransientError) as exc:
@@ -176,7 +177,6 @@ def check_zoho_fields(ctx: Context) -> Finding:
                     "an admin creates them as custom fields (Setup → Customization → Modules and Fields; API names, "
                     "types and uniqueness as infra/simulators/README.md lists them) — until then every record of "
                     "those modules is dead-lettered with INVALID_DATA", tuple(details))
-    written = crm_fields_written()
     return ok("zoho-fields", f"the org has every field the mappings write ({sum(map(len, written.values()))} "
                              f"fields of {', '.join(sorted(written))})", tuple(details))
 
