@@ -11,6 +11,7 @@ document are ignored.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 ZH_CN = 2052
 #: Documents of a large transaction applied, built and emitted together (bounds the capture's memory).
 CHUNK_DOCUMENTS = 2000
+#: Referenced documents kept built between transactions.
+REFERENCED_CACHE = 10_000
 
 
 class _Unchanged:
@@ -86,6 +89,8 @@ def wire_value(value: Any) -> Any:
         return value.isoformat(sep=" ")
     if isinstance(value, date):
         return value.isoformat()
+    if value.__class__ is float and not math.isfinite(value):
+        return repr(value)  # JSON has no NaN or Infinity: text, which typing makes a float again
     return value
 
 
@@ -97,7 +102,7 @@ def wire_row(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-_NOT_WIRE = {Decimal, datetime, date}
+_NOT_WIRE = {Decimal, datetime, date, float}
 
 
 def row_pk(part: Part, row: dict[str, Any]) -> str:
@@ -113,7 +118,9 @@ class DocumentAssembler:
         self.types = types
         #: Documents of the last :meth:`apply` that could not be built; the caller dead-letters them.
         self.failures: list[FailedDocument] = []
+        #: Referenced documents as built (unresolved), valid at the store's generation ``_ref_generation``.
         self._ref_cache: dict[tuple[str, str], dict[str, Any] | None] = {}
+        self._ref_generation = -1
         store.index_references({(self._holder_table(spec, ref), ref.via) for spec in catalog.specs
                                 for ref in spec.references if ref.resend})
         outbound = catalog.by_name.get("outbound")
@@ -187,8 +194,12 @@ class DocumentAssembler:
             row[rule.field] = order
 
     def _referenced(self, document: str, doc_id: str) -> dict[str, Any] | None:
-        """A referenced basedata document; cached while the store does not change (thousands of materials in
-        one transaction share a handful of groups and units)."""
+        """A referenced basedata document, cached (thousands of materials share a handful of groups and units) until
+        it changes: a transaction forgets the documents it touched (``_apply``); any other change of the store
+        (a re-snapshot, a rollback, a learnt column) forgets them all."""
+        if self._ref_generation != self.store.generation or len(self._ref_cache) >= REFERENCED_CACHE:
+            self._ref_cache.clear()
+            self._ref_generation = self.store.generation
         key = (document, doc_id)
         if key not in self._ref_cache:
             self._ref_cache[key] = self.build(self.catalog.by_name[document], doc_id, resolve=False)
@@ -284,7 +295,6 @@ class DocumentAssembler:
 
     def _apply(self, tx: Transaction, touched: dict[tuple[str, str], set[str]]) -> list[DocumentChange]:
         self.failures = []
-        self._ref_cache.clear()
         self._load(touched)
         before: dict[tuple[str, str], dict[str, Any] | None] = {}
         for key in touched:
@@ -292,10 +302,13 @@ class DocumentAssembler:
                 before[key] = self.build(self.catalog.by_name[key[0]], key[1])
             except BadValue:
                 before[key] = None  # the stored image was already unreadable: emitted as a new document
-        self._ref_cache.clear()
+        valid = self._ref_generation == self.store.generation
         for ch in tx.changes:
             self._apply_row(ch)
-        self._ref_cache.clear()
+        if valid:  # what the cache holds of other documents still stands
+            for key in touched:
+                self._ref_cache.pop(key, None)
+            self._ref_generation = self.store.generation
         changes: list[DocumentChange] = []
         for (name, doc_id), tables in touched.items():
             spec = self.catalog.by_name[name]

@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 log = logging.getLogger(__name__)
 
 #: ``row_image`` is an ordinary (rowid) table: its rows are whole Kingdee rows as JSON (~1 KB), too big for a
@@ -64,7 +66,18 @@ _UNKNOWN = object()
 
 
 def _dumps(row: dict[str, Any]) -> str:
-    return json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+    """A row as the store keeps it: JSON text (SQLite's ``json_extract`` indexes read it)."""
+    try:
+        return orjson.dumps(row).decode()
+    except TypeError:  # what orjson refuses (an integer beyond 64 bits) the standard library writes
+        return json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+
+
+def _loads(data: str) -> dict[str, Any]:
+    try:
+        return orjson.loads(data)  # type: ignore[no-any-return]
+    except orjson.JSONDecodeError:  # NaN or Infinity, which older stores wrote for non-finite floats
+        return json.loads(data)  # type: ignore[no-any-return]
 
 
 class _FileSync:
@@ -154,6 +167,8 @@ class DocumentStore:
         self._typed: dict[tuple[str, str], list[dict[str, Any]]] = {}
         #: Changes not yet written to SQLite, in order: (table, document, row key, row or None for a delete).
         self._pending: list[tuple[str, str, str, dict[str, Any] | None]] = []
+        #: Moves at every change of what the store holds or how it is typed (what was built from it may be stale).
+        self.generation = 0
 
     # --- the in-memory rows -----------------------------------------------------------------------------------
     def _entry(self, table: str, doc: str) -> _Rows:
@@ -183,7 +198,7 @@ class DocumentStore:
                     (*tables, *chunk)):
                 rows = found.get((tbl, doc))
                 if rows is not None:
-                    rows[pk] = json.loads(data)
+                    rows[pk] = _loads(data)
             for key, rows in found.items():
                 self._cache[key] = rows
                 self._cached_rows += _units(rows)
@@ -200,8 +215,9 @@ class DocumentStore:
             self._cached_rows -= _units(rows)
             self._typed.pop(key, None)
 
-    def has_pending(self) -> bool:
-        return bool(self._pending)
+    def has_pending(self, at_least: int = 1) -> bool:
+        """Whether ``at_least`` changes wait to be written to SQLite."""
+        return len(self._pending) >= at_least
 
     def write_pending(self) -> None:
         """Write the changes made so far to SQLite, uncommitted.  The stream does so whenever it has nothing to
@@ -238,8 +254,10 @@ class DocumentStore:
     def forget_typed(self) -> None:
         """Type the rows again from now on (a column was learnt)."""
         self._typed.clear()
+        self.generation += 1
 
     def put(self, table: str, pk: str, doc: str, row: dict[str, Any]) -> None:
+        self.generation += 1
         self._typed.pop((table, doc), None)
         entry = self._entry(table, doc)
         if entry and pk not in entry:  # an empty entry already counts as one
@@ -250,6 +268,7 @@ class DocumentStore:
     def put_many(self, table: str, rows: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
         """Rows of a snapshot: straight to SQLite (not kept in memory)."""
         self.write_pending()
+        self.generation += 1
         rows = list(rows)
         for _, doc, _ in rows:
             self._typed.pop((table, doc), None)
@@ -262,6 +281,7 @@ class DocumentStore:
         )
 
     def delete(self, table: str, doc: str, pk: str) -> None:
+        self.generation += 1
         self._typed.pop((table, doc), None)
         entry = self._entry(table, doc)
         if entry.pop(pk, None) is not None and entry:  # the last row's entry still counts as one
@@ -368,6 +388,7 @@ class DocumentStore:
         return f"{self._sync.problem} (since {since})"
 
     def _forget(self) -> None:
+        self.generation += 1
         self._lsn = _UNKNOWN
         self._typed.clear()
         self._pending.clear()

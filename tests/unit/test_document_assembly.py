@@ -192,6 +192,27 @@ def test_a_group_created_after_its_materials_sends_them_with_its_name(assembler:
     assert (resent.doc_id, resent.after["group_name"], resent.after["group_number"]) == ("101", "急救耗材", "09")
 
 
+def test_referenced_documents_kept_between_transactions_show_every_change_of_them(
+        assembler: DocumentAssembler) -> None:
+    """Groups are built once for many materials and kept between transactions: a transaction that changes one, a
+    re-snapshot's rows and a rollback each show in the next material's names."""
+    def name_in_new_material(lsn: int) -> str:
+        (change,) = [c for c in assembler.apply(tx(lsn, *material(lsn, f"1.01.{lsn}", 7))) if c.doc_id == str(lsn)]
+        return str(change.after["group_name"])
+
+    assembler.apply(tx(10, *group(7, "01", "麻醉耗材")))
+    assert name_in_new_material(11) == "麻醉耗材"
+    assembler.apply(tx(12, upd("T_BD_MATERIALGROUP_L", {"FPKID": 70, "FID": 7, "FLOCALEID": 2052,
+                                                        "FNAME": "麻醉耗材"}, FNAME="呼吸耗材")))
+    assert name_in_new_material(13) == "呼吸耗材"
+    assembler.store.commit(13)
+    assembler.store.put_many("T_BD_MATERIALGROUP_L",  # a re-snapshot's rows, written beside the assembler
+                             [("70", "7", {"FPKID": 70, "FID": 7, "FLOCALEID": 2052, "FNAME": "急救耗材"})])
+    assert name_in_new_material(14) == "急救耗材"
+    assembler.store.rollback()  # the batch since 13 is forgotten: the group's name is the committed one again
+    assert name_in_new_material(15) == "呼吸耗材"
+
+
 def test_a_change_that_shows_nowhere_sends_nothing_else(assembler: DocumentAssembler) -> None:
     assembler.apply(tx(10, *group(7, "01", "麻醉耗材"), *material(101, "1.01.0001", 7)))
     changes = assembler.apply(tx(20, upd("T_BD_MATERIALGROUP", {"FID": 7, "FNUMBER": "01"}, FNUMBER="01",

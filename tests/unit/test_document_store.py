@@ -50,6 +50,29 @@ def test_random_changes_read_back_as_a_plain_dict_would_at_any_cache_size(tmp_pa
     assert sorted(store.row_keys("H")) == sorted((d, pk) for (t, d), rows in model.items() if t == "H" for pk in rows)
 
 
+def test_values_json_cannot_hold_read_back_typed_as_they_were(tmp_path: Path) -> None:
+    """Rows are kept as JSON: non-finite floats travel as text (typing makes them floats again), an integer beyond 64
+    bits as JSON, Chinese and emoji as they are; a store an older version wrote (``NaN`` tokens) still reads."""
+    import sqlite3
+
+    from connectors.kingdee.assembly import wire_row
+
+    store = DocumentStore(tmp_path / "s.sqlite", cache_rows=1)  # rows are read back from SQLite, not from memory
+    row = {"FID": 1, "FQTY": float("nan"), "FMAX": float("inf"), "FBIG": 2**70, "FNAME": "麻醉面罩 😷", "FX": 1.5}
+    store.put("T", "1", "1", wire_row(row))
+    store.put("T", "2", "2", {"FID": 2})  # evicts document 1
+    store.commit(1)
+    store.close()
+    with sqlite3.connect(tmp_path / "s.sqlite") as db:
+        db.execute("""INSERT INTO row_image (tbl, doc, pk, data) VALUES ('T', '3', '3', '{"FQTY": NaN}')""")
+    again = DocumentStore(tmp_path / "s.sqlite", cache_rows=1)
+    got = again.rows("T", "1")[0]
+    assert got == {"FID": 1, "FQTY": "nan", "FMAX": "inf", "FBIG": 2**70, "FNAME": "麻醉面罩 😷", "FX": 1.5}
+    assert float(got["FQTY"]) != float(got["FQTY"]) and float(got["FMAX"]) == float("inf")
+    old = again.rows("T", "3")[0]["FQTY"]
+    assert old != old  # NaN
+
+
 def test_committed_rows_survive_a_reopen_and_uncommitted_do_not(tmp_path: Path) -> None:
     store = DocumentStore(tmp_path / "s.sqlite")
     store.put("T_BD_MATERIAL", "1", "1", {"FMATERIALID": 1, "FNUMBER": "1.01"})
