@@ -6,9 +6,10 @@ environment) and recovery::
     python -m bytewax.run "flows.dataflows:dataflow('to_crm')" -r <state>/recovery/to_crm -s 2 -b 0 [-w N]
     python -m bytewax.run "flows.dataflows:single('materials')" …     # one flow alone (debugging, its tests)
 
-``cdchub run`` and ``cdchub flow`` build these command lines (``cdchub/runtime.py``).  Inside a dataflow each
-flow's steps are scoped under its name (``to_crm.materials.read``), so flows never clash and the recovery state
-of each step is its own.
+``cdchub run`` and ``cdchub flow`` build these command lines (``cdchub/runtime.py``), with the delivery shards
+their recovery store was made with (``dataflow('to_crm', shards=1)``: one for a dataflow of one worker).  Inside a
+dataflow each flow's steps are scoped under its name (``to_crm.materials.read``), so flows never clash and the
+recovery state of each step is its own.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable
 
 from bytewax.dataflow import Dataflow, operator
 
+from connectors.common.delivery import SHARDS, use_shards
 from connectors.settings import Settings
 
 #: Which flows each dataflow runs.  Grouped by target system: a bug (an unexpected exception) stops its whole
@@ -52,10 +54,13 @@ def _builder(name: str, settings: Settings) -> Callable[[Dataflow], object]:
     return lambda into: module.build_flow(settings, into=into)
 
 
-def dataflow(name: str) -> Dataflow:
-    """The dataflow ``name`` of :data:`DATAFLOWS` (the factory ``python -m bytewax.run`` calls)."""
+def dataflow(name: str, shards: int = SHARDS) -> Dataflow:
+    """The dataflow ``name`` of :data:`DATAFLOWS` (the factory ``python -m bytewax.run`` calls), its deliveries in
+    ``shards`` shards: ``cdchub run`` passes its recovery store's number (one for a dataflow of one worker); the
+    default is the four every store had before the number was chosen per store (``cdchub/runtime.py``)."""
     from flows.process import prepare_process
 
+    use_shards(shards)
     settings = prepare_process(name, DATAFLOWS[name])
     flow = Dataflow(name)
     for member in DATAFLOWS[name]:
@@ -73,10 +78,11 @@ def _settled(flow: Dataflow) -> Dataflow:
     return flow
 
 
-def single(name: str) -> Dataflow:
+def single(name: str, shards: int = SHARDS) -> Dataflow:
     """One flow as a dataflow of its own, with the flow's own step names (``materials.read``)."""
     from flows.process import prepare_process
 
+    use_shards(shards)
     if name not in FLOWS:
         raise KeyError(f"no flow {name!r}; flows: {', '.join(FLOWS)}")
     settings = prepare_process(f"flow-{name}", (name,))

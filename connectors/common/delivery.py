@@ -15,6 +15,11 @@ the idempotent writers (the sync ledger) a command is applied effectively once.
 
 Commands are spread over ``shards`` keys (a stable hash of the command key), so workers share the load while one
 key's versions stay in order on one worker; each shard writes its due commands together (batches of up to 100).
+A dataflow of one worker has one shard: its commands share calls, and it wakes once per collection, not once per
+shard (at 1,000 changes/s, four shards on one worker cost 15 % more CPU per record and doubled the latency,
+``docs/sink-pace.md``).  The number is fixed for the life of a recovery store, like Bytewax's worker count
+(:func:`shards_for`, ``cdchub/runtime.py``): a key must never move to another shard while a version of it waits in
+the old one.
 
 Pipelined writers (the ZOHO upsert, ``docs/sink-pace.md``): the step does not wait for the target's answer.  It
 sends what ``batching.batch_take`` allows given the writer's free calls (calls of 100, as many in flight as the
@@ -59,7 +64,25 @@ from core.errors import TransientError
 
 log = logging.getLogger(__name__)
 
+#: Shards of a dataflow of several workers (at least two per worker, so Bytewax's hashing of the shard keys
+#: spreads them), and of every recovery store made before the number was chosen per store.
 SHARDS = 4
+#: The shards of the dataflows this process builds (:func:`use_shards`).
+_process_shards = SHARDS
+
+
+def shards_for(workers: int) -> int:
+    """Delivery shards of a new dataflow of ``workers`` workers in all."""
+    return 1 if workers <= 1 else max(SHARDS, 2 * workers)
+
+
+def use_shards(shards: int) -> None:
+    """The delivery shards of the dataflows built from now on in this process (the runtime passes its recovery
+    store's number to the dataflow factory)."""
+    global _process_shards
+    if shards < 1:
+        raise ValueError(f"delivery shards must be at least 1, not {shards}")
+    _process_shards = shards
 Clock = Callable[[], float]
 #: While commands are in flight the step looks for answers this often (s); the call itself takes longer.
 COLLECT_EVERY_S = 0.005
@@ -328,12 +351,12 @@ class _Writers:
         self.__init__(state["step_id"], state["sink"])  # type: ignore[misc]
 
 
-def shard_of(key: str, shards: int = SHARDS) -> str:
+def shard_of(key: str, shards: int) -> str:
     return str(zlib.crc32(key.encode()) % shards)
 
 
 def deliver(step_id: str, commands: Stream[SyncCommand], sink: DynamicSink[SyncCommand],
-            policy: RetryPolicy | None = None, shards: int = SHARDS, clock: Clock = time.time,
+            policy: RetryPolicy | None = None, shards: int | None = None, clock: Clock = time.time,
             flow: str | None = None) -> None:
     """Write ``commands`` with ``sink``'s writer, retrying from state (see the module doc).  In a replay session
     the sink is used as a plain Bytewax sink: the replay compares at the end and may block on retries."""
@@ -342,7 +365,8 @@ def deliver(step_id: str, commands: Stream[SyncCommand], sink: DynamicSink[SyncC
         return
     retry = policy or getattr(sink, "policy", None) or RetryPolicy()
     writers = _Writers(step_id, sink)
-    keyed = op.key_on(f"{step_id}_shard", commands, lambda c: shard_of(c.key, shards))
+    count = shards or _process_shards
+    keyed = op.key_on(f"{step_id}_shard", commands, lambda c: shard_of(c.key, count))
     name = flow or str(getattr(sink, "flow", step_id))
     linger_s = float(getattr(sink, "batch_linger_s", 0.0))
     done = op.stateful(step_id, keyed, lambda state: Delivery(state, writers, retry, clock, name, linger_s))
