@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from connectors.common.delivery import SHARDS, shards_for
+from connectors.common.delivery import SHARDS_FILE, shards_for
 from connectors.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -25,30 +25,21 @@ RECOVERY_PARTITIONS = 16
 EPOCH_S = 2
 
 
-#: In a recovery store: the number of delivery shards its dataflow runs with (``connectors/common/delivery.py``).
-SHARDS_FILE = "delivery-shards"
-
-
-def recovery_dir(settings: Settings, name: str) -> Path:
-    """``<state dir>/recovery/<dataflow or flow>``, initialised on first use with its delivery shards: one per
-    dataflow of one worker (``delivery.shards_for``).  A store made before they were chosen keeps the four it was
-    made with — a key must not move to another shard while a version of it waits in the old one."""
+def recovery_dir(settings: Settings, name: str, workers: int | None = None) -> Path:
+    """``<state dir>/recovery/<dataflow or flow>``, initialised on first use with its delivery shards
+    (``delivery.shards_for`` the dataflow's ``workers`` in all, by default the runtime's: one for a dataflow of one
+    worker).  A store made before they were chosen keeps the four it was made with — a key must not move to another
+    shard while a version of it waits in the old one.  The dataflow reads them from the store
+    (``flows/dataflows.py``)."""
     from bytewax.recovery import init_db_dir
 
     path = settings.state_dir / "recovery" / name
-    marker = path / SHARDS_FILE
     if not path.exists():
         path.mkdir(parents=True)
         init_db_dir(path, RECOVERY_PARTITIONS)  # type: ignore[no-untyped-call]
-        marker.write_text(f"{shards_for(settings.runtime.workers * settings.runtime.processes)}\n")
-    elif not marker.exists():
-        marker.write_text(f"{SHARDS}\n")
+        total = workers if workers is not None else settings.runtime.workers * settings.runtime.processes
+        (path / SHARDS_FILE).write_text(f"{shards_for(total)}\n")
     return path
-
-
-def delivery_shards(recovery: Path) -> int:
-    """The delivery shards a recovery store was made with."""
-    return int((recovery / SHARDS_FILE).read_text().strip())
 
 
 def bytewax_command(import_str: str, recovery: Path, workers: int, process_id: int | None = None,
@@ -66,7 +57,7 @@ def dataflow_commands(name: str, settings: Settings) -> list[list[str]]:
     ``127.0.0.1:<base port + i>``)."""
     rt = settings.runtime
     recovery = recovery_dir(settings, name)
-    import_str = f"flows.dataflows:dataflow({name!r}, shards={delivery_shards(recovery)})"
+    import_str = f"flows.dataflows:dataflow({name!r})"
     if rt.processes <= 1:
         return [bytewax_command(import_str, recovery, rt.workers)]
     offset = rt.base_port + 10 * list(_dataflow_names()).index(name)
@@ -82,9 +73,7 @@ def _dataflow_names() -> Iterable[str]:
 
 def exec_single(name: str, settings: Settings) -> None:
     """Replace this process with ``python -m bytewax.run`` running flow ``name`` alone."""
-    recovery = recovery_dir(settings, name)
-    argv = bytewax_command(f"flows.dataflows:single({name!r}, shards={delivery_shards(recovery)})", recovery,
-                           settings.runtime.workers)
+    argv = bytewax_command(f"flows.dataflows:single({name!r})", recovery_dir(settings, name), settings.runtime.workers)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, argv)

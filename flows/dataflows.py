@@ -6,22 +6,28 @@ environment) and recovery::
     python -m bytewax.run "flows.dataflows:dataflow('to_crm')" -r <state>/recovery/to_crm -s 2 -b 0 [-w N]
     python -m bytewax.run "flows.dataflows:single('materials')" …     # one flow alone (debugging, its tests)
 
-``cdchub run`` and ``cdchub flow`` build these command lines (``cdchub/runtime.py``), with the delivery shards
-their recovery store was made with (``dataflow('to_crm', shards=1)``: one for a dataflow of one worker).  Inside a
-dataflow each flow's steps are scoped under its name (``to_crm.materials.read``), so flows never clash and the
-recovery state of each step is its own.
+``cdchub run`` and ``cdchub flow`` build these command lines (``cdchub/runtime.py``).  A dataflow's delivery shards
+are its recovery store's (``delivery-shards`` in it: one for a dataflow of one worker that ``cdchub run`` made; 4
+for a store that does not say).  Inside a dataflow each flow's steps are scoped under its name
+(``to_crm.materials.read``), so flows never clash and the recovery state of each step is its own.
 """
 
 from __future__ import annotations
 
 import gc
 import importlib
+import logging
+import os
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from bytewax.dataflow import Dataflow, operator
 
-from connectors.common.delivery import SHARDS, use_shards
+from connectors.common.delivery import store_shards, use_shards
 from connectors.settings import Settings
+
+log = logging.getLogger(__name__)
 
 #: Which flows each dataflow runs.  Grouped by target system: a bug (an unexpected exception) stops its whole
 #: dataflow, so it stops one target's flows and no other; per-record failures are dead letters anywhere.
@@ -54,18 +60,37 @@ def _builder(name: str, settings: Settings) -> Callable[[Dataflow], object]:
     return lambda into: module.build_flow(settings, into=into)
 
 
-def dataflow(name: str, shards: int = SHARDS) -> Dataflow:
+def dataflow(name: str, shards: int | None = None) -> Dataflow:
     """The dataflow ``name`` of :data:`DATAFLOWS` (the factory ``python -m bytewax.run`` calls), its deliveries in
-    ``shards`` shards: ``cdchub run`` passes its recovery store's number (one for a dataflow of one worker); the
-    default is the four every store had before the number was chosen per store (``cdchub/runtime.py``)."""
+    ``shards`` shards, by default its recovery store's (:func:`recovery_directory`; ``cdchub/runtime.py``)."""
     from flows.process import prepare_process
 
-    use_shards(shards)
     settings = prepare_process(name, DATAFLOWS[name])
+    _use_shards(shards)
     flow = Dataflow(name)
     for member in DATAFLOWS[name]:
         business_flow(member, flow, _builder(member, settings))
     return _settled(flow)
+
+
+def _use_shards(shards: int | None) -> None:
+    store = recovery_directory()
+    count = shards if shards is not None else store_shards(store)
+    use_shards(count)
+    log.info("deliveries in %d shard(s)%s", count, f" (recovery store {store})" if shards is None and store else "")
+
+
+def recovery_directory(argv: list[str] | None = None) -> Path | None:
+    """The recovery store this process runs on, as ``python -m bytewax.run`` takes it: ``-r``/``--recovery-directory``
+    or ``BYTEWAX_RECOVERY_DIRECTORY`` (the systemd units and the Helm chart); None without recovery."""
+    args = sys.argv if argv is None else argv
+    for i, arg in enumerate(args):
+        if arg in ("-r", "--recovery-directory") and i + 1 < len(args):
+            return Path(args[i + 1])
+        if arg.startswith("--recovery-directory="):
+            return Path(arg.split("=", 1)[1])
+    found = os.environ.get("BYTEWAX_RECOVERY_DIRECTORY")
+    return Path(found) if found else None
 
 
 def _settled(flow: Dataflow) -> Dataflow:
@@ -78,14 +103,14 @@ def _settled(flow: Dataflow) -> Dataflow:
     return flow
 
 
-def single(name: str, shards: int = SHARDS) -> Dataflow:
+def single(name: str, shards: int | None = None) -> Dataflow:
     """One flow as a dataflow of its own, with the flow's own step names (``materials.read``)."""
     from flows.process import prepare_process
 
-    use_shards(shards)
     if name not in FLOWS:
         raise KeyError(f"no flow {name!r}; flows: {', '.join(FLOWS)}")
     settings = prepare_process(f"flow-{name}", (name,))
+    _use_shards(shards)
     flow = importlib.import_module(f"flows.{name}").build_flow(settings)
     assert isinstance(flow, Dataflow)
     return _settled(flow)

@@ -46,6 +46,7 @@ from concurrent.futures import FIRST_COMPLETED
 from concurrent.futures import wait as wait_for_any
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 import bytewax.operators as op
@@ -67,8 +68,22 @@ log = logging.getLogger(__name__)
 #: Shards of a dataflow of several workers (at least two per worker, so Bytewax's hashing of the shard keys
 #: spreads them), and of every recovery store made before the number was chosen per store.
 SHARDS = 4
+#: In a recovery store: the number of delivery shards its dataflow runs with.
+SHARDS_FILE = "delivery-shards"
 #: The shards of the dataflows this process builds (:func:`use_shards`).
 _process_shards = SHARDS
+
+
+def store_shards(recovery: Path | None) -> int:
+    """The delivery shards a recovery store was made with (``cdchub run`` writes them when it makes one); a store
+    that does not say — made before the number was chosen per store, or by ``python -m bytewax.recovery`` — and no
+    store at all have :data:`SHARDS`."""
+    if recovery is None:
+        return SHARDS
+    try:
+        return int((recovery / SHARDS_FILE).read_text().strip())
+    except FileNotFoundError:
+        return SHARDS
 
 
 def shards_for(workers: int) -> int:

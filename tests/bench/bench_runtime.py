@@ -172,7 +172,7 @@ def scale_run(label: str, inst: Installation, settings: Settings, workers: int, 
     env = {**inst.env, "CDCHUB_STATE_DIR": str(run_dir / "state"), "CDCHUB_ZOHO__ACCOUNTS_URL": sim.base_url,
            "CDCHUB_ZOHO__API_DOMAIN": sim.base_url}
     local = settings.model_copy(update={"state_dir": run_dir / "state"})
-    recovery = recovery_dir(local, "materials")
+    recovery = recovery_dir(local, "materials", workers * processes)
     ports = [str(20100 + i + 10 * workers) for i in range(processes)]
     addresses = [f"127.0.0.1:{p}" for p in ports] if processes > 1 else None
     commands = [bytewax_command("flows.dataflows:single('materials')", recovery, workers,

@@ -26,8 +26,9 @@ def captured(env: IsolatedEnv) -> None:
 
 def start(env: IsolatedEnv, name: str, workers: int, index: int | None = None,
           addresses: list[str] | None = None) -> subprocess.Popen[bytes]:
-    command = bytewax_command("flows.dataflows:single('materials')", recovery_dir(env.settings, "materials"),
-                              workers, index, addresses)
+    total = workers * (len(addresses) if addresses else 1)
+    command = bytewax_command("flows.dataflows:single('materials')",
+                              recovery_dir(env.settings, "materials", total), workers, index, addresses)
     log = (env.tmp / f"{name}.log").open("ab")
     return subprocess.Popen(command, env={**os.environ, **env.env}, stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True)

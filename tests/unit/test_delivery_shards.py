@@ -10,12 +10,13 @@ import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSource, run_main
 
-from cdchub.runtime import SHARDS_FILE, dataflow_commands, delivery_shards, recovery_dir
+from cdchub.runtime import dataflow_commands, recovery_dir
 from connectors.common import delivery
-from connectors.common.delivery import SHARDS, deliver, shards_for, use_shards
+from connectors.common.delivery import SHARDS, SHARDS_FILE, deliver, shards_for, store_shards, use_shards
 from connectors.common.retry import RetryPolicy
 from connectors.common.sync import Position, SyncCommand
 from connectors.settings import Settings
+from flows.dataflows import recovery_directory
 
 
 def settings(tmp_path: Path, workers: int = 1, processes: int = 1) -> Settings:
@@ -23,22 +24,34 @@ def settings(tmp_path: Path, workers: int = 1, processes: int = 1) -> Settings:
 
 
 def test_a_new_store_of_one_worker_has_one_shard_and_several_workers_at_least_two_each(tmp_path: Path) -> None:
-    assert delivery_shards(recovery_dir(settings(tmp_path), "to_crm")) == 1
-    assert delivery_shards(recovery_dir(settings(tmp_path, workers=2, processes=3), "to_oa")) == 12
+    assert store_shards(recovery_dir(settings(tmp_path), "to_crm")) == 1
+    assert store_shards(recovery_dir(settings(tmp_path, workers=2, processes=3), "to_oa")) == 12
+    assert store_shards(recovery_dir(settings(tmp_path), "materials", workers=2)) == SHARDS  # a test's own count
     assert shards_for(2) == SHARDS
-    (command,) = dataflow_commands("to_crm", settings(tmp_path))
-    assert "flows.dataflows:dataflow('to_crm', shards=1)" in command
 
 
 def test_a_store_keeps_its_shards_whatever_the_settings_say_later(tmp_path: Path) -> None:
     recovery_dir(settings(tmp_path, workers=4), "to_kingdee")
-    assert delivery_shards(recovery_dir(settings(tmp_path, workers=1), "to_kingdee")) == 8
+    assert store_shards(recovery_dir(settings(tmp_path, workers=1), "to_kingdee")) == 8
 
 
-def test_a_store_made_before_shards_were_chosen_keeps_the_four_it_had(tmp_path: Path) -> None:
+def test_a_store_that_does_not_say_and_no_store_have_the_four_of_before(tmp_path: Path) -> None:
     older = recovery_dir(settings(tmp_path), "to_crm")
-    (older / SHARDS_FILE).unlink()  # as a store made by an earlier version
-    assert delivery_shards(recovery_dir(settings(tmp_path), "to_crm")) == SHARDS == 4
+    (older / SHARDS_FILE).unlink()  # made by an earlier version, or by `python -m bytewax.recovery` (systemd, Helm)
+    assert store_shards(recovery_dir(settings(tmp_path), "to_crm")) == SHARDS == 4
+    assert store_shards(None) == SHARDS
+
+
+def test_the_dataflow_finds_its_store_as_bytewax_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The factory reads the shards of the store ``python -m bytewax.run`` was given: ``cdchub run``'s command line,
+    a hand-typed one, or the environment of the systemd units and the Helm chart."""
+    (command,) = dataflow_commands("to_crm", settings(tmp_path))
+    assert store_shards(recovery_directory(command)) == 1
+    monkeypatch.delenv("BYTEWAX_RECOVERY_DIRECTORY", raising=False)
+    assert recovery_directory(["bytewax.run", "x", f"--recovery-directory={tmp_path}"]) == tmp_path
+    assert recovery_directory(["bytewax.run", "x", "-s", "2"]) is None
+    monkeypatch.setenv("BYTEWAX_RECOVERY_DIRECTORY", str(tmp_path / "r"))
+    assert recovery_directory(["bytewax.run", "x"]) == tmp_path / "r"
 
 
 class Recorder:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ import pytest
 from pydantic import BaseModel
 
 from cdchub.runtime import EPOCH_S, RECOVERY_PARTITIONS
+from connectors.common.delivery import SHARDS_FILE, store_shards
 from connectors.kingdee.documents import DocumentCatalog
 from connectors.settings import Settings
 from core.settings import PROJECT_ROOT
@@ -260,6 +262,23 @@ def test_the_dataflow_unit_starts_bytewax_as_the_runtime_does() -> None:
     assert "BYTEWAX_RECOVERY_DIRECTORY=%S/cdchub/recovery/%i" in env  # cdchub.runtime.recovery_dir's layout
     (pre,) = values(u, "Service", "ExecStartPre")
     assert f'-m bytewax.recovery "$${{BYTEWAX_RECOVERY_DIRECTORY}}" {RECOVERY_PARTITIONS}' in pre
+
+
+@pytest.mark.parametrize(("workers", "shards"), [("1", 1), ("2", 4)])
+def test_the_dataflow_unit_makes_a_store_with_the_shards_cdchub_run_would(tmp_path: Path, workers: str,
+                                                                           shards: int) -> None:
+    """The unit's ExecStartPre, run as systemd runs it: a new store, its delivery shards, and nothing redone on
+    the next start."""
+    (pre,) = values(unit(DEPLOY / "systemd" / "cdchub-dataflow@.service"), "Service", "ExecStartPre")
+    command = pre.replace("$$", "$").replace("/opt/cdchub/.venv/bin/python", sys.executable)
+    store = tmp_path / "recovery" / "to_crm"
+    env = {**os.environ, "BYTEWAX_RECOVERY_DIRECTORY": str(store), "BYTEWAX_WORKERS_PER_PROCESS": workers}
+    argv = shlex.split(command)
+    subprocess.run(argv, env=env, check=True, timeout=60)
+    assert (store / "part-0.sqlite3").exists() and store_shards(store) == shards
+    (store / SHARDS_FILE).write_text("7\n")
+    subprocess.run(argv, env=env, check=True, timeout=60)
+    assert store_shards(store) == 7, "a store that exists is left as it is"
 
 
 def test_the_credentials_wrapper_exports_credentials(tmp_path: Path) -> None:
