@@ -18,8 +18,8 @@ key's versions stay in order on one worker; each shard writes its due commands t
 A dataflow of one worker has one shard: its commands share calls, and it wakes once per collection, not once per
 shard (at 1,000 changes/s, four shards on one worker cost 15 % more CPU per record and doubled the latency,
 ``docs/sink-pace.md``).  The number is fixed for the life of a recovery store, like Bytewax's worker count
-(:func:`shards_for`, ``cdchub/runtime.py``): a key must never move to another shard while a version of it waits in
-the old one.
+(:func:`shards_for`, :func:`store_shards`; ``cdchub/runtime.py`` makes stores): a key must never move to another
+shard while a version of it waits in the old one.
 
 Pipelined writers (the ZOHO upsert, ``docs/sink-pace.md``): the step does not wait for the target's answer.  It
 sends what ``batching.batch_take`` allows given the writer's free calls (calls of 100, as many in flight as the
@@ -92,8 +92,8 @@ def shards_for(workers: int) -> int:
 
 
 def use_shards(shards: int) -> None:
-    """The delivery shards of the dataflows built from now on in this process (the runtime passes its recovery
-    store's number to the dataflow factory)."""
+    """The delivery shards of the dataflows built from now on in this process (the dataflow factories set their
+    recovery store's number, ``flows/dataflows.py``)."""
     global _process_shards
     if shards < 1:
         raise ValueError(f"delivery shards must be at least 1, not {shards}")
