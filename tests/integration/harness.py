@@ -176,12 +176,12 @@ class KingdeeSim:
         return sum(1 for r in self.requests() if service.lower() in r["path"].lower())
 
 
-def holds_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
+def holds_for(condition: Callable[[], bool], seconds: float, what: str | Callable[[], str]) -> None:
     """A quiet-period check: ``condition`` stays true for the whole window (absence can only be observed over
-    time); fails at the first moment it does not."""
+    time); fails at the first moment it does not (``what`` may be a function: a message made at that moment)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        assert condition(), f"{what} stopped holding"
+        assert condition(), f"{what() if callable(what) else what} stopped holding"
         time.sleep(0.1)
 
 

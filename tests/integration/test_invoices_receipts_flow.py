@@ -54,6 +54,13 @@ def writes(env: IsolatedEnv) -> int:
                or (r["path"].endswith("/Sales_Orders") and r.get("method") == "PUT"))
 
 
+def written_since(env: IsolatedEnv, before: int) -> list[str]:
+    """The flows' writes after the first ``before`` of them (method, path, records, time), for a failure's message."""
+    calls = [r for r in env.zoho.requests() if r["path"].endswith(("/Invoices/upsert", "/Payments/upsert"))
+             or (r["path"].endswith("/Sales_Orders") and r.get("method") == "PUT")]
+    return [f"{r.get('method')} {r['path']} records={r.get('records')} at {r.get('time_ms')}" for r in calls[before:]]
+
+
 def test_invoices_and_receipts_show_on_the_order_a_deleted_receipt_rolls_back_and_a_replay_writes_nothing(
         env: IsolatedEnv) -> None:
     ensure_users(env.kingdee)
@@ -124,7 +131,8 @@ def test_invoices_and_receipts_show_on_the_order_a_deleted_receipt_rolls_back_an
     wait_for(lambda: (order(env, so.fid) or {}).get("Received_Amount") == 300, 60, "re-audited after the replay")
     wait_for(lambda: records(env, "Payments", "Kingdee_Receipt_ID")[str(paid)]["Kingdee_Status"] == "Audited",
              30, "the payment re-audited")
-    holds_for(lambda: writes(env) == before + 2, 3, "two writes: the payment and the order, nothing replayed")
+    holds_for(lambda: writes(env) == before + 2, 3, lambda: "two writes: the payment and the order, nothing "
+              f"replayed (writes after the replay began: {written_since(env, before)})")
     assert len(env.zoho.records("Invoices")) == 2 and len(env.zoho.records("Payments")) == 2, "no duplicates"
 
 
