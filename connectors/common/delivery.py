@@ -98,6 +98,8 @@ def use_shards(shards: int) -> None:
     if shards < 1:
         raise ValueError(f"delivery shards must be at least 1, not {shards}")
     _process_shards = shards
+
+
 Clock = Callable[[], float]
 #: While commands are in flight the step looks for answers this often (s); the call itself takes longer.
 COLLECT_EVERY_S = 0.005

@@ -23,7 +23,7 @@ import pytest
 from pydantic import BaseModel
 
 from cdchub.runtime import EPOCH_S, RECOVERY_PARTITIONS
-from connectors.common.delivery import SHARDS_FILE, store_shards
+from connectors.common.delivery import SHARDS_FILE, shards_for, store_shards
 from connectors.kingdee.documents import DocumentCatalog
 from connectors.settings import Settings
 from core.settings import PROJECT_ROOT
@@ -264,13 +264,14 @@ def test_the_dataflow_unit_starts_bytewax_as_the_runtime_does() -> None:
     assert f'-m bytewax.recovery "$${{BYTEWAX_RECOVERY_DIRECTORY}}" {RECOVERY_PARTITIONS}' in pre
 
 
-@pytest.mark.parametrize(("workers", "shards"), [("1", 1), ("2", 4)])
+@pytest.mark.parametrize(("workers", "shards"), [("1", 1), ("2", 4), ("3", 6)])
 def test_the_dataflow_unit_makes_a_store_with_the_shards_cdchub_run_would(tmp_path: Path, workers: str,
                                                                            shards: int) -> None:
     """The unit's ExecStartPre, run as systemd runs it: a new store, its delivery shards, and nothing redone on
     the next start."""
     (pre,) = values(unit(DEPLOY / "systemd" / "cdchub-dataflow@.service"), "Service", "ExecStartPre")
     command = pre.replace("$$", "$").replace("/opt/cdchub/.venv/bin/python", sys.executable)
+    assert shards == shards_for(int(workers)), "the unit's rule is cdchub run's"
     store = tmp_path / "recovery" / "to_crm"
     env = {**os.environ, "BYTEWAX_RECOVERY_DIRECTORY": str(store), "BYTEWAX_WORKERS_PER_PROCESS": workers}
     argv = shlex.split(command)
