@@ -12,7 +12,15 @@ from bytewax.testing import TestingSource, run_main
 
 from cdchub.runtime import dataflow_commands, recovery_dir
 from connectors.common import delivery
-from connectors.common.delivery import SHARDS, SHARDS_FILE, deliver, shards_for, store_shards, use_shards
+from connectors.common.delivery import (
+    ONE_WORKER_SHARDS,
+    SHARDS,
+    SHARDS_FILE,
+    deliver,
+    shards_for,
+    store_shards,
+    use_shards,
+)
 from connectors.common.retry import RetryPolicy
 from connectors.common.sync import Position, SyncCommand
 from connectors.settings import Settings
@@ -24,7 +32,7 @@ def settings(tmp_path: Path, workers: int = 1, processes: int = 1) -> Settings:
 
 
 def test_a_new_store_of_one_worker_has_one_shard_and_several_workers_at_least_two_each(tmp_path: Path) -> None:
-    assert store_shards(recovery_dir(settings(tmp_path), "to_crm")) == 1
+    assert store_shards(recovery_dir(settings(tmp_path), "to_crm")) == ONE_WORKER_SHARDS
     assert store_shards(recovery_dir(settings(tmp_path, workers=2, processes=3), "to_oa")) == 12
     assert store_shards(recovery_dir(settings(tmp_path), "materials", workers=2)) == SHARDS  # a test's own count
     assert shards_for(2) == SHARDS
@@ -46,7 +54,7 @@ def test_the_dataflow_finds_its_store_as_bytewax_does(tmp_path: Path, monkeypatc
     """The factory reads the shards of the store ``python -m bytewax.run`` was given: ``cdchub run``'s command line,
     a hand-typed one, or the environment of the systemd units and the Helm chart."""
     (command,) = dataflow_commands("to_crm", settings(tmp_path))
-    assert store_shards(recovery_directory(command)) == 1
+    assert store_shards(recovery_directory(command)) == ONE_WORKER_SHARDS
     monkeypatch.delenv("BYTEWAX_RECOVERY_DIRECTORY", raising=False)
     assert recovery_directory(["bytewax.run", "x", f"--recovery-directory={tmp_path}"]) == tmp_path
     assert recovery_directory(["bytewax.run", "x", "-s", "2"]) is None
