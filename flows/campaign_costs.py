@@ -15,7 +15,9 @@ campaign's ``Actual_Cost``.
   ``CDCHUB_FLOWS__CAMPAIGN_COSTS_COALESCE_MS`` (a burst or a replay becomes one write per campaign).  Both states
   are Bytewax recovery state: they survive crashes.
 * **Writes** go through the flow's ledger (key ``campaign:<id>``): a total at a version already written is skipped,
-  so replaying the topic from the start (even without recovery state) writes nothing.
+  so replaying the topic from the start (even without recovery state) writes nothing; while the flow catches up
+  with its topic, costs wait in the delivery step and only each campaign's last is written
+  (``hold_until_caught_up``), so reports replayed out of order never show a partial cost.
 
 ``Actual_Cost`` is owned by this flow: a value typed into the CRM is replaced at the next change of the campaign's
 reports.
@@ -165,7 +167,8 @@ def build_flow(settings: Settings | None = None, rules: ExpenseRules | None = No
     coalesce_s = settings.flows.campaign_costs_coalesce_ms / 1000
     totals = op.stateful("sum_per_campaign", by_campaign, lambda state: CampaignCost(state, coalesce_s))
     commands = op.map("to_command", totals, lambda kv: cost_command(rules, kv[1]))
-    deliver("crm_campaign_costs", commands, CampaignCostSink(settings, rules))
+    deliver("crm_campaign_costs", commands, CampaignCostSink(settings, rules), flow=FLOW,
+            hold_until_caught_up=True)  # a sum over reports of several partitions
     write_dead_letters(FLOW, settings, read_dead)
     return flow
 

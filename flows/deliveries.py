@@ -62,6 +62,7 @@ def build_flow(settings: Settings | None = None, lookups: Lookups | None = None,
     orders = op.filter_map("orders", values, lambda v: v[1] if v[0] == "order" else None)
     dead = op.filter_map("waited_too_long", values, lambda v: v[1] if v[0] == "dead" else None)
     deliver("zoho_deliveries", deliveries, ZohoUpsertSink(settings, FLOW, DELIVERIES_MODULE, EXTERNAL_KEY))
-    deliver("zoho_order_deliveries", orders, OrderDeliverySink(settings))
+    deliver("zoho_order_deliveries", orders, OrderDeliverySink(settings), flow=FLOW,
+            hold_until_caught_up=True)  # totals over outbounds of several partitions
     write_dead_letters(FLOW, settings, op.merge("all_dead_letters", read_dead, bad, dead))
     return flow

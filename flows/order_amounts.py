@@ -107,7 +107,8 @@ def build_bill_flow(flow_name: str, settings: Settings, spec: BillSpec, what: st
     writes = op.branch("order_known", values, lambda v: isinstance(v, TotalWrite))
     commands = op.map("to_command", writes.trues,
                       lambda w: total_command(flow_name, spec.amounts.target, w))  # type: ignore[arg-type]
-    deliver("zoho_order_amounts", commands, ZohoUpdateSink(settings, flow_name, ORDERS_MODULE))
+    deliver("zoho_order_amounts", commands, ZohoUpdateSink(settings, flow_name, ORDERS_MODULE), flow=flow_name,
+            hold_until_caught_up=True)  # a sum over bills of several partitions
     write_dead_letters(flow_name, settings, op.merge("all_dead_letters", *dead, split.falses, writes.falses))
     return flow
 

@@ -9,7 +9,9 @@ dead-lettered naming the order number.  Writes are coalesced (``coalesce``: a bu
 becomes one write per order).  An order with no live outbound and no tombstone left drops its state.
 
 Out: one ``Deliveries`` upsert per changed outbound (a dead one is marked ``Deleted_In_Kingdee``) and one update of
-the order's delivered totals (ledger key ``order:<bill no>``, versioned by the highest LSN the totals include).
+the order's delivered totals (ledger key ``order:<bill no>``, versioned by the highest LSN the totals include),
+which wait in the delivery step while the flow catches up with its topic (``hold_until_caught_up``): outbounds
+replayed out of order never show partial totals.
 """
 
 from __future__ import annotations

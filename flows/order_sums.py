@@ -3,7 +3,9 @@ the inventory sum (``flows/inventory.py``), the total is versioned by the highes
 older image is ignored; a removed bill leaves a tombstone for ``RETIRE_AFTER``.  A changed total waits (in state,
 retried with backoff) until the order is in the CRM (sales_orders ledger by number), then is written once; after
 ``CDCHUB_REFERENCE_WAIT_S`` it is dead-lettered naming the order number (a newer change tries again).  The total is
-written through the flow's ledger (key ``order:<number>``, versioned by LSN): a replay writes nothing."""
+written through the flow's ledger (key ``order:<number>``, versioned by LSN): a replay writes nothing.  While the
+flow catches up with its topics, totals wait in the delivery step and only each order's last is written
+(``hold_until_caught_up``): bills replayed out of order never show a partial total."""
 
 from __future__ import annotations
 

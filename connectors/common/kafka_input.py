@@ -23,6 +23,13 @@ of its own, polled without waiting, and backs off through ``next_awake`` (5 ms d
 
 Delivery: at-least-once, as Bytewax's own source (a resume replays from the last snapshot).
 
+**Catching up.**  Each partition notes the end it had when it started here (its high watermark): until the flow's
+partitions read by this process have all reached theirs, :func:`catching_up` says so.  A sum over documents of
+several partitions (an order's receipts, a material's stock) is complete only once every partition was read that
+far, so its delivery step holds its writes meanwhile (``delivery.py``): a replay, even from scratch without
+recovery, never writes a partial total.  The answer is this process's: in a cluster of several processes, each
+holds until the partitions it reads have caught up.
+
 Every Bytewax Kafka connector of the project is made here from ``KafkaSettings`` —
 :meth:`SharedKafkaSource.from_settings`, :func:`kafka_source` and :func:`kafka_sink` (Bytewax's own, for replays and
 tests) — so the security settings and their secrets reach each consumer, producer and admin client they open;
@@ -96,6 +103,68 @@ def backlog(flow: str, owner: int, pending: int) -> None:
 def held(flow: str) -> bool:
     owners = _backlogs.get(flow)
     return owners is not None and sum(owners.values()) >= HOLD_ABOVE
+
+
+class _CatchUp:
+    """Per flow, the partitions read in this process that are still behind the end they had at their start."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._behind: dict[str, set[tuple[str, int]]] = {}
+        self._since: dict[str, float] = {}
+
+    def behind(self, flow: str, topic: str, partition: int, messages: int) -> None:
+        with self._lock:
+            parts = self._behind.setdefault(flow, set())
+            if not parts:
+                self._since[flow] = time.monotonic()
+            parts.add((topic, partition))
+        log.info("%s: catching up with %s[%d], %d message(s) behind", flow, topic, partition, messages)
+
+    def caught_up(self, flow: str, topic: str, partition: int) -> None:
+        with self._lock:
+            parts = self._behind.get(flow)
+            if not parts or (topic, partition) not in parts:
+                return
+            parts.discard((topic, partition))
+            if parts:
+                return
+            took = time.monotonic() - self._since.pop(flow, time.monotonic())
+        log.info("%s: caught up with its topics (%.1f s)", flow, took)
+
+    def catching_up(self, flow: str) -> bool:
+        return bool(self._behind.get(flow))
+
+
+CATCH_UP = _CatchUp()
+
+
+class _Ends:
+    """Partitions' ends (watermarks), asked through a consumer of their own that fetches nothing: asked through a
+    worker's shared consumer, each answer waited behind that connection's fetch (up to ``fetch.wait.max.ms``, 0.5 s
+    per partition at start, measured)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._consumers: dict[str, Consumer] = {}
+
+    def of(self, topic: str, partition: int, config: dict[str, Any]) -> tuple[int, int]:
+        cluster = repr(sorted((k, str(v)) for k, v in config.items()))
+        with self._lock:
+            consumer = self._consumers.get(cluster)
+            if consumer is None:
+                consumer = self._consumers[cluster] = Consumer(config)
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10, cached=False)
+        return int(low), int(high)
+
+
+ENDS = _Ends()
+
+
+def catching_up(flow: str) -> bool:
+    """Some partition of ``flow`` read in this process is still behind the end it had when it started (see the
+    module doc)."""
+    return CATCH_UP.catching_up(flow)
 
 
 #: Backoff of the partitions of a second consumer (see the module doc).
@@ -241,6 +310,33 @@ class _Partition(StatefulSourcePartition[Message, int]):
         self.idle = timedelta(0)
         self._awake: datetime | None = None
         self.leads = shared.assign(topic, partition, offset)
+        #: The end this partition had at its start, while it is still behind it (None: caught up).
+        self.catch_up_to = self._behind_by()
+
+    def _behind_by(self) -> int | None:
+        try:
+            low, high = ENDS.of(self.topic, self.partition, self.config)
+        except Exception as exc:  # not known: the flow is not held for it (it writes as it reads)
+            log.warning("%s: could not read the end of %s[%d] (%s); not waiting to catch up with it", self.flow,
+                        self.topic, self.partition, exc)
+            return None
+        start = self.offset if self.offset >= 0 else low
+        if start >= high:
+            CATCH_UP.caught_up(self.flow, self.topic, self.partition)  # (an earlier run's partition in this process)
+            return None
+        CATCH_UP.behind(self.flow, self.topic, self.partition, high - start)
+        return int(high)
+
+    def _check_caught_up(self, empty: bool) -> None:
+        assert self.catch_up_to is not None
+        position = self.offset
+        if empty and position < self.catch_up_to:
+            # nothing buffered: the consumer's own position counts (it steps over offsets that hold no message)
+            position = max(position, self.shared.consumer.position([TopicPartition(self.topic, self.partition)])[0]
+                           .offset)
+        if position >= self.catch_up_to:
+            self.catch_up_to = None
+            CATCH_UP.caught_up(self.flow, self.topic, self.partition)
 
     def next_batch(self) -> list[Message]:
         if held(self.flow):  # its sink is behind: the rest waits in Kafka (messages already fetched, in the buffer)
@@ -258,6 +354,8 @@ class _Partition(StatefulSourcePartition[Message, int]):
         else:
             self.idle = min(BACKOFF_MAX, max(BACKOFF_FIRST, self.idle * 2))
             self._awake = datetime.now(UTC) + self.idle
+        if self.catch_up_to is not None:
+            self._check_caught_up(not batch)
         return batch
 
     def next_awake(self) -> datetime | None:
@@ -268,7 +366,8 @@ class _Partition(StatefulSourcePartition[Message, int]):
         return self.offset
 
     def close(self) -> None:
-        pass  # the consumer is shared by the worker's other partitions; it ends with the process
+        # the consumer is shared by the worker's other partitions; it ends with the process
+        CATCH_UP.caught_up(self.flow, self.topic, self.partition)  # a flow that stopped holds nothing back
 
 
 class SharedKafkaSource(FixedPartitionedSource[Message, int]):

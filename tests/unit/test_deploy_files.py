@@ -264,7 +264,7 @@ def test_the_dataflow_unit_starts_bytewax_as_the_runtime_does() -> None:
     assert f'-m bytewax.recovery "$${{BYTEWAX_RECOVERY_DIRECTORY}}" {RECOVERY_PARTITIONS}' in pre
 
 
-@pytest.mark.parametrize(("workers", "shards"), [("1", 4), ("2", 4), ("3", 6)])
+@pytest.mark.parametrize(("workers", "shards"), [("1", 1), ("2", 4), ("3", 6)])
 def test_the_dataflow_unit_makes_a_store_with_the_shards_cdchub_run_would(tmp_path: Path, workers: str,
                                                                            shards: int) -> None:
     """The unit's ExecStartPre, run as systemd runs it: a new store, its delivery shards, and nothing redone on
