@@ -13,6 +13,7 @@ SQLite by default (WAL mode, one writer per flow process), PostgreSQL for produc
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -211,6 +212,28 @@ def _create_tables(engine: Engine) -> None:
                 raise
 
 
+#: A new ledger file turned to WAL by one of the processes opening it at once: how often each tries.
+WAL_ATTEMPTS = 20
+
+
+def _wal(cur: Any) -> None:
+    """The ledger file in WAL mode.  The mode is kept in the file, so it is set only while the file is not in it
+    yet: setting it needs the file to itself and SQLite does not wait for that (no busy handler), so flows opening
+    a ledger at once refused one another ("database is locked" at a flow's first lookup, seen in one CI run).  A
+    refused switch is tried again briefly; another process having switched meanwhile is as good."""
+    for attempt in range(WAL_ATTEMPTS):
+        if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+            return
+        try:
+            if str(cur.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower() == "wal":
+                return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == WAL_ATTEMPTS - 1:
+                raise
+        time.sleep(0.01 * (attempt + 1))  # opening a new file, once per process (never per record)
+    raise sqlite3.OperationalError(f"the ledger file stayed out of WAL mode after {WAL_ATTEMPTS} attempts")
+
+
 def open_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -220,9 +243,9 @@ def open_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=10000")  # first: the statements below wait for other processes too
+            _wal(cur)
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=10000")
             cur.close()
 
     _create_tables(engine)
