@@ -35,9 +35,9 @@ Sums over documents of several partitions (an order's receipts, a material's sto
 replay from scratch) the step keeps each key's newest total and writes nothing; once caught up it writes each key's
 last total, once.  Without the hold a replay wrote partial totals: an order's newest receipt replayed before an
 older one gave a total at the newest version without the older receipt, which the ledger takes for a second change
-at that version (``docs/runtime.md``).  While it holds, a total replacing one of the same
-version is not kept as superseded (it is the same version, less complete), and the step does not hold the input
-back (``kafka_input.backlog``): it needs the input to catch up.
+at that version (``docs/runtime.md``).  While it holds, a total replacing one of the same version is not kept as
+superseded (it is that version, less complete), and the step does not hold the input back (``kafka_input.backlog``):
+it needs the input to catch up.
 
 ``cdchub replay`` and tests that read a bounded input use the writer as a plain Bytewax sink instead (blocking
 retries, and the replay's compare-at-the-end), see :func:`deliver`.
