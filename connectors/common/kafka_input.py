@@ -26,9 +26,10 @@ Delivery: at-least-once, as Bytewax's own source (a resume replays from the last
 **Catching up.**  Each partition notes the end it had when it started here (its high watermark): until the flow's
 partitions read by this process have all reached theirs, :func:`catching_up` says so.  A sum over documents of
 several partitions (an order's receipts, a material's stock) is complete only once every partition was read that
-far, so its delivery step holds its writes meanwhile (``delivery.py``): a replay, even from scratch without
-recovery, never writes a partial total.  The answer is this process's: in a cluster of several processes, each
-holds until the partitions it reads have caught up.
+far, so its delivery step holds its writes meanwhile (``delivery.py``), and ``settle_s`` longer: the last messages
+read are still on their way, and a step between may keep a total back (a material's stock is written at most once
+a second).  So a replay, even from scratch without recovery, never writes a partial total.  The answer is this
+process's: in a cluster of several processes, each holds until the partitions it reads have caught up.
 
 Every Bytewax Kafka connector of the project is made here from ``KafkaSettings`` —
 :meth:`SharedKafkaSource.from_settings`, :func:`kafka_source` and :func:`kafka_sink` (Bytewax's own, for replays and
@@ -112,6 +113,8 @@ class _CatchUp:
         self._lock = threading.Lock()
         self._behind: dict[str, set[tuple[str, int]]] = {}
         self._since: dict[str, float] = {}
+        #: When each flow last caught up (monotonic s).
+        self._caught_at: dict[str, float] = {}
 
     def behind(self, flow: str, topic: str, partition: int, messages: int) -> None:
         with self._lock:
@@ -129,11 +132,16 @@ class _CatchUp:
             parts.discard((topic, partition))
             if parts:
                 return
-            took = time.monotonic() - self._since.pop(flow, time.monotonic())
+            now = time.monotonic()
+            took = now - self._since.pop(flow, now)
+            self._caught_at[flow] = now
         log.info("%s: caught up with its topics (%.1f s)", flow, took)
 
-    def catching_up(self, flow: str) -> bool:
-        return bool(self._behind.get(flow))
+    def catching_up(self, flow: str, settle_s: float = 0.0) -> bool:
+        if self._behind.get(flow):
+            return True
+        at = self._caught_at.get(flow)
+        return at is not None and time.monotonic() - at < settle_s
 
 
 CATCH_UP = _CatchUp()
@@ -161,10 +169,10 @@ class _Ends:
 ENDS = _Ends()
 
 
-def catching_up(flow: str) -> bool:
-    """Some partition of ``flow`` read in this process is still behind the end it had when it started (see the
-    module doc)."""
-    return CATCH_UP.catching_up(flow)
+def catching_up(flow: str, settle_s: float = 0.0) -> bool:
+    """Some partition of ``flow`` read in this process is still behind the end it had when it started, or the flow
+    caught up less than ``settle_s`` ago (see the module doc)."""
+    return CATCH_UP.catching_up(flow, settle_s)
 
 
 #: Backoff of the partitions of a second consumer (see the module doc).

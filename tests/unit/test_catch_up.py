@@ -178,3 +178,21 @@ def test_a_partition_at_its_end_an_unknown_end_and_a_closed_partition_hold_nothi
     assert kafka_input.catching_up(flow)
     behind.close()  # the dataflow stopped: a later one in this process is not held by it
     assert not kafka_input.catching_up(flow)
+
+
+def test_a_flow_that_caught_up_holds_its_sums_a_little_longer(partition: Callable[..., kafka_input._Partition],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last messages read are still on their way, and a step between may keep a total back (the inventory
+    writes a material at most once a second): a holding step waits ``settle_s`` more."""
+    flow, now = "test-catch-up-settle", [500.0]
+    monkeypatch.setattr(kafka_input.time, "monotonic", lambda: now[0])
+    shared = _Shared(_Consumer(0, 2))
+    p = partition(flow, shared, 0)
+    shared.arrive("kingdee.receipt", 0, 0, 1)
+    p.next_batch()
+    assert not kafka_input.catching_up(flow), "caught up: no settle asked"
+    assert kafka_input.catching_up(flow, settle_s=2.5), "caught up just now: 2.5 s more asked"
+    now[0] += 2.4
+    assert kafka_input.catching_up(flow, settle_s=2.5)
+    now[0] += 0.2
+    assert not kafka_input.catching_up(flow, settle_s=2.5)
