@@ -118,7 +118,10 @@ def burst(env: IsolatedEnv, ids: list[int], stocks: list[int], moves: int, pause
     for w in writes:
         times.setdefault(w["id"], []).append(w["applied_at_ms"])
     gaps = [b - a for t in times.values() for a, b in zip(t, t[1:], strict=False)]
-    assert not gaps or min(gaps) >= COALESCE_S * 1000 * 0.85, f"writes of one material spaced by the interval: {gaps}"
+    # The flow spaces its writes of a material at least 0.9 interval apart; applied times add the delivery's latency,
+    # which on a loaded CI machine varied by ~300 ms (one run saw 699 ms between a leading write and the next).
+    # Writes per move would be ~12 ms apart.
+    assert not gaps or min(gaps) >= COALESCE_S * 1000 * 0.5, f"writes of one material spaced by the interval: {gaps}"
 
 
 COALESCE_S = 1.0  # flows.inventory.COALESCE
