@@ -38,7 +38,7 @@ from bytewax.dataflow import Dataflow
 from bytewax.outputs import DynamicSink
 
 from connectors.common.dead_letters import dlq_topic
-from connectors.common.delivery import CATCH_UP_SETTLE_S, deliver
+from connectors.common.delivery import deliver
 from connectors.common.kafka import producer
 from connectors.common.retry import GaveUp, RetryPolicy
 from connectors.common.sync import SyncCommand
@@ -168,7 +168,7 @@ def build_flow(settings: Settings | None = None, rules: ExpenseRules | None = No
     totals = op.stateful("sum_per_campaign", by_campaign, lambda state: CampaignCost(state, coalesce_s))
     commands = op.map("to_command", totals, lambda kv: cost_command(rules, kv[1]))
     deliver("crm_campaign_costs", commands, CampaignCostSink(settings, rules), flow=FLOW,
-            hold_until_caught_up=True, settle_s=CATCH_UP_SETTLE_S + 2 * coalesce_s)  # reports of several partitions
+            hold_until_caught_up=True, upstream_interval_s=coalesce_s)  # reports of several partitions
     write_dead_letters(FLOW, settings, read_dead)
     return flow
 

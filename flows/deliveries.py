@@ -31,7 +31,7 @@ from datetime import timedelta
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 
-from connectors.common.delivery import CATCH_UP_SETTLE_S, deliver
+from connectors.common.delivery import deliver
 from connectors.settings import Settings, get_settings
 from connectors.zoho.sink import ZohoUpsertSink
 from flows.delivery_lookups import CrmLookups, CrmOrder, Lookups
@@ -64,6 +64,6 @@ def build_flow(settings: Settings | None = None, lookups: Lookups | None = None,
     deliver("zoho_deliveries", deliveries, ZohoUpsertSink(settings, FLOW, DELIVERIES_MODULE, EXTERNAL_KEY))
     deliver("zoho_order_deliveries", orders, OrderDeliverySink(settings), flow=FLOW,
             hold_until_caught_up=True,  # totals over outbounds of several partitions, coalesced before
-            settle_s=CATCH_UP_SETTLE_S + 2 * settings.flows.deliveries_coalesce_ms / 1000)
+            upstream_interval_s=settings.flows.deliveries_coalesce_ms / 1000)
     write_dead_letters(FLOW, settings, op.merge("all_dead_letters", read_dead, bad, dead))
     return flow

@@ -46,7 +46,7 @@ from bytewax.dataflow import Dataflow, Stream
 from bytewax.operators import StatefulLogic
 
 from connectors.common.dead_letters import DeadLetter
-from connectors.common.delivery import CATCH_UP_SETTLE_S, deliver
+from connectors.common.delivery import deliver
 from connectors.common.sync import SyncCommand
 from connectors.settings import Settings, get_settings
 from connectors.zoho.update_sink import ZohoUpdateSink
@@ -367,7 +367,7 @@ def build_flow(settings: Settings | None = None, *, into: Dataflow | None = None
     commands = op.map("to_command", writes.trues, to_command)  # type: ignore[arg-type]
     deliver("zoho_products_stock", commands, ZohoUpdateSink(settings, FLOW, MODULE), flow=FLOW,
             hold_until_caught_up=True,  # a sum over rows of several partitions, throttled before (ticks < 2 intervals)
-            settle_s=CATCH_UP_SETTLE_S + 2 * settings.flows.inventory_coalesce_ms / 1000)
+            upstream_interval_s=settings.flows.inventory_coalesce_ms / 1000)
     write_dead_letters(FLOW, settings, op.merge("all_dead_letters", read_dead, no_material,
                                                 writes.falses))
     return flow

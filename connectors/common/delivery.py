@@ -33,14 +33,14 @@ commands in flight as pending (the newest of each key): after a crash they are w
 Sums over documents of several partitions (an order's receipts, a material's stock) are delivered with
 ``hold_until_caught_up``: while the flow's input is catching up (``kafka_input.catching_up``: after a restart, or a
 replay from scratch) the step keeps each key's newest total and writes nothing; once caught up it writes each key's
-last total, once — ``settle_s`` after the input caught up, since the last messages read are still on their way,
-and a step before it may keep a total back for a while (the inventory writes a material at most once a second: a
-first measurement released the held partial totals of 48 materials at the catch-up and their complete totals a
-second later).  Without the hold a replay wrote partial totals: an order's newest receipt replayed before an
-older one gave a total at the newest version without the older receipt, which the ledger takes for a second change
-at that version (``docs/runtime.md``).  While it holds, a total replacing one of the same version is not kept as
-superseded (it is that version, less complete), and the step does not hold the input back (``kafka_input.backlog``):
-it needs the input to catch up.
+last total, once — a settle after the input caught up (``CATCH_UP_SETTLE_S`` plus twice the flow's
+``upstream_interval_s``), since the last messages read are still on their way, and a step before it may keep a total
+back for a while (the inventory writes a material at most once a second: a first measurement released the held
+partial totals of 48 materials at the catch-up and their complete totals a second later).  Without the hold a replay
+wrote partial totals: an order's newest receipt replayed before an older one gave a total at the newest version
+without the older receipt, which the ledger takes for a second change at that version (``docs/runtime.md``).  While
+it holds, a total replacing one of the same version is not kept as superseded (it is that version, less complete),
+and the step does not hold the input back (``kafka_input.backlog``): it needs the input to catch up.
 
 ``cdchub replay`` and tests that read a bounded input use the writer as a plain Bytewax sink instead (blocking
 retries, and the replay's compare-at-the-end), see :func:`deliver`.
@@ -410,10 +410,11 @@ def shard_of(key: str, shards: int) -> str:
 def deliver(step_id: str, commands: Stream[SyncCommand], sink: DynamicSink[SyncCommand],
             policy: RetryPolicy | None = None, shards: int | None = None, clock: Clock = time.time,
             flow: str | None = None, hold_until_caught_up: bool = False,
-            settle_s: float = CATCH_UP_SETTLE_S) -> None:
+            upstream_interval_s: float = 0.0) -> None:
     """Write ``commands`` with ``sink``'s writer, retrying from state (see the module doc).  With
     ``hold_until_caught_up`` (sums over several partitions) nothing is written while the flow's input catches up,
-    nor for ``settle_s`` after: longer than any step between the input and this one keeps a total back.
+    nor for a settle after it: ``CATCH_UP_SETTLE_S`` plus twice ``upstream_interval_s``, the longest a step between
+    the input and this one keeps a total back (a coalescing throttle's interval).
     In a replay session the sink is used as a plain Bytewax sink: the replay compares at the end and may block on
     retries."""
     if replay_mode.active() is not None:
@@ -425,6 +426,7 @@ def deliver(step_id: str, commands: Stream[SyncCommand], sink: DynamicSink[SyncC
     keyed = op.key_on(f"{step_id}_shard", commands, lambda c: shard_of(c.key, count))
     name = flow or str(getattr(sink, "flow", step_id))
     linger_s = float(getattr(sink, "batch_linger_s", 0.0))
+    settle_s = CATCH_UP_SETTLE_S + 2 * upstream_interval_s
     hold = partial(catching_up, name, settle_s) if hold_until_caught_up else None
     done = op.stateful(step_id, keyed, lambda state: Delivery(state, writers, retry, clock, name, linger_s, hold))
     op.inspect(f"{step_id}_end", done, lambda _step, _item: None)  # the branch's end (emits nothing)
