@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -32,7 +34,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from core.ledger import driver_params, driver_sql, metadata, upsert_tuples
 
@@ -61,7 +63,20 @@ def newer(a_ms: int, b_ms: int) -> bool:
 
 #: ``json.dumps(v, ensure_ascii=False, sort_keys=True, default=str)`` without building an encoder per call.
 _FINGERPRINT_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str).encode
-_VALUE_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
+_STD_VALUE_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def _value_json(value: Any) -> str:
+    """A value as the clock keeps it, JSON that ``json.loads`` reads back as the standard library would have
+    written it: orjson (a fifth of the cost; 9 values per material claimed and confirmed), the standard library
+    for what orjson writes otherwise or refuses (non-finite floats, integers beyond 64 bits)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return _STD_VALUE_JSON(value)
+    try:
+        return orjson.dumps(value, default=str, option=_ORJSON_OPTIONS).decode()
+    except TypeError:
+        return _STD_VALUE_JSON(value)
 #: The columns :meth:`FieldClock.record_many` writes, in its rows' order.
 RECORD_COLUMNS = ("entity", "field", "side", "source_time_ms", "fingerprint", "value", "pending", "updated_at_ms")
 #: Entities read in one statement by :meth:`FieldClock.known`.
@@ -182,14 +197,19 @@ class FieldClock:
             if e is not None:
                 self.record_many([(entity, e.side, e.source_time_ms, {name: e.value})], pending=e.pending)
 
-    def confirm(self, items: Iterable[tuple[str, str, int]]) -> None:
+    def confirm(self, items: Iterable[tuple[str, str, int]], conn: Connection | None = None) -> None:
         """The writes that claimed these (entity, side, source time) succeeded: one statement per entity clears
-        what that claim set, and nothing recorded since (another side's value, a newer time) is touched."""
+        what that claim set, and nothing recorded since (another side's value, a newer time) is touched.  In
+        ``conn``'s transaction if given (a sink records its ledger rows in the same one)."""
         sql, order = self._confirm
         params = [driver_params(order, {"e": entity, "s": side, "t": time_ms}) for entity, side, time_ms in items]
-        if params:
-            with self.engine.begin() as conn:  # the driver's executemany: one confirmation per entity written
-                conn.exec_driver_sql(sql, params)
+        if not params:
+            return
+        if conn is not None:
+            conn.exec_driver_sql(sql, params)
+            return
+        with self.engine.begin() as own:  # the driver's executemany: one confirmation per entity written
+            own.exec_driver_sql(sql, params)
 
     def _confirm_sql(self) -> tuple[str, tuple[str, ...] | None]:
         t = field_clock.c
@@ -204,7 +224,7 @@ class FieldClock:
     def record_many(self, items: Iterable[tuple[str, str, int, dict[str, Any]]], *, pending: bool = False) -> None:
         now_ms, flag = int(time.time() * 1000), int(pending)
         rows = [
-            (entity, name, side, time_ms, value_fingerprint(value), _VALUE_JSON(value), flag, now_ms)
+            (entity, name, side, time_ms, value_fingerprint(value), _value_json(value), flag, now_ms)
             for entity, side, time_ms, values in items for name, value in values.items()
         ]
         upsert_tuples(self.engine, field_clock, RECORD_COLUMNS, rows, ("entity", "field"))

@@ -298,8 +298,9 @@ class SyncLedger:
                     )
         return found
 
-    def _upsert(self, rows: list[dict[str, Any]]) -> None:
-        """Insert or update many rows in one statement (SQLite and PostgreSQL both have ON CONFLICT)."""
+    def _upsert(self, rows: list[dict[str, Any]], conn: Connection | None = None) -> None:
+        """Insert or update many rows in one statement (SQLite and PostgreSQL both have ON CONFLICT); in ``conn``'s
+        transaction if given."""
         if not rows:
             return
         now = _now_ms()
@@ -309,9 +310,13 @@ class SyncLedger:
         columns = list(rows[0])
         if any(list(r) != columns for r in rows):
             raise ValueError("ledger rows of one call must have the same columns")
-        with self.engine.begin() as conn:  # the row and its history in one transaction
+        if conn is not None:
             upsert_rows(self.engine, sync_ledger, rows, ("flow", "source_key", "target_system"), conn)
             self._remember(conn, rows, now)
+            return
+        with self.engine.begin() as own:  # the row and its history in one transaction
+            upsert_rows(self.engine, sync_ledger, rows, ("flow", "source_key", "target_system"), own)
+            self._remember(own, rows, now)
 
     def _remember(self, conn: Connection, rows: list[dict[str, Any]], now: int) -> None:
         """Append the writes and failures to ``sync_history`` (not the writes that changed nothing)."""
@@ -337,7 +342,8 @@ class SyncLedger:
         with self.engine.begin() as conn:
             insert_rows(self.engine, conn, sync_history, events)
 
-    def record_applied_many(self, results: list[dict[str, Any]]) -> None:
+    def record_applied_many(self, results: list[dict[str, Any]], conn: Connection | None = None) -> None:
+        """Record writes (or writes found unnecessary); in ``conn``'s transaction if given."""
         now = _now_ms()
         rows = []
         for r in results:
@@ -346,7 +352,7 @@ class SyncLedger:
                 {**r, "status": SYNCED, "last_error": None, "applied_at_ms": now, "kafka_topic": pos.topic,
                  "kafka_partition": pos.partition, "kafka_offset": pos.offset}
             )
-        self._upsert(rows)
+        self._upsert(rows, conn)
 
     def record_failed(
         self, source_key: str, version: int, *, error: str, attempts: int, position: Position,

@@ -315,10 +315,18 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
                     captured_at_ms=cmd.captured_at_ms)
 
     def applied(self, done: Sequence[tuple[Planned, str | None, str, int]]) -> None:
-        """Record successful writes: (planned, target id, action, attempts)."""
-        self.ledger.record_applied_many([self.ledger_row(p.command, tid, act, n) for p, tid, act, n in done])
+        """Record successful writes: (planned, target id, action, attempts); with a guard whose clock lives in the
+        ledger's database, the ledger rows and the clock's confirmation go in one transaction."""
+        rows = [self.ledger_row(p.command, tid, act, n) for p, tid, act, n in done]
         self.last_applied.extend(p.command for p, *_ in done)
-        if self.guard is not None:
+        if self.guard is None:
+            self.ledger.record_applied_many(rows)
+        elif self.guard.clock.engine is self.ledger.engine and rows:
+            with self.ledger.engine.begin() as conn:
+                self.ledger.record_applied_many(rows, conn)
+                self.guard.confirm([p for p, *_ in done], conn)
+        else:
+            self.ledger.record_applied_many(rows)
             self.guard.confirm([p for p, *_ in done])
 
     def _replay(self, session: replay_mode.ReplaySession) -> None:

@@ -28,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.engine import Connection
+
 from connectors.common.drift import same
 from connectors.common.sync import SyncCommand
 from core.field_clock import ClockEntry, FieldClock, newer
@@ -120,9 +122,9 @@ class TwoWayGuard:
              for p in planned if p.write), pending=True,
         )
 
-    def confirm(self, planned: list[Planned]) -> None:
-        self.clock.confirm((p.command.entity or p.command.key, self.side, p.command.changed_at_ms)
-                           for p in planned if p.write)
+    def confirm(self, planned: list[Planned], conn: Connection | None = None) -> None:
+        self.clock.confirm(((p.command.entity or p.command.key, self.side, p.command.changed_at_ms)
+                            for p in planned if p.write), conn)
 
     def release(self, planned: Planned) -> None:
         self.clock.restore(planned.command.entity or planned.command.key, planned.previous)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 
 from connectors.common.shared_state import SharedSlots
 from connectors.common.token_cache import CachedToken, Token, TokenUnavailable
@@ -82,10 +83,28 @@ class TokenManager(CachedToken):
 
 def _json_or_none(resp: httpx.Response) -> dict[str, Any] | None:
     try:
-        body = resp.json()
-    except (json.JSONDecodeError, ValueError):
-        return None
+        body = orjson.loads(resp.content)  # answers of 100 records: a fifth of the standard library's cost
+    except orjson.JSONDecodeError:
+        try:  # what orjson refuses (NaN, integers beyond 64 bits, another encoding) the standard library may read
+            body = resp.json()
+        except (json.JSONDecodeError, ValueError):
+            return None
     return body if isinstance(body, dict) else None
+
+
+def _encode_json(kwargs: dict[str, Any]) -> Any:
+    """Take a ``json=`` body out of ``kwargs`` and put it in as orjson wrote it (what httpx would send, at a fifth
+    of the cost); what orjson refuses stays for httpx.  Returns the body (None without one)."""
+    body = kwargs.get("json")
+    if body is None:
+        return None
+    try:
+        kwargs["content"] = orjson.dumps(body)
+    except TypeError:
+        return body
+    del kwargs["json"]
+    kwargs["headers"] = {**(kwargs.get("headers") or {}), "Content-Type": "application/json"}
+    return body
 
 
 CREDITS_HEADER = "X-API-CREDITS-REMAINING"
@@ -112,6 +131,7 @@ class ZohoClient:
 
     def request(self, method: str, path: str, **kwargs: Any) -> tuple[int, dict[str, Any] | None]:
         """One call; returns (status, parsed body, or None for 204 and 304).  A refused token is replaced once."""
+        sent = _encode_json(kwargs)
         extra_headers = kwargs.pop("headers", None) or {}
         for attempt in (1, 2):
             token = self.tokens.token()
@@ -123,7 +143,6 @@ class ZohoClient:
                 raise TransientError(f"ZOHO {method} {path} timed out") from exc
             except httpx.HTTPError as exc:
                 raise TransientError(f"ZOHO {method} {path} failed: {exc!r}") from exc
-            sent = kwargs.get("json")
             METER.record(method, path, len(sent.get("data") or []) if isinstance(sent, dict) else 0,
                          resp.status_code, resp.headers.get(CREDITS_HEADER))
             if resp.status_code in (204, 304):  # no rows; nothing modified after If-Modified-Since
