@@ -11,6 +11,7 @@ It gives the two rules that make two-way sync safe:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -21,38 +22,33 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Integer,
-    String,
-    Table,
-    Text,
-    bindparam,
-    inspect,
-    literal_column,
-    select,
-    text,
-)
+from sqlalchemy import BigInteger, Column, String, Table, Text, inspect, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from core.ledger import driver_params, driver_sql, metadata, upsert_tuples
+from core.ledger import driver_params, driver_sql, metadata
 
-field_clock = Table(
-    "field_clock",
+_JSON = Text().with_variant(JSONB(), "postgresql")
+
+#: One row per entity: ``fields`` maps each field to ``[side, source_time_ms, fingerprint, value as JSON, claimed]``
+#: and ``claims`` holds the claims not confirmed yet (``"<side>:<source time>": 1``).  A field is *pending* — its
+#: write not confirmed: the other direction already treats it as the target's value (that is what stops the echo),
+#: but the writing side does not (after a crash it writes again rather than believe a write that may never have
+#: happened) — while it was claimed and its claim is still open.  One row rather than one per field: a sink
+#: claims 9 fields of each material before its call and confirms them after, and SQLite's work per row was the
+#: largest part of the sink's CPU (docs/sink-pace.md).  Both databases merge fields in SQL (SQLite ``json_patch``,
+#: PostgreSQL ``jsonb ||``), so the two directions' processes writing one entity never lose each other's fields.
+field_clock_entities = Table(
+    "field_clock_entities",
     metadata,
     Column("entity", String(128), primary_key=True),
-    Column("field", String(128), primary_key=True),
-    Column("side", String(16), nullable=False),
-    Column("source_time_ms", BigInteger, nullable=False),
-    Column("fingerprint", String(32), nullable=False),
-    Column("value", Text),
-    #: 1 while the write that set this value has not been confirmed: the other direction already treats it as
-    #: the target's value (that is what stops the echo), but the writing side does not (after a crash it writes
-    #: again rather than believe a write that may never have happened).
-    Column("pending", Integer, nullable=False, server_default="0"),
+    Column("fields", _JSON, nullable=False),
+    Column("claims", _JSON, nullable=False),
     Column("updated_at_ms", BigInteger, nullable=False),
 )
+#: The table of earlier versions (a row per entity and field), moved into ``field_clock_entities`` once.
+PER_FIELD_TABLE = "field_clock"
 
 
 def newer(a_ms: int, b_ms: int) -> bool:
@@ -67,6 +63,11 @@ _STD_VALUE_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
 _ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 
 
+def _dumps(obj: dict[str, Any]) -> str:
+    """An entity's fields or claims as stored (values inside are already JSON text)."""
+    return orjson.dumps(obj).decode()
+
+
 def _value_json(value: Any) -> str:
     """A value as the clock keeps it, JSON that ``json.loads`` reads back as the standard library would have
     written it: orjson (a fifth of the cost; 9 values per material claimed and confirmed), the standard library
@@ -77,8 +78,8 @@ def _value_json(value: Any) -> str:
         return orjson.dumps(value, default=str, option=_ORJSON_OPTIONS).decode()
     except TypeError:
         return _STD_VALUE_JSON(value)
-#: The columns :meth:`FieldClock.record_many` writes, in its rows' order.
-RECORD_COLUMNS = ("entity", "field", "side", "source_time_ms", "fingerprint", "value", "pending", "updated_at_ms")
+
+
 #: Entities read in one statement by :meth:`FieldClock.known`.
 KNOWN_CHUNK = 500
 
@@ -92,7 +93,13 @@ def value_fingerprint(value: Any) -> str:
 
 def _fingerprint(value: Any) -> str:
     normalised = "" if value is None else value
-    return hashlib.sha256(_FINGERPRINT_JSON(normalised).encode()).hexdigest()[:32]
+    data = None
+    if type(normalised) in (str, int):  # orjson writes these byte for byte as the standard library (a third of it)
+        with contextlib.suppress(TypeError):  # integers beyond 64 bits; text that is not valid UTF-8
+            data = orjson.dumps(normalised)
+    if data is None:
+        data = _FINGERPRINT_JSON(normalised).encode()
+    return hashlib.sha256(data).hexdigest()[:32]
 
 
 @lru_cache(maxsize=16384, typed=True)  # typed: True, 1 and 1.0 are different values
@@ -138,15 +145,93 @@ class Decision:
     dropped: dict[str, str]
 
 
+def _json(value: Any) -> Any:
+    """A JSON column as read: text on SQLite, already decoded by the PostgreSQL driver."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _claim(side: str, time_ms: int) -> str:
+    return f"{side}:{time_ms}"
+
+
+class _Statements:
+    """The clock's driver-level statements for one database (SQLAlchemy's row handling cost more than the work)."""
+
+    def __init__(self, engine: Engine) -> None:
+        pg = engine.dialect.name == "postgresql"
+        t = field_clock_entities.name
+        merge = "{t}.{c} || excluded.{c}" if pg else "json_patch({t}.{c}, excluded.{c})"
+        value = "CAST(:{} AS JSONB)" if pg else ":{}"
+        self.record = driver_sql(text(
+            f"INSERT INTO {t} (entity, fields, claims, updated_at_ms) "
+            f"VALUES (:e, {value.format('f')}, {value.format('c')}, :u) ON CONFLICT (entity) DO UPDATE SET "
+            f"fields = {merge.format(t=t, c='fields')}, claims = {merge.format(t=t, c='claims')}, "
+            "updated_at_ms = excluded.updated_at_ms"), engine)
+        self.keep = driver_sql(text(
+            f"INSERT INTO {t} (entity, fields, claims, updated_at_ms) "
+            f"VALUES (:e, {value.format('f')}, {value.format('c')}, :u) ON CONFLICT (entity) DO NOTHING"), engine)
+        #: ``k``: the claim's key (PostgreSQL) or its JSON path (SQLite).
+        self.confirm = driver_sql(text(
+            f"UPDATE {t} SET claims = " + ("claims - :k" if pg else "json_remove(claims, :k)") + " WHERE entity = :e"),
+            engine)
+        self.read_for_update = driver_sql(text(
+            f"SELECT fields, claims FROM {t} WHERE entity = :e" + (" FOR UPDATE" if pg else "")), engine)
+        self.replace = driver_sql(text(
+            f"UPDATE {t} SET fields = {value.format('f')}, claims = {value.format('c')}, updated_at_ms = :u "
+            "WHERE entity = :e"), engine)
+        self.pg = pg
+        self._known: dict[int, tuple[str, tuple[str, ...] | None]] = {}
+        self._engine = engine
+
+    def claim_key(self, side: str, time_ms: int) -> str:
+        """A claim's member of ``claims`` as the database's removal takes it (sides are plain names)."""
+        key = _claim(side, time_ms)
+        return key if self.pg else f'$."{key}"'
+
+    def known(self, n: int) -> tuple[str, tuple[str, ...] | None]:
+        found = self._known.get(n)
+        if found is None:
+            marks = ", ".join(f":e{i}" for i in range(n))
+            found = self._known[n] = driver_sql(text(
+                f"SELECT entity, fields, claims FROM {field_clock_entities.name} WHERE entity IN ({marks})"),
+                self._engine)
+        return found
+
+
 class FieldClock:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        metadata.create_all(engine, tables=[field_clock])
-        if "pending" not in {c["name"] for c in inspect(engine).get_columns("field_clock")}:
-            with engine.begin() as conn:  # a ledger made before the column existed
-                conn.execute(text("ALTER TABLE field_clock ADD COLUMN pending INTEGER NOT NULL DEFAULT 0"))
-        self._confirm = self._confirm_sql()
-        self._known_by_size: dict[int, tuple[str, tuple[str, ...] | None]] = {}
+        metadata.create_all(engine, tables=[field_clock_entities])
+        self._sql = _Statements(engine)
+        if inspect(engine).has_table(PER_FIELD_TABLE):
+            self._move_per_field_rows()
+
+    def _move_per_field_rows(self) -> None:
+        """A ledger of an earlier version keeps a row per field: its rows become entity rows, once, and the old
+        table goes.  Processes starting together may race for it; the loser finds the table gone."""
+        try:
+            have = {c["name"] for c in inspect(self.engine).get_columns(PER_FIELD_TABLE)}
+            pending = "pending" if "pending" in have else "0"
+            with self.engine.begin() as conn:
+                old = conn.exec_driver_sql(
+                    f"SELECT entity, field, side, source_time_ms, fingerprint, value, {pending} "
+                    f"FROM {PER_FIELD_TABLE}").fetchall()
+                merged: dict[str, tuple[dict[str, Any], dict[str, int]]] = {}
+                for entity, name, side, time_ms, fp, value, claimed in old:
+                    fields, claims = merged.setdefault(entity, ({}, {}))
+                    fields[name] = [side, int(time_ms), fp, value if value is not None else "null", int(claimed)]
+                    if claimed:
+                        claims[_claim(side, int(time_ms))] = 1
+                sql, order = self._sql.keep
+                now = int(time.time() * 1000)
+                rows = [driver_params(order, {"e": e, "f": _dumps(f), "c": _dumps(c), "u": now})
+                        for e, (f, c) in merged.items()]
+                if rows:
+                    conn.exec_driver_sql(sql, rows)
+                conn.exec_driver_sql(f"DROP TABLE {PER_FIELD_TABLE}")
+        except (OperationalError, ProgrammingError):
+            if inspect(self.engine).has_table(PER_FIELD_TABLE):
+                raise
 
     def known(self, entities: Iterable[str]) -> dict[str, dict[str, ClockEntry]]:
         wanted = list(dict.fromkeys(entities))
@@ -154,22 +239,15 @@ class FieldClock:
         with self.engine.connect() as conn:
             for i in range(0, len(wanted), KNOWN_CHUNK):
                 chunk = wanted[i : i + KNOWN_CHUNK]
-                sql, order = self._known_sql(len(chunk))
+                sql, order = self._sql.known(len(chunk))
                 params = driver_params(order, {f"e{j}": e for j, e in enumerate(chunk)})
-                for entity, name, side, time_ms, fp, value, pending in conn.exec_driver_sql(sql, params).fetchall():
-                    out[entity][name] = ClockEntry(side, time_ms, fp, None, bool(pending), encoded=value or None)
+                for entity, fields, claims in conn.exec_driver_sql(sql, params).fetchall():
+                    open_claims = _json(claims)
+                    out[entity] = {
+                        name: ClockEntry(side, time_ms, fp, None,
+                                         bool(claimed) and _claim(side, time_ms) in open_claims, encoded=value)
+                        for name, (side, time_ms, fp, value, claimed) in _json(fields).items()}
         return out
-
-    def _known_sql(self, n: int) -> tuple[str, tuple[str, ...] | None]:
-        """The driver-level select of ``n`` entities' fields, parameters ``e0``… (SQLAlchemy's row handling cost
-        more than the read)."""
-        found = self._known_by_size.get(n)
-        if found is None:
-            t = field_clock.c
-            stmt = select(t.entity, t.field, t.side, t.source_time_ms, t.fingerprint, t.value, t.pending).where(
-                t.entity.in_([bindparam(f"e{i}") for i in range(n)]))
-            found = self._known_by_size[n] = driver_sql(stmt, self.engine)
-        return found
 
     @staticmethod
     def decide(known: dict[str, ClockEntry], side: str, time_ms: int, values: dict[str, Any],
@@ -188,21 +266,36 @@ class FieldClock:
         return Decision(write, dropped)
 
     def restore(self, entity: str, previous: dict[str, ClockEntry | None]) -> None:
-        """Put fields back to what the clock knew before a write that failed."""
-        t = field_clock.c
+        """Put fields back to what the clock knew before a write that failed: the entity's row is read, changed and
+        written in one transaction (rare: only after a failed write), under the row's write lock."""
+        read_sql, read_order = self._sql.read_for_update
         with self.engine.begin() as conn:
-            for name in previous:
-                conn.execute(field_clock.delete().where(t.entity == entity, t.field == name))
-        for name, e in previous.items():
-            if e is not None:
-                self.record_many([(entity, e.side, e.source_time_ms, {name: e.value})], pending=e.pending)
+            if not self._sql.pg:
+                conn.exec_driver_sql(f"UPDATE {field_clock_entities.name} SET updated_at_ms = updated_at_ms "
+                                     "WHERE 0")  # takes SQLite's write lock before the read
+            row = conn.exec_driver_sql(read_sql, driver_params(read_order, {"e": entity})).fetchone()
+            if row is None:
+                fields, claims = {}, {}
+            else:
+                fields, claims = _json(row[0]), _json(row[1])
+            for name, e in previous.items():
+                if e is None:
+                    fields.pop(name, None)
+                    continue
+                fields[name] = [e.side, e.source_time_ms, e.fingerprint, _value_json(e.value), int(e.pending)]
+                if e.pending:
+                    claims[_claim(e.side, e.source_time_ms)] = 1
+            params = {"e": entity, "f": _dumps(fields), "c": _dumps(claims), "u": int(time.time() * 1000)}
+            sql, order = self._sql.replace if row is not None else self._sql.keep
+            conn.exec_driver_sql(sql, driver_params(order, params))
 
     def confirm(self, items: Iterable[tuple[str, str, int]], conn: Connection | None = None) -> None:
-        """The writes that claimed these (entity, side, source time) succeeded: one statement per entity clears
-        what that claim set, and nothing recorded since (another side's value, a newer time) is touched.  In
-        ``conn``'s transaction if given (a sink records its ledger rows in the same one)."""
-        sql, order = self._confirm
-        params = [driver_params(order, {"e": entity, "s": side, "t": time_ms}) for entity, side, time_ms in items]
+        """The writes that claimed these (entity, side, source time) succeeded: one statement per entity closes that
+        claim, and nothing recorded since (another side's value, a newer time) is touched.  In ``conn``'s
+        transaction if given (a sink records its ledger rows in the same one)."""
+        sql, order = self._sql.confirm
+        params = [driver_params(order, {"e": entity, "k": self._sql.claim_key(side, time_ms)})
+                  for entity, side, time_ms in items]
         if not params:
             return
         if conn is not None:
@@ -211,20 +304,30 @@ class FieldClock:
         with self.engine.begin() as own:  # the driver's executemany: one confirmation per entity written
             own.exec_driver_sql(sql, params)
 
-    def _confirm_sql(self) -> tuple[str, tuple[str, ...] | None]:
-        t = field_clock.c
-        return driver_sql(field_clock.update().where(
-            t.entity == bindparam("e"), t.side == bindparam("s"), t.source_time_ms == bindparam("t"),
-            t.pending == literal_column("1"),
-        ).values(pending=literal_column("0")), self.engine)
-
     def record(self, entity: str, side: str, time_ms: int, values: dict[str, Any]) -> None:
         self.record_many([(entity, side, time_ms, values)])
 
-    def record_many(self, items: Iterable[tuple[str, str, int, dict[str, Any]]], *, pending: bool = False) -> None:
-        now_ms, flag = int(time.time() * 1000), int(pending)
-        rows = [
-            (entity, name, side, time_ms, value_fingerprint(value), _value_json(value), flag, now_ms)
-            for entity, side, time_ms, values in items for name, value in values.items()
-        ]
-        upsert_tuples(self.engine, field_clock, RECORD_COLUMNS, rows, ("entity", "field"))
+    def record_many(self, items: Iterable[tuple[str, str, int, dict[str, Any]]], *, pending: bool = False,
+                    conn: Connection | None = None) -> None:
+        """Record values (merged into what each entity's row holds; later items win); ``pending``: as a claim."""
+        flag = int(pending)
+        merged: dict[str, tuple[dict[str, Any], dict[str, int]]] = {}
+        for entity, side, time_ms, values in items:
+            if not values:
+                continue
+            fields, claims = merged.setdefault(entity, ({}, {}))
+            for name, value in values.items():
+                fields[name] = [side, time_ms, value_fingerprint(value), _value_json(value), flag]
+            if pending:
+                claims[_claim(side, time_ms)] = 1
+        if not merged:
+            return
+        sql, order = self._sql.record
+        now_ms = int(time.time() * 1000)
+        params = [driver_params(order, {"e": e, "f": _dumps(f), "c": _dumps(c), "u": now_ms})
+                  for e, (f, c) in merged.items()]
+        if conn is not None:
+            conn.exec_driver_sql(sql, params)
+            return
+        with self.engine.begin() as own:
+            own.exec_driver_sql(sql, params)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime
 from decimal import Decimal
@@ -82,3 +83,56 @@ def test_values_are_kept_as_the_standard_library_would_read_them_back(tmp_path: 
         got = known[name].value
         assert got == expected or (got != got and expected != expected), name  # NaN is not equal to itself
         assert known[name].fingerprint == value_fingerprint(value)
+
+
+def test_a_ledger_of_an_earlier_version_keeps_what_its_clock_knew(tmp_path: Path) -> None:
+    """Earlier versions kept a row per field (``field_clock``); opening the clock moves them into entity rows once,
+    claims not confirmed included, and the old table goes."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    engine = open_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE field_clock (entity VARCHAR(128), field VARCHAR(128), side VARCHAR(16), "
+            "source_time_ms BIGINT, fingerprint VARCHAR(32), value TEXT, pending INTEGER, updated_at_ms BIGINT, "
+            "PRIMARY KEY (entity, field))")
+        conn.exec_driver_sql(
+            "INSERT INTO field_clock VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [("materials:1", "Product_Name", "crm", 5_000, value_fingerprint("喉罩"), json.dumps("喉罩"), 0, 1),
+             ("materials:1", "Qty", "kingdee", 6_000, value_fingerprint(1.5), "1.5", 1, 1),
+             ("materials:2", "Description", "kingdee", 7_000, value_fingerprint(None), None, 0, 1)])
+    clock = FieldClock(engine)
+    known = clock.known(["materials:1", "materials:2"])
+    assert known["materials:1"]["Product_Name"] == ClockEntry("crm", 5_000, value_fingerprint("喉罩"), "喉罩")
+    assert known["materials:1"]["Qty"] == ClockEntry("kingdee", 6_000, value_fingerprint(1.5), 1.5, pending=True)
+    assert known["materials:2"]["Description"].value is None
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'field_clock'").scalar() == 0
+    clock.confirm([("materials:1", "kingdee", 6_000)])
+    assert not FieldClock(open_engine(url)).known(["materials:1"])["materials:1"]["Qty"].pending
+
+
+def test_fields_with_any_name_are_restored(tmp_path: Path) -> None:
+    """Kingdee keys carry dots; a name with a quote must not break the restore either."""
+    clock = FieldClock(open_engine(f"sqlite:///{tmp_path / 'ledger.db'}"))
+    names = ["FMaterialGroup.FNumber", 'say "hi"', "普通"]
+    clock.record("materials:1", "kingdee", 5_000, {n: "旧" for n in names})
+    before = clock.known(["materials:1"])["materials:1"]
+    clock.record_many([("materials:1", "kingdee", 6_000, {n: "新" for n in names} | {"Extra": 1})], pending=True)
+    clock.restore("materials:1", {**{n: before[n] for n in names}, "Extra": None})
+    assert clock.known(["materials:1"])["materials:1"] == before
+
+
+def test_fingerprints_stay_those_of_earlier_versions() -> None:
+    """Fingerprints are stored: text and integers, written by orjson for speed, hash what the standard library
+    wrote (every character outside the surrogates, integers at and beyond 64 bits)."""
+    def standard(value: object) -> str:
+        text = json.dumps("" if value is None else value, ensure_ascii=False, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    texts = ["".join(chars[i : i + 512]) for i in range(0, len(chars), 512)]
+    values = [*texts, "", None, 0, -1, 2**63 - 1, -(2**63), 2**64 - 1, 2**70, True, 1.5, 1e16, ["甲", 1],
+              {"b": 1, "a": 2}]
+    for value in values:
+        assert value_fingerprint(value) == standard(value), repr(value)[:40]
