@@ -269,6 +269,10 @@ def _add_missing_columns(engine: Engine) -> None:
                     raise
 
 
+#: Source keys read in one statement by :meth:`SyncLedger.entries`.
+ENTRIES_CHUNK = 500
+
+
 class SyncLedger:
     """Reads and writes ledger rows for one flow and target system."""
 
@@ -278,24 +282,31 @@ class SyncLedger:
         self.engine = engine
         self.flow = flow
         self.target_system = target_system
+        self._entries_by_size: dict[int, tuple[str, tuple[str, ...] | None]] = {}
 
     def entries(self, keys: Iterable[str]) -> dict[str, LedgerEntry]:
+        """The ledger rows of these source keys (those it has), read by one driver-level select per 500 keys: a
+        sink reads them before every call, and SQLAlchemy's statement handling cost more than the read."""
         keys = list(dict.fromkeys(keys))
         found: dict[str, LedgerEntry] = {}
-        t = sync_ledger.c
         with self.engine.connect() as conn:
-            for i in range(0, len(keys), 500):
-                chunk = keys[i : i + 500]
-                rows = conn.execute(
-                    select(sync_ledger).where(
-                        t.flow == self.flow, t.target_system == self.target_system, t.source_key.in_(chunk)
-                    )
-                )
-                for r in rows:
-                    found[r.source_key] = LedgerEntry(
-                        r.flow, r.source_key, r.target_system, r.source_version, r.target_id,
-                        r.fingerprint, r.status, r.attempts, r.applied_at_ms,
-                    )
+            for i in range(0, len(keys), ENTRIES_CHUNK):
+                chunk = keys[i : i + ENTRIES_CHUNK]
+                sql, order = self._entries_sql(len(chunk))
+                values = {"flow": self.flow, "target": self.target_system, **{f"k{j}": k for j, k in enumerate(chunk)}}
+                for row in conn.exec_driver_sql(sql, driver_params(order, values)):
+                    found[row[1]] = LedgerEntry(*row)
+        return found
+
+    def _entries_sql(self, n: int) -> tuple[str, tuple[str, ...] | None]:
+        found = self._entries_by_size.get(n)
+        if found is None:
+            t = sync_ledger.c
+            stmt = select(t.flow, t.source_key, t.target_system, t.source_version, t.target_id, t.fingerprint,
+                          t.status, t.attempts, t.applied_at_ms).where(
+                t.flow == bindparam("flow"), t.target_system == bindparam("target"),
+                t.source_key.in_([bindparam(f"k{j}") for j in range(n)]))
+            found = self._entries_by_size[n] = driver_sql(stmt, self.engine)
         return found
 
     def _upsert(self, rows: list[dict[str, Any]], conn: Connection | None = None) -> None:

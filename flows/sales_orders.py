@@ -220,7 +220,7 @@ class SalesOrderPartition(ZohoUpsertPartition):
         if commands:
             super().write_batch(commands)
         else:
-            self.dlq.flush(30)
+            self.flush_dead_letters()
 
     def unresolved_error(self, u: Unresolved) -> Exception:
         """Why a command whose references never reached the CRM is dead-lettered."""

@@ -70,6 +70,8 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
         self._planned: dict[str, Planned] = {}
         self._replayed: dict[str, SyncCommand] = {}
         self._deferred: dict[str, BaseException] = {}
+        #: Dead letters produced and not yet known to be in Kafka.
+        self._letters = 0
         #: The commands the last :meth:`deliver` applied in the target (not those the ledger skipped).
         self.last_applied: list[SyncCommand] = []
         #: Pipelined: the calls in flight, and the keys whose call came back (None: done; else why to retry).
@@ -169,7 +171,7 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
                 self.settled[key] = self._deferred.get(key)
                 self._planned.pop(key, None)
         self._deferred = {}
-        self.dlq.flush(30)
+        self.flush_dead_letters()
 
     def record_superseded(self, coalesced: Sequence[tuple[SyncCommand, Sequence[SyncCommand]]]) -> None:
         """History rows for versions never written because a newer one took their place while pending: each pair is
@@ -208,7 +210,7 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
     def give_up(self, cmd: SyncCommand, error: BaseException, attempts: int, failing_s: float) -> None:
         self.dead_letter(cmd, GaveUp(f"{self.flow} {cmd.key}: still failing after {attempts} attempts over "
                                      f"{failing_s:.0f}s: {error}", attempts), attempts, stage="deliver")
-        self.dlq.flush(30)
+        self.flush_dead_letters()
 
     # --- the shared part --------------------------------------------------------------------------------------
     def write_batch(self, items: list[SyncCommand]) -> None:
@@ -250,7 +252,14 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
                 self._planned = {}
             self._planned.update({p.command.key: p for p in planned})
             self.write(planned, entries)
-        self.dlq.flush(30)
+        self.flush_dead_letters()
+
+    def flush_dead_letters(self) -> None:
+        """The dead letters produced since the last flush are in Kafka before the step goes on.  Without any there
+        is nothing to wait for: an empty flush still gave up the worker's GIL and woke the producer's broker
+        threads, at every call and every answer (~4 % of the flow's samples at a steady 1,000 changes/s)."""
+        if self._letters:
+            self._letters = int(self.dlq.flush(30) or 0)  # (what is still queued after the wait)
 
     def _decide(self, commands: list[SyncCommand],
                 entries: dict[str, LedgerEntry]) -> tuple[list[Planned], list[dict[str, Any]]]:
@@ -393,6 +402,7 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
         )
         letter.log()
         self.dlq.produce(self.dlq_topic, key=cmd.key.encode(), value=letter.to_json())
+        self._letters += 1
         self.ledger.record_failed(cmd.key, cmd.version, error=str(exc), attempts=attempts, position=cmd.position,
                                   captured_at_ms=cmd.captured_at_ms, fingerprint=cmd.fingerprint, number=cmd.number)
 

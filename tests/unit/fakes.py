@@ -8,11 +8,14 @@ class DeadLetterProducer:
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes]] = []
+        #: How many were produced when each flush was asked for.
+        self.flushed_at: list[int] = []
 
     def produce(self, topic: str, key: bytes, value: bytes) -> None:
         self.sent.append((topic, value))
 
     def flush(self, timeout: float) -> int:
+        self.flushed_at.append(len(self.sent))
         return 0
 
     @property

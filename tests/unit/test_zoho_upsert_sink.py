@@ -89,8 +89,11 @@ def test_replays_and_stale_versions_make_no_calls(parts) -> None:  # type: ignor
 
 def test_per_record_errors_are_dead_lettered_and_the_rest_applied(parts) -> None:  # type: ignore[no-untyped-def]
     crm, ledger, dlq, sink = parts
+    sink.write_batch([cmd(4, 10)])
+    assert dlq.flushed_at == [], "no dead letter, nothing to flush"
     sink.write_batch([cmd(1, 10), cmd(2, 10, "长" * 130), cmd(3, 10)])
-    assert ledger.counts() == {"synced": 2, "failed": 1}
+    assert ledger.counts() == {"synced": 3, "failed": 1}
+    assert dlq.flushed_at == [1], "the dead letter is in Kafka before the batch is done"
     (topic, value), = dlq.sent
     letter = json.loads(value)
     assert topic == "cdchub.dlq.materials"
