@@ -23,11 +23,15 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from core.china_time import CHINA_TIME
 from core.errors import PermanentError
 
+#: Control characters, which are an error in text (a ``multiline`` field allows tabs and line breaks).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MULTILINE_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 #: A path into a document: a column (``FNUMBER``), a resolved reference (``group_name``), or one row of a list picked
 #: by a column (``texts[FLOCALEID=2052].FNAME``).
 PATH_SYNTAX = re.compile(r"^(?P<list>\w+)\[(?P<col>\w+)=(?P<val>[^\]]+)\]\.(?P<field>\w+)$|^(?P<plain>\w+)$")
@@ -128,14 +132,21 @@ class StatusRule:
         return decided
 
 
-def _read_path(doc: dict[str, Any], path: str) -> Any:
+@lru_cache(maxsize=4096)
+def _path(path: str) -> tuple[str | None, str, str, str, str]:
+    """A source path's parts (plain field; or list, column, value, field), parsed once per path."""
     m = PATH_SYNTAX.match(path)
     assert m is not None
-    if m["plain"]:
-        return doc.get(m["plain"])
-    for row in doc.get(m["list"]) or []:
-        if str(row.get(m["col"])) == m["val"]:
-            return row.get(m["field"])
+    return m["plain"], m["list"], m["col"], m["val"], m["field"]
+
+
+def _read_path(doc: dict[str, Any], path: str) -> Any:
+    plain, rows, col, val, field = _path(path)
+    if plain:
+        return doc.get(plain)
+    for row in doc.get(rows) or []:
+        if str(row.get(col)) == val:
+            return row.get(field)
     return None
 
 
@@ -152,6 +163,8 @@ def _json_value(value: Any) -> Any:
 
 def _check_text(rule: FieldRule, value: str, what: str, where: str = "") -> None:
     """Control characters are an error (both ways); tabs and line breaks are text in a ``multiline`` field."""
+    if (_MULTILINE_CONTROL if rule.multiline else _CONTROL).search(value) is None:  # (the usual case, in C)
+        return
     allowed = "\t\n\r" if rule.multiline else ""
     bad = [ch for ch in value if (ord(ch) < 32 or ord(ch) == 127) and ch not in allowed]
     if bad:

@@ -131,3 +131,24 @@ def test_a_crm_edit_with_a_control_character_in_a_single_line_field_is_refused()
     with pytest.raises(MappingError, match="Product_Name: control character '\\\\t'"):
         mapping.crm_fields({"Product_Name": "喉罩\t4#"})
     assert mapping.crm_fields({"Description": "两行\n说明"}) == {"Description": "两行\n说明"}
+
+
+def test_every_control_character_is_refused_and_nothing_else() -> None:
+    """The check runs in C (a character class): every code point below 32 and 127 is refused in a single-line
+    field, tabs and line breaks are allowed in a multi-line one, and no other character is refused."""
+    mapping = load_mapping("materials")
+    for code in [*range(0, 0x300), 0x2028, 0x3000, 0xFEFF, 0x1F600]:
+        ch = chr(code)
+        control = code < 32 or code == 127
+        name = {**MATERIAL, "texts": [{"FLOCALEID": 2052, "FNAME": f"喉罩{ch}4#"}]}
+        if control:
+            with pytest.raises(MappingError, match="control character"):
+                mapping.to_target(name)
+        else:
+            assert mapping.to_target(name)["Product_Name"] == f"喉罩{ch}4#".strip()
+        line_break = ch in "\t\n\r"
+        if control and not line_break:
+            with pytest.raises(MappingError, match="control character"):
+                mapping.crm_fields({"Description": f"两行{ch}说明"})
+        else:
+            assert mapping.crm_fields({"Description": f"两行{ch}说明"}) == {"Description": f"两行{ch}说明"}
