@@ -213,6 +213,7 @@ class FieldClock:
             have = {c["name"] for c in inspect(self.engine).get_columns(PER_FIELD_TABLE)}
             pending = "pending" if "pending" in have else "0"
             with self.engine.begin() as conn:
+                self._lock(conn, PER_FIELD_TABLE)  # a second process waits here, then finds the table gone
                 old = conn.exec_driver_sql(
                     f"SELECT entity, field, side, source_time_ms, fingerprint, value, {pending} "
                     f"FROM {PER_FIELD_TABLE}").fetchall()
@@ -232,6 +233,14 @@ class FieldClock:
         except (OperationalError, ProgrammingError):
             if inspect(self.engine).has_table(PER_FIELD_TABLE):
                 raise
+
+    def _lock(self, conn: Connection, table: str) -> None:
+        """Take the write lock before reading what will be written: SQLite's lock on the whole database (a write
+        that changes nothing), PostgreSQL's on the table."""
+        if self._sql.pg:
+            conn.exec_driver_sql(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        else:
+            conn.exec_driver_sql(f"UPDATE {table} SET updated_at_ms = updated_at_ms WHERE 0")
 
     def known(self, entities: Iterable[str]) -> dict[str, dict[str, ClockEntry]]:
         wanted = list(dict.fromkeys(entities))
@@ -271,8 +280,7 @@ class FieldClock:
         read_sql, read_order = self._sql.read_for_update
         with self.engine.begin() as conn:
             if not self._sql.pg:
-                conn.exec_driver_sql(f"UPDATE {field_clock_entities.name} SET updated_at_ms = updated_at_ms "
-                                     "WHERE 0")  # takes SQLite's write lock before the read
+                self._lock(conn, field_clock_entities.name)
             row = conn.exec_driver_sql(read_sql, driver_params(read_order, {"e": entity})).fetchone()
             if row is None:
                 fields, claims = {}, {}

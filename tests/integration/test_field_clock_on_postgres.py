@@ -3,11 +3,13 @@ driver-level statements (read by entity, claim, confirmation per entity, restore
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect, text
 
-from core.field_clock import KNOWN_CHUNK, FieldClock
+from core.field_clock import KNOWN_CHUNK, FieldClock, value_fingerprint
 from core.ledger import open_engine
 from tests.integration.harness import IsolatedEnv
 
@@ -42,3 +44,30 @@ def test_claims_confirmations_and_restores_on_the_ledgers_database(clock: FieldC
     clock.restore("materials:1", {"Product_Name": before, "Description": None})
     restored = clock.known(["materials:1"])["materials:1"]
     assert restored["Product_Name"] == before and "Description" not in restored
+
+
+def test_a_per_field_clock_of_an_earlier_version_is_moved_once(env: IsolatedEnv, tmp_path: Path) -> None:
+    """Earlier versions kept a row per field (``field_clock``): the first clock opened on the database moves them
+    into entity rows, claims not confirmed included, and drops the old table; a second one finds nothing to do."""
+    for url in (env.settings.kingdee_db.sqlalchemy_url(), f"sqlite:///{tmp_path}/old.db"):
+        engine = open_engine(url)
+        entity = f"materials:moved-{uuid.uuid4().hex[:8]}"
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS field_clock"))
+            conn.execute(text(
+                "CREATE TABLE field_clock (entity VARCHAR(128), field VARCHAR(128), side VARCHAR(16), "
+                "source_time_ms BIGINT, fingerprint VARCHAR(32), value TEXT, pending INTEGER, updated_at_ms BIGINT, "
+                "PRIMARY KEY (entity, field))"))
+            conn.execute(text("INSERT INTO field_clock VALUES (:e, :f, :s, :t, :fp, :v, :p, 1)"), [
+                {"e": entity, "f": "Product_Name", "s": "crm", "t": 5_000, "fp": value_fingerprint("喉罩"),
+                 "v": '"喉罩"', "p": 0},
+                {"e": entity, "f": "Qty", "s": "kingdee", "t": 6_000, "fp": value_fingerprint(1.5), "v": "1.5",
+                 "p": 1}])
+        clock = FieldClock(engine)
+        known = clock.known([entity])[entity]
+        assert known["Product_Name"].value == "喉罩" and not known["Product_Name"].pending
+        assert known["Qty"].value == 1.5 and known["Qty"].pending, url
+        assert not inspect(engine).has_table("field_clock"), url
+        FieldClock(engine)  # nothing left to move
+        clock.confirm([(entity, "kingdee", 6_000)])
+        assert not clock.known([entity])[entity]["Qty"].pending
