@@ -27,7 +27,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from core.ledger import driver_params, driver_sql, metadata
+from core.ledger import driver_params, driver_sql, metadata, transaction
 
 _JSON = Text().with_variant(JSONB(), "postgresql")
 
@@ -304,13 +304,9 @@ class FieldClock:
         sql, order = self._sql.confirm
         params = [driver_params(order, {"e": entity, "k": self._sql.claim_key(side, time_ms)})
                   for entity, side, time_ms in items]
-        if not params:
-            return
-        if conn is not None:
-            conn.exec_driver_sql(sql, params)
-            return
-        with self.engine.begin() as own:  # the driver's executemany: one confirmation per entity written
-            own.exec_driver_sql(sql, params)
+        if params:
+            with transaction(self.engine, conn) as tx:  # the driver's executemany: one confirmation per entity
+                tx.exec_driver_sql(sql, params)
 
     def record(self, entity: str, side: str, time_ms: int, values: dict[str, Any]) -> None:
         self.record_many([(entity, side, time_ms, values)])
@@ -334,8 +330,5 @@ class FieldClock:
         now_ms = int(time.time() * 1000)
         params = [driver_params(order, {"e": e, "f": _dumps(f), "c": _dumps(c), "u": now_ms})
                   for e, (f, c) in merged.items()]
-        if conn is not None:
-            conn.exec_driver_sql(sql, params)
-            return
-        with self.engine.begin() as own:
-            own.exec_driver_sql(sql, params)
+        with transaction(self.engine, conn) as tx:
+            tx.exec_driver_sql(sql, params)

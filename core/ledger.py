@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -123,6 +124,16 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+@contextmanager
+def transaction(engine: Engine, conn: Connection | None = None) -> Iterator[Connection]:
+    """``conn`` (the caller's transaction) if given, else a transaction of its own, committed at the end."""
+    if conn is not None:
+        yield conn
+        return
+    with engine.begin() as own:
+        yield own
+
+
 def upsert_rows(engine: Engine, table: Table, rows: list[dict[str, Any]], keys: tuple[str, ...],
                 conn: Connection | None = None) -> None:
     """Insert or update many rows in one statement (SQLite and PostgreSQL both have ON CONFLICT); on update only
@@ -149,11 +160,8 @@ def upsert_tuples(engine: Engine, table: Table, columns: tuple[str, ...], rows: 
     else:
         at = [columns.index(c) for c in order]
         params = [tuple(r[i] for i in at) for r in rows]
-    if conn is not None:
-        conn.exec_driver_sql(sql, params)
-        return
-    with engine.begin() as own:
-        own.exec_driver_sql(sql, params)
+    with transaction(engine, conn) as tx:
+        tx.exec_driver_sql(sql, params)
 
 
 def driver_sql(stmt: ClauseElement, engine: Engine) -> tuple[str, tuple[str, ...] | None]:
@@ -321,13 +329,9 @@ class SyncLedger:
         columns = list(rows[0])
         if any(list(r) != columns for r in rows):
             raise ValueError("ledger rows of one call must have the same columns")
-        if conn is not None:
-            upsert_rows(self.engine, sync_ledger, rows, ("flow", "source_key", "target_system"), conn)
-            self._remember(conn, rows, now)
-            return
-        with self.engine.begin() as own:  # the row and its history in one transaction
-            upsert_rows(self.engine, sync_ledger, rows, ("flow", "source_key", "target_system"), own)
-            self._remember(own, rows, now)
+        with transaction(self.engine, conn) as tx:  # the row and its history in one transaction
+            upsert_rows(self.engine, sync_ledger, rows, ("flow", "source_key", "target_system"), tx)
+            self._remember(tx, rows, now)
 
     def _remember(self, conn: Connection, rows: list[dict[str, Any]], now: int) -> None:
         """Append the writes and failures to ``sync_history`` (not the writes that changed nothing)."""

@@ -38,7 +38,7 @@ from connectors.common.sync import SyncCommand
 from connectors.common.two_way import HumanChange, Planned, TwoWayGuard
 from core.errors import PermanentError, TransientError
 from core.field_clock import FieldClock
-from core.ledger import LedgerEntry, SyncLedger
+from core.ledger import LedgerEntry, SyncLedger, transaction
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -328,15 +328,13 @@ class LedgerSinkPartition(StatelessSinkPartition[SyncCommand]):
         ledger's database, the ledger rows and the clock's confirmation go in one transaction."""
         rows = [self.ledger_row(p.command, tid, act, n) for p, tid, act, n in done]
         self.last_applied.extend(p.command for p, *_ in done)
-        if self.guard is None:
-            self.ledger.record_applied_many(rows)
-        elif self.guard.clock.engine is self.ledger.engine and rows:
-            with self.ledger.engine.begin() as conn:
-                self.ledger.record_applied_many(rows, conn)
-                self.guard.confirm([p for p, *_ in done], conn)
-        else:
-            self.ledger.record_applied_many(rows)
-            self.guard.confirm([p for p, *_ in done])
+        if not rows:
+            return
+        with transaction(self.ledger.engine) as conn:
+            self.ledger.record_applied_many(rows, conn)
+            if self.guard is not None:
+                shared = self.guard.clock.engine is self.ledger.engine
+                self.guard.confirm([p for p, *_ in done], conn if shared else None)
 
     def _replay(self, session: replay_mode.ReplaySession) -> None:
         """End of a replay's input: compare each held command with its target record; write what differs."""
